@@ -1,0 +1,59 @@
+import Foundation
+import ModelCacheCore
+import Synchronization
+
+/// What to fetch and how.
+public struct FetchRequest: Sendable {
+    public var url: String
+    /// The trusted whole-blob digest, when the user knows it (`--sha256`).
+    public var expected: BlobDigest?
+    /// Parallel connections to the origin.
+    public var connections: Int
+    public var chunkSize: Int64
+    public var useOrigin: Bool
+
+    public init(url: String, expected: BlobDigest? = nil, connections: Int = 4,
+                chunkSize: Int64 = ChunkLayout.defaultChunkSize, useOrigin: Bool = true) {
+        self.url = url
+        self.expected = expected
+        self.connections = connections
+        self.chunkSize = chunkSize
+        self.useOrigin = useOrigin
+    }
+}
+
+/// The outcome of a fetch, as `modelcache fetch --json` prints it.
+public struct FetchResult: Sendable, Codable, Equatable {
+    public var path: String
+    public var sha256: BlobDigest
+    public var size: Int64
+    /// Bytes received from each source ("origin", "peer NAME"), failed attempts included.
+    public var sources: [String: Int64]
+    public var seconds: Double
+    public var cached: Bool
+    /// Bytes an earlier, interrupted run had already verified.
+    public var resumedBytes: Int64
+}
+
+public struct FetchProgress: Sendable, Equatable {
+    public var downloaded: Int64
+    public var total: Int64?
+}
+
+/// Byte counters shared by the workers of one fetch (hot path: one atomic add per body part).
+final class TransferCounters: Sendable {
+    let downloaded = Atomic<Int64>(0)
+    private let bySource = Mutex<[String: Int64]>([:])
+
+    func received(_ n: Int, from source: SourceID) {
+        downloaded.add(Int64(n), ordering: .relaxed)
+        bySource.withLock { $0[source.description, default: 0] += Int64(n) }
+    }
+
+    /// Bytes of a failed chunk no longer count as downloaded (they still count as received from the source).
+    func discarded(_ n: Int64) {
+        downloaded.subtract(n, ordering: .relaxed)
+    }
+
+    var sources: [String: Int64] { bySource.withLock { $0 } }
+}

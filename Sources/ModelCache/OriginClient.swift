@@ -1,0 +1,138 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import ModelCacheCore
+import NIOCore
+import NIOHTTP1
+
+/// Talks to the origin server: a HEAD probe that follows redirects itself (so that headers on the hops, such as
+/// Hugging Face's `X-Linked-Etag` on its 302, are kept) and streaming Range GETs.
+public struct OriginClient: Sendable {
+    public let http: HTTPClient
+    public var headers: [(String, String)]
+    let logger: Logger
+    static let maxRedirects = 10
+
+    public init(http: HTTPClient, headers: [(String, String)] = [], logger: Logger) {
+        self.http = http
+        self.headers = headers
+        self.logger = logger
+    }
+
+    /// Fails with `.rangeIgnored` when a server answers a partial request with the whole body.
+    public struct RangeIgnored: Error {}
+
+    public func probe(_ url: String) async throws -> OriginInfo {
+        var hops: [OriginInfo.Hop] = []
+        var current = url
+        for _ in 0...OriginClient.maxRedirects {
+            var req = HTTPClientRequest(url: current)
+            req.method = .HEAD
+            for (k, v) in headers { req.headers.add(name: k, value: v) }
+            let res = try await execute(req, url: url)
+            if res.status == .methodNotAllowed || res.status == .notImplemented {
+                // Some servers refuse HEAD: a one-byte GET gives the same facts through Content-Range.
+                req.method = .GET
+                req.headers.replaceOrAdd(name: "Range", value: "bytes=0-0")
+                let g = try await execute(req, url: url)
+                _ = try? await g.body.collect(upTo: 1024)
+                hops.append(OriginInfo.Hop(url: current, status: Int(g.status.code), headers: g.headers.map { ($0.name, $0.value) }))
+                try OriginClient.check(g.status, url: url)
+                break
+            }
+            let hop = OriginInfo.Hop(url: current, status: Int(res.status.code), headers: res.headers.map { ($0.name, $0.value) })
+            hops.append(hop)
+            if (300...399).contains(Int(res.status.code)), let loc = res.headers.first(name: "Location") {
+                guard let next = URL(string: loc, relativeTo: URL(string: current))?.absoluteString else {
+                    throw ModelCacheError.protocolViolation("redirect to malformed Location '\(loc)'")
+                }
+                current = next
+                continue
+            }
+            try OriginClient.check(res.status, url: url)
+            return OriginInfo.from(hops: hops)
+        }
+        if let last = hops.last, (200...299).contains(last.status) { return OriginInfo.from(hops: hops) }
+        throw ModelCacheError.protocolViolation("more than \(OriginClient.maxRedirects) redirects for \(url)")
+    }
+
+    static func check(_ status: HTTPResponseStatus, url: String) throws {
+        guard (200...299).contains(Int(status.code)) else {
+            throw ModelCacheError.originStatus(url: url, status: Int(status.code), reason: status.reasonPhrase)
+        }
+    }
+
+    /// Whether a failure is worth another attempt (network trouble, 5xx, 408, 429) or final (404, 403, ...).
+    public static func isRetryable(_ error: any Error) -> Bool {
+        switch error as? ModelCacheError {
+        case .originStatus(_, let status, _)?: return status >= 500 || status == 408 || status == 429
+        case .originChanged?, .diskFull?, .malformedURL?, .io?: return false
+        default: return true
+        }
+    }
+
+    func execute(_ req: HTTPClientRequest, url: String) async throws -> HTTPClientResponse {
+        do {
+            return try await http.execute(req, timeout: .seconds(30), logger: logger)
+        } catch let e as ModelCacheError {
+            throw e
+        } catch {
+            throw ModelCacheError.originUnreachable(url: url, detail: OriginClient.describe(error))
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let s = String(describing: error)
+        return s.count > 160 ? String(s.prefix(160)) + "…" : s
+    }
+
+    /// GETs `range` of the blob (nil = the whole body) and hands each piece to `sink` with its offset.
+    /// Checks status, Content-Range and length; a changed ETag is `originChanged`.
+    public func fetch(url: String, range: Range<Int64>?, info: OriginInfo,
+                      sink: (ByteBuffer, Int64) throws -> Void) async throws {
+        var req = HTTPClientRequest(url: info.finalURL)
+        for (k, v) in headers { req.headers.add(name: k, value: v) }
+        if let range { req.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound - 1)") }
+        let res = try await execute(req, url: url)
+        try OriginClient.check(res.status, url: url)
+        if let etag = info.etag, let now = res.headers.first(name: "ETag"),
+           OriginInfo.normalizeETag(now) != OriginInfo.normalizeETag(etag) {
+            throw ModelCacheError.originChanged(url: url, detail: "ETag \(etag) became \(now)")
+        }
+        let start: Int64
+        let expectedLength: Int64?
+        if res.status == .partialContent {
+            guard let range, let cr = res.headers.first(name: "Content-Range").flatMap(ContentRange.init(parsing:)),
+                  cr.first == range.lowerBound, cr.last == range.upperBound - 1 else {
+                throw ModelCacheError.protocolViolation("origin sent a wrong Content-Range for \(url)")
+            }
+            if let total = cr.total, let size = info.size, total != size {
+                throw ModelCacheError.originChanged(url: url, detail: "size \(size) became \(total)")
+            }
+            start = range.lowerBound
+            expectedLength = Int64(range.count)
+        } else {
+            if let range, !(range.lowerBound == 0 && Int64(range.count) == info.size) { throw RangeIgnored() }
+            start = 0
+            expectedLength = info.size
+        }
+        var received: Int64 = 0
+        do {
+            for try await buffer in res.body {
+                if let expectedLength, received + Int64(buffer.readableBytes) > expectedLength {
+                    throw ModelCacheError.protocolViolation("origin sent more than \(expectedLength) bytes for \(url)")
+                }
+                try sink(buffer, start + received)
+                received += Int64(buffer.readableBytes)
+            }
+        } catch let e as ModelCacheError {
+            throw e
+        } catch {
+            throw ModelCacheError.originUnreachable(url: url, detail: "body interrupted after \(received) bytes: \(OriginClient.describe(error))")
+        }
+        if let expectedLength, received != expectedLength {
+            throw ModelCacheError.originUnreachable(url: url, detail: "body ended after \(received) of \(expectedLength) bytes")
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Crypto
+import Foundation
+import Logging
+import ModelCacheCore
+
+/// A download in progress under `partial/<sha256 of the URL>/`: `data` (preallocated to the blob's size, chunks
+/// written at their offsets), `meta.json` (what the bytes are: URL, size, chunk size, validators), and
+/// `chunks.journal` (verified chunks, see `ChunkJournal`). A new run on the same URL continues from the journal.
+public final class PartialDownload: Sendable {
+    public struct Meta: Codable, Sendable, Equatable {
+        public var url: String
+        public var size: Int64
+        public var chunkSize: Int64
+        public var etag: String?
+        public var lastModified: String?
+        public var expected: BlobDigest?
+    }
+
+    public let dir: String
+    public let meta: Meta
+    public let layout: ChunkLayout
+    let data: PosixFile
+    let journal: PosixFile
+
+    public var dataPath: String { dir + "/data" }
+
+    /// Opens (resuming when the origin's validators still match) or creates the partial download of `meta.url`.
+    /// Returns the chunks verified by an earlier run; each one is re-hashed from disk before it is trusted.
+    public static func open(in store: Store, meta: Meta, logger: Logger) throws -> (PartialDownload, [Int: BlobDigest]) {
+        let key = BlobDigest.of(Array(meta.url.utf8)).hex
+        let dir = store.partialDir + "/" + key
+        let layout = try ChunkLayout(size: meta.size, chunkSize: meta.chunkSize)
+        var resumed: [Int: BlobDigest] = [:]
+        if let bytes = PosixFile.readAll(dir + "/meta.json"),
+           let old = try? JSONDecoder().decode(Meta.self, from: Data(bytes)),
+           old.url == meta.url, old.size == meta.size, old.chunkSize == meta.chunkSize,
+           old.etag == meta.etag, old.lastModified == meta.lastModified,
+           meta.expected == nil || old.expected == nil || old.expected == meta.expected,
+           PosixFile.fileSize(dir + "/data") == meta.size {
+            let text = String(decoding: PosixFile.readAll(dir + "/chunks.journal") ?? [], as: UTF8.self)
+            resumed = ChunkJournal.parse(text, chunkCount: layout.count)
+        } else if PosixFile.exists(dir) {
+            logger.info("discarding stale partial download", metadata: ["url": "\(meta.url)"])
+            PosixFile.removeTree(dir)
+        }
+        try PosixFile.makeDirectories(dir)
+        let data = try PosixFile(path: dir + "/data", flags: O_RDWR | O_CREAT)
+        if resumed.isEmpty {
+            try data.preallocate(meta.size)
+            if PosixFile.exists(dir + "/chunks.journal") { unlink(dir + "/chunks.journal") }
+            try PosixFile.writeAtomically(dir + "/meta.json", Array(try JSONEncoder().encode(meta)))
+        }
+        let journal = try PosixFile(path: dir + "/chunks.journal", flags: O_WRONLY | O_CREAT | O_APPEND)
+        let partial = PartialDownload(dir: dir, meta: meta, layout: layout, data: data, journal: journal)
+        // Trust nothing from disk without re-hashing it: a power cut may have lost pages the journal mentions.
+        var confirmed: [Int: BlobDigest] = [:]
+        for (chunk, digest) in resumed.sorted(by: { $0.key < $1.key }) {
+            if (try? FileHasher.sha256(of: data, range: layout.range(of: chunk))) == digest { confirmed[chunk] = digest }
+        }
+        if !resumed.isEmpty {
+            logger.info("resuming partial download", metadata: [
+                "url": "\(meta.url)", "chunks.verified": "\(confirmed.count)", "chunks.total": "\(layout.count)"])
+        }
+        return (partial, confirmed)
+    }
+
+    init(dir: String, meta: Meta, layout: ChunkLayout, data: PosixFile, journal: PosixFile) {
+        self.dir = dir
+        self.meta = meta
+        self.layout = layout
+        self.data = data
+        self.journal = journal
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(ModelCacheError) {
+        try data.write(bytes, at: offset)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(ModelCacheError) -> Int {
+        try data.read(into: buffer, at: offset)
+    }
+
+    /// Records a verified chunk. Written with O_APPEND, one short line, so concurrent writers do not interleave.
+    public func recordVerified(chunk: Int, digest: BlobDigest) throws(ModelCacheError) {
+        try journal.append(ChunkJournal.line(chunk: chunk, digest: digest))
+    }
+
+    public func wholeDigest() throws(ModelCacheError) -> BlobDigest {
+        try FileHasher.sha256(of: data, range: 0..<meta.size)
+    }
+
+    public func sha256(ofChunk chunk: Int) throws(ModelCacheError) -> BlobDigest {
+        try FileHasher.sha256(of: data, range: layout.range(of: chunk))
+    }
+
+    public func discard() {
+        PosixFile.removeTree(dir)
+    }
+}

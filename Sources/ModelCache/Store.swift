@@ -1,0 +1,265 @@
+import Foundation
+import GRDB
+import Logging
+import ModelCacheCore
+
+/// A blob as the index knows it.
+public struct BlobRecord: Sendable, Hashable, Codable {
+    public var sha256: BlobDigest
+    public var size: Int64
+    public var chunkSize: Int64
+    public var urls: [String]
+    public var createdAt: Date
+    public var lastUsedAt: Date
+    public var pinned: Bool
+    public var path: String
+}
+
+/// The content-addressed cache: `blobs/sha256/<hex>` files plus a SQLite index (GRDB).
+///
+/// Invariant: a row in `blob` exists only for a file whose whole SHA-256 was checked, fsynced and renamed into place.
+/// Files are written first, the row after: a crash between the two leaves an unindexed but correct file, which
+/// `adoptOrphans` (run at open) indexes again after re-hashing it.
+public final class Store: Sendable {
+    public let root: String
+    public let blobsDir: String
+    public let partialDir: String
+    public let tmpDir: String
+    let db: DatabasePool
+    let logger: Logger
+
+    public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let d = environment["MODELCACHE_DIR"], !d.isEmpty { return d }
+        if let x = environment["XDG_CACHE_HOME"], !x.isEmpty { return x + "/modelcache" }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return home + "/.cache/modelcache"
+    }
+
+    public init(root: String, logger: Logger = Logger(label: "modelcache.store")) throws {
+        self.root = root
+        self.blobsDir = root + "/blobs/sha256"
+        self.partialDir = root + "/partial"
+        self.tmpDir = root + "/tmp"
+        self.logger = logger
+        for d in [blobsDir, partialDir, tmpDir] { try PosixFile.makeDirectories(d) }
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        db = try DatabasePool(path: root + "/index.sqlite", configuration: config)
+        try Store.migrator.migrate(db)
+        for name in PosixFile.list(tmpDir) { PosixFile.removeTree(tmpDir + "/" + name) }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE blob (
+                    sha256 TEXT PRIMARY KEY NOT NULL,
+                    size INTEGER NOT NULL,
+                    chunkSize INTEGER NOT NULL,
+                    chunks BLOB NOT NULL,            -- 32 raw bytes per chunk digest
+                    createdAt DOUBLE NOT NULL,
+                    lastUsedAt DOUBLE NOT NULL,
+                    pinned BOOLEAN NOT NULL DEFAULT 0
+                );
+                CREATE TABLE url (
+                    url TEXT PRIMARY KEY NOT NULL,
+                    sha256 TEXT NOT NULL REFERENCES blob(sha256) ON DELETE CASCADE,
+                    etag TEXT,
+                    lastModified TEXT,
+                    seenAt DOUBLE NOT NULL
+                );
+                CREATE INDEX url_sha256 ON url(sha256);
+                """)
+        }
+        return m
+    }
+
+    public func blobPath(_ d: BlobDigest) -> String { blobsDir + "/" + d.hex }
+
+    // MARK: Lookups
+
+    public func lookup(digest: BlobDigest) throws -> BlobRecord? {
+        try db.read { db in try Store.record(db, digest: digest, blobPath: blobPath) }
+            .flatMap { PosixFile.fileSize($0.path) == $0.size ? $0 : nil }
+    }
+
+    public func lookup(url: String) throws -> BlobRecord? {
+        let hex = try db.read { db in try String.fetchOne(db, sql: "SELECT sha256 FROM url WHERE url = ?", arguments: [url]) }
+        guard let hex, let d = BlobDigest(ifValid: hex) else { return nil }
+        return try lookup(digest: d)
+    }
+
+    public func manifest(of digest: BlobDigest) throws -> Manifest? {
+        try db.read { db -> Manifest? in
+            guard let row = try Row.fetchOne(db, sql: "SELECT size, chunkSize, chunks FROM blob WHERE sha256 = ?", arguments: [digest.hex]) else { return nil }
+            let raw: Data = row["chunks"]
+            let bytes = [UInt8](raw)
+            var chunks: [BlobDigest] = []
+            for i in stride(from: 0, to: bytes.count, by: 32) { chunks.append(try BlobDigest(raw: bytes[i..<i + 32])) }
+            return try Manifest(sha256: digest, layout: ChunkLayout(size: row["size"], chunkSize: row["chunkSize"]), chunks: chunks)
+        }
+    }
+
+    public func list() throws -> [BlobRecord] {
+        try db.read { db in
+            try String.fetchAll(db, sql: "SELECT sha256 FROM blob ORDER BY lastUsedAt DESC").compactMap { hex in
+                try BlobDigest(ifValid: hex).flatMap { try Store.record(db, digest: $0, blobPath: blobPath) }
+            }
+        }
+    }
+
+    static func record(_ db: Database, digest: BlobDigest, blobPath: (BlobDigest) -> String) throws -> BlobRecord? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM blob WHERE sha256 = ?", arguments: [digest.hex]) else { return nil }
+        let urls = try String.fetchAll(db, sql: "SELECT url FROM url WHERE sha256 = ? ORDER BY url", arguments: [digest.hex])
+        return BlobRecord(
+            sha256: digest, size: row["size"], chunkSize: row["chunkSize"], urls: urls,
+            createdAt: Date(timeIntervalSince1970: row["createdAt"]),
+            lastUsedAt: Date(timeIntervalSince1970: row["lastUsedAt"]),
+            pinned: row["pinned"], path: blobPath(digest))
+    }
+
+    public func touch(_ digest: BlobDigest) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE blob SET lastUsedAt = ? WHERE sha256 = ?", arguments: [Date().timeIntervalSince1970, digest.hex])
+        }
+    }
+
+    /// Maps a URL to a stored blob (two URLs with the same bytes share one blob).
+    public func addURL(_ url: String, to digest: BlobDigest, etag: String? = nil, lastModified: String? = nil) throws {
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT INTO url (url, sha256, etag, lastModified, seenAt) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(url) DO UPDATE SET sha256 = excluded.sha256, etag = excluded.etag,
+                    lastModified = excluded.lastModified, seenAt = excluded.seenAt
+                """, arguments: [url, digest.hex, etag, lastModified, Date().timeIntervalSince1970])
+        }
+    }
+
+    // MARK: Commit
+
+    /// Moves a fully written file into the store. The caller has checked `manifest.sha256` against the bytes;
+    /// this fsyncs, renames into `blobs/sha256/<hex>` and indexes. If the blob is already stored, the file is dropped.
+    @discardableResult
+    public func commit(file path: String, manifest: Manifest, url: String?, etag: String? = nil,
+                       lastModified: String? = nil) throws -> BlobRecord {
+        let dest = blobPath(manifest.sha256)
+        if PosixFile.fileSize(dest) == manifest.size {
+            unlink(path)
+        } else {
+            let f = try PosixFile(path: path, flags: O_RDWR)
+            let size = try f.size()
+            if size > manifest.size {  // preallocated beyond the end: cannot happen with exact preallocation, but be safe
+                ftruncate(f.fd, off_t(manifest.size))
+            }
+            guard try f.size() == manifest.size else { throw ModelCacheError.sizeMismatch(expected: manifest.size, got: size) }
+            try f.sync()
+            fchmod(f.fd, 0o444)
+            try PosixFile.rename(path, to: dest)
+        }
+        try index(manifest: manifest)
+        if let url { try addURL(url, to: manifest.sha256, etag: etag, lastModified: lastModified) }
+        logger.info("blob committed", metadata: ["blob.sha256": "\(manifest.sha256)", "blob.size": "\(manifest.size)"])
+        return try lookup(digest: manifest.sha256)!
+    }
+
+    func index(manifest: Manifest) throws {
+        let raw = Data(manifest.chunks.flatMap { d in stride(from: 0, to: 64, by: 2).map { i in
+            let s = d.hex.utf8.dropFirst(i).prefix(2)
+            return UInt8(String(decoding: s, as: UTF8.self), radix: 16)!
+        } })
+        let now = Date().timeIntervalSince1970
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT INTO blob (sha256, size, chunkSize, chunks, createdAt, lastUsedAt) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(sha256) DO UPDATE SET lastUsedAt = excluded.lastUsedAt
+                """, arguments: [manifest.sha256.hex, manifest.size, manifest.chunkSize, raw, now, now])
+        }
+    }
+
+    /// Imports a local file (say from a USB stick) so the node serves it: hashed, copied into tmp/, committed.
+    public func importFile(_ source: String, url: String?, expected: BlobDigest? = nil) throws -> BlobRecord {
+        let manifest = try FileHasher.manifest(of: source)
+        if let expected, expected != manifest.sha256 { throw ModelCacheError.digestMismatch(expected: expected, got: manifest.sha256) }
+        if let existing = try lookup(digest: manifest.sha256) {
+            if let url { try addURL(url, to: existing.sha256) }
+            return try lookup(digest: manifest.sha256)!
+        }
+        let tmp = tmpDir + "/import-" + UUID().uuidString
+        defer { unlink(tmp) }
+        try copyFile(from: source, to: tmp, size: manifest.size)
+        // Re-check the copy: the source may have changed while we read it.
+        let copied = try FileHasher.manifest(of: tmp)
+        guard copied == manifest else { throw ModelCacheError.digestMismatch(expected: manifest.sha256, got: copied.sha256) }
+        return try commit(file: tmp, manifest: manifest, url: url)
+    }
+
+    func copyFile(from: String, to: String, size: Int64) throws {
+        let src = try PosixFile(path: from, flags: O_RDONLY)
+        let dst = try PosixFile(path: to, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        try dst.preallocate(size)
+        var offset: Int64 = 0
+        try FileHasher.forEachBlock(of: src, range: 0..<size) { (block) in
+            try? dst.write(block, at: offset)
+            offset += Int64(block.count)
+        }
+        guard try dst.size() == size else { throw ModelCacheError.diskFull(path: to, needed: size) }
+    }
+
+    // MARK: Removal and verification
+
+    /// Removes a blob by digest, or the blob a URL maps to. Returns the removed record.
+    public func remove(_ what: String) throws -> BlobRecord {
+        let record: BlobRecord?
+        if let d = BlobDigest(ifValid: what) { record = try lookupEvenIfMissing(d) } else { record = try lookup(url: what) }
+        guard let record else { throw ModelCacheError.notInCache(what) }
+        try drop(record.sha256)
+        return record
+    }
+
+    func lookupEvenIfMissing(_ d: BlobDigest) throws -> BlobRecord? {
+        try db.read { db in try Store.record(db, digest: d, blobPath: blobPath) }
+    }
+
+    func drop(_ d: BlobDigest) throws {
+        try db.write { db in
+            try db.execute(sql: "DELETE FROM url WHERE sha256 = ?", arguments: [d.hex])
+            try db.execute(sql: "DELETE FROM blob WHERE sha256 = ?", arguments: [d.hex])
+        }
+        unlink(blobPath(d))
+    }
+
+    public struct VerifyReport: Sendable, Codable {
+        public var sha256: BlobDigest
+        public var ok: Bool
+        public var problem: String?
+    }
+
+    /// Re-hashes every blob; a bad or missing one is removed from the index (and its file deleted).
+    public func verifyAll(progress: (BlobRecord) -> Void = { _ in }) throws -> [VerifyReport] {
+        var out: [VerifyReport] = []
+        for record in try db.read({ db in
+            try String.fetchAll(db, sql: "SELECT sha256 FROM blob ORDER BY sha256").compactMap {
+                try BlobDigest(ifValid: $0).flatMap { try Store.record(db, digest: $0, blobPath: blobPath) }
+            }
+        }) {
+            progress(record)
+            var problem: String? = nil
+            if let size = PosixFile.fileSize(record.path) {
+                if size != record.size { problem = "size \(size), expected \(record.size)" } else {
+                    do {
+                        let m = try FileHasher.manifest(of: record.path, chunkSize: record.chunkSize)
+                        if m.sha256 != record.sha256 { problem = "sha256 is \(m.sha256.hex)" }
+                        else if let indexed = try manifest(of: record.sha256), indexed != m { problem = "chunk digests differ from the index" }
+                    } catch { problem = "\(error)" }
+                }
+            } else { problem = "file missing" }
+            if let problem {
+                logger.warning("bad blob removed", metadata: ["blob.sha256": "\(record.sha256)", "problem": "\(problem)"])
+                try drop(record.sha256)
+            }
+            out.append(VerifyReport(sha256: record.sha256, ok: problem == nil, problem: problem))
+        }
+        return out
+    }
+}

@@ -1,0 +1,208 @@
+/// Where chunks can come from. The origin can serve any chunk (when it supports Range); a peer serves the chunks
+/// in its availability set.
+public struct SourceID: Hashable, Sendable, CustomStringConvertible, Comparable {
+    public enum Kind: String, Sendable, Hashable, Codable { case origin, peer }
+    public let kind: Kind
+    public let name: String
+
+    public init(_ kind: Kind, _ name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
+    public static let origin = SourceID(.origin, "origin")
+    public static func peer(_ name: String) -> SourceID { SourceID(.peer, name) }
+    public var description: String { kind == .origin ? "origin" : "peer \(name)" }
+    public static func < (a: Self, b: Self) -> Bool { (a.kind.rawValue, a.name) < (b.kind.rawValue, b.name) }
+}
+
+/// The multi-source chunk scheduler: pure state, no I/O, no clock of its own (callers pass `now`).
+///
+/// Workers (one per connection) ask `next(for:now:)` what to fetch and report each outcome; the scheduler answers
+/// with decisions. Rules:
+/// - peers first: the origin takes only chunks that no usable peer holds;
+/// - among peers, rarest chunk first, so copies spread;
+/// - a chunk that fails is retried after an exponential backoff, at most `maxAttempts` times in all;
+/// - a peer that serves a corrupt chunk is quarantined at once; one that fails `peerFailureLimit` times in a row is
+///   quarantined too; a quarantined source gets no more work and its chunks go elsewhere.
+public struct ChunkScheduler: Sendable {
+    public struct Settings: Sendable, Hashable {
+        public var maxAttempts: Int = 8
+        public var retryBaseDelay: Duration = .milliseconds(200)
+        public var retryMaxDelay: Duration = .seconds(10)
+        public var peerFailureLimit: Int = 3
+        public init() {}
+    }
+
+    public enum Decision: Equatable, Sendable {
+        /// Fetch this chunk from the asking source.
+        case fetch(Int)
+        /// Nothing to do before this instant (a retry is backing off); ask again then or when woken.
+        case waitUntil(Duration)
+        /// Nothing this source can do now; other sources hold the remaining work. Ask again when woken.
+        case idle
+        /// This source will never get work again (quarantined or removed): the worker should stop.
+        case retire
+        /// Every chunk is done.
+        case finished
+    }
+
+    public enum Outcome: Equatable, Sendable {
+        case verified
+        /// The bytes did not match the expected chunk digest.
+        case corrupt
+        /// Connection error, timeout, bad status: worth retrying.
+        case failed
+    }
+
+    public enum Failure: Error, Equatable, Sendable {
+        /// A chunk failed `maxAttempts` times.
+        case chunkExhausted(chunk: Int, attempts: Int)
+        /// Chunks remain that no usable source holds, and nothing is in flight that could change that.
+        case noSourceFor(chunks: [Int])
+    }
+
+    struct SourceState: Sendable {
+        var kind: SourceID.Kind
+        var has: ChunkSet?  // nil = every chunk
+        var consecutiveFailures = 0
+        var quarantined = false
+        var inFlight = 0
+        var chunksDone = 0
+    }
+
+    public let layout: ChunkLayout
+    public let settings: Settings
+    public private(set) var done: ChunkSet
+    public private(set) var inFlight: [Int: SourceID] = [:]
+    public private(set) var attempts: [Int: Int] = [:]
+    private var notBefore: [Int: Duration] = [:]
+    private var sources: [SourceID: SourceState] = [:]
+    /// Chunks whose bytes came from each source (for blame and for `--json`).
+    public private(set) var servedBy: [Int: SourceID] = [:]
+
+    public init(layout: ChunkLayout, alreadyHave: ChunkSet? = nil, settings: Settings = .init()) {
+        self.layout = layout
+        self.settings = settings
+        self.done = alreadyHave ?? ChunkSet(capacity: layout.count)
+    }
+
+    public var isFinished: Bool { done.isComplete }
+    public var quarantined: [SourceID] { sources.filter { $0.value.quarantined }.map(\.key).sorted() }
+
+    public mutating func addSource(_ id: SourceID, has: ChunkSet?) {
+        if var s = sources[id] {
+            s.has = has
+            sources[id] = s
+        } else {
+            sources[id] = SourceState(kind: id.kind, has: has)
+        }
+    }
+
+    public mutating func removeSource(_ id: SourceID) {
+        sources[id]?.quarantined = true
+    }
+
+    public func isUsable(_ id: SourceID) -> Bool {
+        guard let s = sources[id] else { return false }
+        return !s.quarantined
+    }
+
+    private func holds(_ s: SourceState, _ chunk: Int) -> Bool {
+        s.has.map { $0.contains(chunk) } ?? true
+    }
+
+    private func peerCopies(of chunk: Int) -> Int {
+        sources.values.reduce(0) { n, s in
+            n + ((s.kind == .peer && !s.quarantined && holds(s, chunk)) ? 1 : 0)
+        }
+    }
+
+    public mutating func next(for id: SourceID, now: Duration) -> Decision {
+        if done.isComplete { return .finished }
+        guard let me = sources[id], !me.quarantined else { return .retire }
+        var best: (chunk: Int, copies: Int)? = nil
+        var earliestWait: Duration? = nil
+        for chunk in 0..<layout.count where !done.contains(chunk) && inFlight[chunk] == nil && holds(me, chunk) {
+            let copies = peerCopies(of: chunk)
+            // The origin leaves to peers what peers hold.
+            if me.kind == .origin && copies > 0 { continue }
+            if let t = notBefore[chunk], t > now {
+                earliestWait = min(earliestWait ?? t, t)
+                continue
+            }
+            if me.kind == .origin { best = (chunk, 0); break }  // in order: helps sequential hashing
+            if best == nil || copies < best!.copies { best = (chunk, copies) }
+        }
+        if let best {
+            inFlight[best.chunk] = id
+            sources[id]!.inFlight += 1
+            return .fetch(best.chunk)
+        }
+        if let earliestWait { return .waitUntil(earliestWait) }
+        return .idle
+    }
+
+    /// Records what happened to a chunk a source was fetching.
+    /// Throws when the download cannot finish (a chunk exhausted its attempts).
+    public mutating func report(_ outcome: Outcome, chunk: Int, from id: SourceID, now: Duration) throws(Failure) {
+        guard inFlight[chunk] == id else { return }  // stale report (already reassigned)
+        inFlight[chunk] = nil
+        sources[id]?.inFlight -= 1
+        switch outcome {
+        case .verified:
+            done.insert(chunk)
+            servedBy[chunk] = id
+            notBefore[chunk] = nil
+            sources[id]?.consecutiveFailures = 0
+            sources[id]?.chunksDone += 1
+        case .corrupt, .failed:
+            if outcome == .corrupt, id.kind == .peer {
+                sources[id]?.quarantined = true
+            } else if var s = sources[id] {
+                s.consecutiveFailures += 1
+                if s.kind == .peer && s.consecutiveFailures >= settings.peerFailureLimit { s.quarantined = true }
+                sources[id] = s
+            }
+            let n = (attempts[chunk] ?? 0) + 1
+            attempts[chunk] = n
+            if n >= settings.maxAttempts { throw .chunkExhausted(chunk: chunk, attempts: n) }
+            // A quarantined peer's chunk is retried elsewhere at once; otherwise back off.
+            if sources[id]?.quarantined == true {
+                notBefore[chunk] = nil
+            } else {
+                notBefore[chunk] = now + backoff(attempt: n)
+            }
+        }
+    }
+
+    /// Gives a chunk back without counting an attempt (worker cancelled, source retired).
+    public mutating func release(chunk: Int, from id: SourceID) {
+        guard inFlight[chunk] == id else { return }
+        inFlight[chunk] = nil
+        sources[id]?.inFlight -= 1
+    }
+
+    /// Forgets that a chunk was done (the whole-blob check blamed it); it will be fetched again.
+    public mutating func invalidate(chunk: Int) {
+        done.remove(chunk)
+        servedBy[chunk] = nil
+    }
+
+    /// Throws when no usable source holds some remaining chunk and nothing is in flight.
+    public func checkProgressPossible() throws(Failure) {
+        guard inFlight.isEmpty, !done.isComplete else { return }
+        let usable = sources.values.filter { !$0.quarantined }
+        let orphaned = (0..<layout.count).filter { c in !done.contains(c) && !usable.contains { holds($0, c) } }
+        if !orphaned.isEmpty { throw .noSourceFor(chunks: orphaned) }
+    }
+
+    public func backoff(attempt: Int) -> Duration {
+        var d = settings.retryBaseDelay
+        for _ in 1..<max(attempt, 1) {
+            d = d * 2
+            if d >= settings.retryMaxDelay { return settings.retryMaxDelay }
+        }
+        return d
+    }
+}
