@@ -1,0 +1,111 @@
+import Testing
+@testable import ModelCacheCore
+
+@Suite struct ChunkSchedulerTests {
+    func layout(_ chunks: Int) -> ChunkLayout { try! ChunkLayout(size: Int64(chunks) * 16_384, chunkSize: 16_384) }
+    func set(_ capacity: Int, _ members: [Int]) -> ChunkSet {
+        var s = ChunkSet(capacity: capacity)
+        for m in members { s.insert(m) }
+        return s
+    }
+    let t0 = Duration.zero
+
+    @Test func originAloneFetchesInOrderAndFinishes() throws {
+        var s = ChunkScheduler(layout: layout(3))
+        s.addSource(.origin, has: nil)
+        #expect(s.next(for: .origin, now: t0) == .fetch(0))
+        #expect(s.next(for: .origin, now: t0) == .fetch(1))
+        #expect(s.next(for: .origin, now: t0) == .fetch(2))
+        #expect(s.next(for: .origin, now: t0) == .idle)
+        for c in 0..<3 { try s.report(.verified, chunk: c, from: .origin, now: t0) }
+        #expect(s.isFinished)
+        #expect(s.next(for: .origin, now: t0) == .finished)
+    }
+
+    @Test func resumedChunksAreSkipped() {
+        var s = ChunkScheduler(layout: layout(3), alreadyHave: set(3, [0, 1]))
+        s.addSource(.origin, has: nil)
+        #expect(s.next(for: .origin, now: t0) == .fetch(2))
+    }
+
+    @Test func originLeavesToPeersWhatPeersHold() {
+        var s = ChunkScheduler(layout: layout(4))
+        s.addSource(.origin, has: nil)
+        s.addSource(.peer("a"), has: set(4, [0, 1]))
+        #expect(s.next(for: .origin, now: t0) == .fetch(2))
+        #expect(s.next(for: .origin, now: t0) == .fetch(3))
+        #expect(s.next(for: .origin, now: t0) == .idle)
+        #expect(s.next(for: .peer("a"), now: t0) == .fetch(0))
+    }
+
+    @Test func peersTakeTheRarestChunkFirst() {
+        var s = ChunkScheduler(layout: layout(3))
+        s.addSource(.peer("a"), has: set(3, [0, 1, 2]))
+        s.addSource(.peer("b"), has: set(3, [0, 2]))
+        // Chunk 1 is held by one peer only.
+        #expect(s.next(for: .peer("a"), now: t0) == .fetch(1))
+        #expect(s.next(for: .peer("b"), now: t0) == .fetch(0))
+    }
+
+    @Test func corruptChunkQuarantinesPeerAndGoesElsewhere() throws {
+        var s = ChunkScheduler(layout: layout(2))
+        s.addSource(.origin, has: nil)
+        s.addSource(.peer("liar"), has: set(2, [0, 1]))
+        #expect(s.next(for: .peer("liar"), now: t0) == .fetch(0))
+        try s.report(.corrupt, chunk: 0, from: .peer("liar"), now: t0)
+        #expect(s.quarantined == [.peer("liar")])
+        #expect(s.next(for: .peer("liar"), now: t0) == .retire)
+        // With the liar gone, the origin takes both chunks at once (no backoff for a blamed peer's chunk).
+        #expect(s.next(for: .origin, now: t0) == .fetch(0))
+        #expect(s.next(for: .origin, now: t0) == .fetch(1))
+    }
+
+    @Test func failedChunkBacksOffExponentiallyThenGivesUp() throws {
+        var settings = ChunkScheduler.Settings()
+        settings.maxAttempts = 3
+        settings.retryBaseDelay = .milliseconds(100)
+        var s = ChunkScheduler(layout: layout(1), settings: settings)
+        s.addSource(.origin, has: nil)
+        #expect(s.next(for: .origin, now: t0) == .fetch(0))
+        try s.report(.failed, chunk: 0, from: .origin, now: t0)
+        #expect(s.next(for: .origin, now: .milliseconds(50)) == .waitUntil(.milliseconds(100)))
+        #expect(s.next(for: .origin, now: .milliseconds(100)) == .fetch(0))
+        try s.report(.failed, chunk: 0, from: .origin, now: .milliseconds(100))
+        #expect(s.next(for: .origin, now: .milliseconds(250)) == .waitUntil(.milliseconds(300)))
+        #expect(s.next(for: .origin, now: .milliseconds(300)) == .fetch(0))
+        #expect(throws: ChunkScheduler.Failure.chunkExhausted(chunk: 0, attempts: 3)) {
+            try s.report(.failed, chunk: 0, from: .origin, now: .milliseconds(300))
+        }
+    }
+
+    @Test func peerWithRepeatedFailuresIsQuarantined() throws {
+        var s = ChunkScheduler(layout: layout(4))
+        s.addSource(.peer("flaky"), has: nil)
+        for i in 0..<3 {
+            #expect(s.next(for: .peer("flaky"), now: .seconds(i * 20)) != .retire)
+            let chunk = s.inFlight.first!.key
+            try s.report(.failed, chunk: chunk, from: .peer("flaky"), now: .seconds(i * 20))
+        }
+        #expect(s.next(for: .peer("flaky"), now: .seconds(100)) == .retire)
+        #expect(throws: ChunkScheduler.Failure.self) { try s.checkProgressPossible() }
+    }
+
+    @Test func noSourceForChunksNoOneHolds() throws {
+        var s = ChunkScheduler(layout: layout(3))
+        s.addSource(.peer("a"), has: set(3, [0]))
+        #expect(s.next(for: .peer("a"), now: t0) == .fetch(0))
+        try s.checkProgressPossible()  // something is in flight: not stuck yet
+        try s.report(.verified, chunk: 0, from: .peer("a"), now: t0)
+        #expect(throws: ChunkScheduler.Failure.noSourceFor(chunks: [1, 2])) { try s.checkProgressPossible() }
+    }
+
+    @Test func staleReportsAreIgnoredAndReleaseReturnsWork() throws {
+        var s = ChunkScheduler(layout: layout(2))
+        s.addSource(.origin, has: nil)
+        #expect(s.next(for: .origin, now: t0) == .fetch(0))
+        s.release(chunk: 0, from: .origin)
+        try s.report(.verified, chunk: 0, from: .peer("x"), now: t0)  // never assigned to x: ignored
+        #expect(!s.done.contains(0))
+        #expect(s.next(for: .origin, now: t0) == .fetch(0))
+    }
+}
