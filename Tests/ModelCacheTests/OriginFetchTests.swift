@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+@testable import ModelCache
+import ModelCacheCore
+
+@Suite(.serialized) struct OriginFetchTests {
+    @Test func fetchesInParallelChunksAndCommitsVerifiedBlob() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(1_000_000)
+        origin.serve("/model.bin", bytes)
+        let r = try await env.engine.fetch(env.request(origin.url("/model.bin")))
+        #expect(r.sha256 == BlobDigest.of(bytes))
+        #expect(env.contents(r.path) == bytes)
+        #expect(r.sources["origin"] == Int64(bytes.count))
+        #expect(origin.gets == 16)  // 1,000,000 bytes in 64 KiB chunks
+        #expect(env.partials.isEmpty)
+        let m = try #require(try env.store.manifest(of: r.sha256))
+        #expect(m.chunks.count == 16 && m.chunks[0] == BlobDigest.of(Array(bytes[0..<65536])))
+        await origin.stop(); await env.close()
+    }
+
+    @Test func secondFetchIsACacheHitWithoutNetwork() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        origin.serve("/a", testBytes(300_000))
+        let first = try await env.engine.fetch(env.request(origin.url("/a")))
+        origin.resetCounters()
+        let second = try await env.engine.fetch(env.request(origin.url("/a")))
+        #expect(second.cached && second.path == first.path)
+        #expect(origin.requests == 0)
+        // By digest too, under another URL: a hit with no request.
+        let third = try await env.engine.fetch(env.request(origin.url("/other-name"), sha256: first.sha256))
+        #expect(third.cached && origin.requests == 0)
+        #expect(try env.store.lookup(url: origin.url("/other-name"))?.sha256 == first.sha256)
+        await origin.stop(); await env.close()
+    }
+
+    @Test func twoURLsWithTheSameBytesAreStoredOnce() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(200_000)
+        let digest = BlobDigest.of(bytes)
+        origin.serve("/x", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        origin.serve("/y", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        _ = try await env.engine.fetch(env.request(origin.url("/x")))
+        origin.resetCounters()
+        let r = try await env.engine.fetch(env.request(origin.url("/y")))
+        #expect(r.cached)
+        #expect(origin.gets == 0)  // the HEAD's X-Linked-Etag named a stored blob
+        #expect(env.blobFiles == [digest.hex])
+        #expect(try env.store.list().first?.urls.count == 2)
+        await origin.stop(); await env.close()
+    }
+
+    @Test func survivesDroppedConnections() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(500_000)
+        origin.serve("/f", bytes)
+        origin.inject(.dropAfter(bytes: 10_000, times: 3))
+        let r = try await env.engine.fetch(env.request(origin.url("/f"), sha256: BlobDigest.of(bytes)))
+        #expect(env.contents(r.path) == bytes)
+        #expect(r.sources["origin"]! > Int64(bytes.count))  // the dropped bytes were fetched again
+        await origin.stop(); await env.close()
+    }
+
+    @Test func retriesAfterServerErrors() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(200_000)
+        origin.serve("/f", bytes)
+        origin.inject(.failFirst(status: 500, times: 3))
+        let r = try await env.engine.fetch(env.request(origin.url("/f")))
+        #expect(env.contents(r.path) == bytes)
+        await origin.stop(); await env.close()
+    }
+
+    @Test func flippedByteIsADigestMismatchAndNothingIsStored() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(200_000)
+        origin.serve("/f", bytes)
+        origin.inject(.flipByte(at: 123_456))
+        let expected = BlobDigest.of(bytes)
+        var flipped = bytes
+        flipped[123_456] ^= 0xff
+        await #expect(throws: ModelCacheError.digestMismatch(expected: expected, got: BlobDigest.of(flipped))) {
+            try await env.engine.fetch(env.request(origin.url("/f"), sha256: expected))
+        }
+        #expect(env.blobFiles.isEmpty && env.partials.isEmpty)
+        #expect(try env.store.list().isEmpty)
+        await origin.stop(); await env.close()
+    }
+
+    @Test func originDigestHeaderIsChecked() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(100_000)
+        let wrong = BlobDigest.of(Array("something else".utf8))
+        origin.serve("/f", bytes, headers: [("X-Linked-Etag", "\"\(wrong.hex)\"")])
+        await #expect(throws: ModelCacheError.digestMismatch(expected: wrong, got: BlobDigest.of(bytes))) {
+            try await env.engine.fetch(env.request(origin.url("/f")))
+        }
+        #expect(env.blobFiles.isEmpty)
+        await origin.stop(); await env.close()
+    }
+
+    @Test(arguments: [TestOrigin.Fault.ignoreRange, .ignoreRangeButAdvertise])
+    func serverWithoutRangeGetsOneStream(_ fault: TestOrigin.Fault) async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(400_000)
+        origin.serve("/f", bytes)
+        origin.inject(fault)
+        let r = try await env.engine.fetch(env.request(origin.url("/f")))
+        #expect(env.contents(r.path) == bytes)
+        #expect(try env.store.manifest(of: r.sha256)?.chunks.count == 7)
+        await origin.stop(); await env.close()
+    }
+
+    @Test func followsRedirectsAndKeepsHopHeaders() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(150_000)
+        let digest = BlobDigest.of(bytes)
+        origin.serve("/cdn/blob", bytes)
+        origin.redirect("/org/model/resolve/main/w.bin", to: "/cdn/blob")
+        origin.serve("/org/model/resolve/main/w.bin", [], headers: [("X-Linked-Etag", "\"\(digest.hex)\""), ("X-Linked-Size", "150000")])
+        let r = try await env.engine.fetch(env.request(origin.url("/org/model/resolve/main/w.bin")))
+        #expect(r.sha256 == digest)
+        #expect(try env.store.lookup(url: origin.url("/org/model/resolve/main/w.bin"))?.sha256 == digest)
+        await origin.stop(); await env.close()
+    }
+
+    @Test func emptyFile() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        origin.serve("/empty", [])
+        let r = try await env.engine.fetch(env.request(origin.url("/empty")))
+        #expect(r.size == 0 && r.sha256 == BlobDigest.of([UInt8]()))
+        #expect(PosixFile.fileSize(r.path) == 0)
+        await origin.stop(); await env.close()
+    }
+
+    @Test func cancelledFetchResumesWithoutRefetchingVerifiedChunks() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(1_048_576)
+        origin.serve("/slow", bytes)
+        origin.inject(.trickle(bytesPerSecond: 2_000_000))
+        let task = Task { try await env.engine.fetch(env.request(origin.url("/slow"), connections: 2)) }
+        try await Task.sleep(for: .milliseconds(250))
+        task.cancel()
+        _ = await task.result
+        let firstRun = origin.bytesServed
+        origin.clearFaults()
+        origin.resetCounters()
+        let r = try await env.engine.fetch(env.request(origin.url("/slow")))
+        #expect(env.contents(r.path) == bytes)
+        #expect(r.resumedBytes > 0)
+        #expect(origin.bytesServed == Int64(bytes.count) - r.resumedBytes)
+        #expect(firstRun > 0)
+        await origin.stop(); await env.close()
+    }
+}

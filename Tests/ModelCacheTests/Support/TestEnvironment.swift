@@ -1,0 +1,54 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+@testable import ModelCache
+import ModelCacheCore
+
+/// A fresh cache directory, a store, an HTTP client and an engine with fast retries, torn down by `close()`.
+struct TestEnvironment {
+    let dir: String
+    let store: Store
+    let http: HTTPClient
+    let engine: FetchEngine
+
+    static let chunk: Int64 = 64 * 1024
+
+    init(maxAttempts: Int = 5) throws {
+        dir = NSTemporaryDirectory() + "modelcache-test-" + UUID().uuidString
+        store = try Store(root: dir)
+        var config = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(5)))
+        config.decompression = .disabled
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        var settings = FetchEngine.Settings()
+        settings.scheduler.retryBaseDelay = .milliseconds(20)
+        settings.scheduler.maxAttempts = maxAttempts
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        engine = FetchEngine(store: store, http: http, settings: settings, logger: logger)
+    }
+
+    func request(_ url: String, sha256: BlobDigest? = nil, connections: Int = 4) -> FetchRequest {
+        FetchRequest(url: url, expected: sha256, connections: connections, chunkSize: Self.chunk)
+    }
+
+    func close() async {
+        try? await http.shutdown()
+        PosixFile.removeTree(dir)
+    }
+
+    /// Nothing in blobs/ that is not in the index, and no leftover partial download.
+    var partials: [String] { PosixFile.list(store.partialDir) }
+    var blobFiles: [String] { PosixFile.list(store.blobsDir) }
+
+    func contents(_ path: String) -> [UInt8] { PosixFile.readAll(path) ?? [] }
+}
+
+/// The built `modelcache` binary (MODELCACHE_BIN, else .build/debug/modelcache of this package).
+let modelcacheBinary: String = {
+    if let b = ProcessInfo.processInfo.environment["MODELCACHE_BIN"] { return b }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug/modelcache").path
+}()
+
+let isRoot = getuid() == 0

@@ -1,0 +1,181 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ModelCacheCore
+import NIOCore
+import Synchronization
+
+/// An in-process origin on 127.0.0.1, port 0, serving in-memory files with Range support and injectable faults.
+/// Counts the body bytes it sends, so tests can prove what was (not) downloaded again.
+final class TestOrigin: Sendable {
+    enum Fault: Sendable, Equatable {
+        /// Close the connection after this many body bytes, for the first `times` GETs.
+        case dropAfter(bytes: Int, times: Int)
+        /// Flip the byte at this absolute offset in every response that covers it.
+        case flipByte(at: Int64)
+        /// Answer this status to the first `times` requests (HEAD and GET), then behave.
+        case failFirst(status: Int, times: Int)
+        /// Always answer this status.
+        case status(Int)
+        /// No Accept-Ranges; every GET gets the whole body with 200.
+        case ignoreRange
+        /// Advertise Accept-Ranges but answer every GET with the whole body (a lying server).
+        case ignoreRangeButAdvertise
+        /// Send the body at about this many bytes per second.
+        case trickle(bytesPerSecond: Int)
+    }
+
+    struct State {
+        var files: [String: [UInt8]] = [:]
+        var faults: [Fault] = []
+        var requests = 0
+        var gets = 0
+        var bytesServed: Int64 = 0
+        var redirects: [String: String] = [:]
+        var extraHeaders: [String: [(String, String)]] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let task: Mutex<Task<Void, any Error>?> = Mutex(nil)
+    let port: Int
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+    func url(_ path: String) -> String { baseURL + path }
+
+    var bytesServed: Int64 { state.withLock { $0.bytesServed } }
+    var requests: Int { state.withLock { $0.requests } }
+    var gets: Int { state.withLock { $0.gets } }
+
+    func serve(_ path: String, _ bytes: [UInt8], headers: [(String, String)] = []) {
+        state.withLock { $0.files[path] = bytes; $0.extraHeaders[path] = headers }
+    }
+    func redirect(_ path: String, to target: String) { state.withLock { $0.redirects[path] = target } }
+    func inject(_ fault: Fault) { state.withLock { $0.faults.append(fault) } }
+    func clearFaults() { state.withLock { $0.faults = [] } }
+    func resetCounters() { state.withLock { $0.bytesServed = 0; $0.requests = 0; $0.gets = 0 } }
+
+    static func start() async throws -> TestOrigin {
+        let (stream, cont) = AsyncStream<Int>.makeStream()
+        let box = Mutex<TestOrigin?>(nil)
+        let router = Router()
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { req, _ in
+            guard let origin = box.withLock({ $0 }) else { return Response(status: .serviceUnavailable) }
+            return try await origin.respond(req)
+        }
+        router.get("**", use: handler)
+        router.head("**", use: handler)
+        var logger = Logger(label: "test-origin")
+        logger.logLevel = .critical
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in cont.yield(channel.localAddress?.port ?? 0); cont.finish() },
+            logger: logger)
+        let task = Task { try await app.run() }
+        var port = 0
+        for await p in stream { port = p }
+        let origin = TestOrigin(port: port)
+        box.withLock { $0 = origin }
+        origin.task.withLock { $0 = task }
+        return origin
+    }
+
+    private init(port: Int) { self.port = port }
+
+    func stop() async {
+        let t = task.withLock { $0 }
+        t?.cancel()
+        _ = await t?.result
+    }
+
+    struct Dropped: Error {}
+
+    func respond(_ req: Request) async throws -> Response {
+        let path = req.uri.path
+        let isHead = req.method == .head
+        let (file, faults, redirect, extra, failStatus, dropAfter) = state.withLock { s -> ([UInt8]?, [Fault], String?, [(String, String)], Int?, Int?) in
+            s.requests += 1
+            if !isHead { s.gets += 1 }
+            var failStatus: Int? = nil
+            var dropAfter: Int? = nil
+            for (i, f) in s.faults.enumerated() {
+                switch f {
+                case .failFirst(let status, let times) where times > 0:
+                    failStatus = status
+                    s.faults[i] = .failFirst(status: status, times: times - 1)
+                case .status(let status):
+                    failStatus = status
+                case .dropAfter(let bytes, let times) where times > 0 && !isHead:
+                    dropAfter = bytes
+                    s.faults[i] = .dropAfter(bytes: bytes, times: times - 1)
+                default: break
+                }
+            }
+            return (s.files[path], s.faults, s.redirects[path], s.extraHeaders[path] ?? [], failStatus, dropAfter)
+        }
+        if let failStatus { return Response(status: .init(code: failStatus)) }
+        if let redirect {
+            var h = HTTPFields()
+            h[.location] = redirect
+            for (k, v) in extra { h[HTTPField.Name(k)!] = v }
+            return Response(status: .found, headers: h)
+        }
+        guard var bytes = file else { return Response(status: .notFound) }
+        let size = Int64(bytes.count)
+        let ignoreRange = faults.contains(.ignoreRange) || faults.contains(.ignoreRangeButAdvertise)
+        var headers = HTTPFields()
+        if !faults.contains(.ignoreRange) { headers[.acceptRanges] = "bytes" }
+        headers[.eTag] = "\"v1-\(size)\""
+        for (k, v) in extra { headers[HTTPField.Name(k)!] = v }
+        var range: Range<Int64> = 0..<size
+        var status = HTTPResponse.Status.ok
+        if !ignoreRange {
+            switch ByteRangeRequest.parse(req.headers[.range], size: size) {
+            case .whole: break
+            case .range(let r):
+                range = r
+                status = .partialContent
+                headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)"
+            case .unsatisfiable:
+                headers[.contentRange] = "bytes */\(size)"
+                return Response(status: .rangeNotSatisfiable, headers: headers)
+            }
+        }
+        for f in faults {
+            if case .flipByte(let at) = f, range.contains(at) { bytes[Int(at)] ^= 0xff }
+        }
+        headers[.contentLength] = String(range.count)
+        if isHead { return Response(status: status, headers: headers) }
+        let body = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
+        let rate = faults.compactMap { f -> Int? in if case .trickle(let r) = f { return r }; return nil }.first
+        return Response(status: status, headers: headers, body: ResponseBody { writer in
+            let piece = rate.map { max(1024, $0 / 20) } ?? 65_536
+            var sent = 0
+            while sent < body.count {
+                var n = min(piece, body.count - sent)
+                if let dropAfter { n = min(n, dropAfter - sent) }
+                if n <= 0 { throw Dropped() }
+                try await writer.write(ByteBuffer(bytes: body[sent..<sent + n]))
+                sent += n
+                self.state.withLock { $0.bytesServed += Int64(n) }
+                if let rate { try await Task.sleep(for: .milliseconds(1000 * n / rate)) }
+            }
+            try await writer.finish(nil)
+        })
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+func testBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
+    var x = seed
+    var out = [UInt8](repeating: 0, count: count)
+    var i = 0
+    while i < count {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17
+        withUnsafeBytes(of: x) { w in
+            for b in w where i < count { out[i] = b; i += 1 }
+        }
+    }
+    return out
+}
