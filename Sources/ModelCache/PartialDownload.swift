@@ -43,14 +43,21 @@ public final class PartialDownload: Sendable {
             logger.info("discarding stale partial download", metadata: ["url": "\(meta.url)"])
             PosixFile.removeTree(dir)
         }
-        try PosixFile.makeDirectories(dir)
-        let data = try PosixFile(path: dir + "/data", flags: O_RDWR | O_CREAT)
-        if resumed.isEmpty {
-            try data.preallocate(meta.size)
-            if PosixFile.exists(dir + "/chunks.journal") { unlink(dir + "/chunks.journal") }
-            try PosixFile.writeAtomically(dir + "/meta.json", Array(try JSONEncoder().encode(meta)))
+        let data: PosixFile
+        let journal: PosixFile
+        do {
+            try PosixFile.makeDirectories(dir)
+            data = try PosixFile(path: dir + "/data", flags: O_RDWR | O_CREAT)
+            if resumed.isEmpty {
+                try data.preallocate(meta.size)
+                if PosixFile.exists(dir + "/chunks.journal") { unlink(dir + "/chunks.journal") }
+                try PosixFile.writeAtomically(dir + "/meta.json", Array(try JSONEncoder().encode(meta)))
+            }
+            journal = try PosixFile(path: dir + "/chunks.journal", flags: O_WRONLY | O_CREAT | O_APPEND)
+        } catch {
+            if resumed.isEmpty { PosixFile.removeTree(dir) }  // a full disk leaves nothing behind
+            throw error
         }
-        let journal = try PosixFile(path: dir + "/chunks.journal", flags: O_WRONLY | O_CREAT | O_APPEND)
         let partial = PartialDownload(dir: dir, meta: meta, layout: layout, data: data, journal: journal)
         // Trust nothing from disk without re-hashing it: a power cut may have lost pages the journal mentions.
         var confirmed: [Int: BlobDigest] = [:]

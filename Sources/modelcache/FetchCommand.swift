@@ -40,7 +40,7 @@ struct FetchCommand: AsyncParsableCommand {
             let expected = try sha256.map { s throws(ModelCacheError) in try BlobDigest(validating: s) }
             try FetchEngine.validate(url: url)
             let store = try global.openStore()
-            let http = HTTPClient.forOrigins(connections: connections)
+            let http = HTTPClient.forModelCache(connections: connections)
             let bar = ProgressBar()
             let result: FetchResult
             do {
@@ -78,15 +78,3 @@ struct FetchCommand: AsyncParsableCommand {
     }
 }
 
-extension HTTPClient {
-    /// The client used for origins and peers: redirects followed by the engine itself (to keep hop headers),
-    /// stalls detected by a read timeout, bodies passed through undecoded.
-    static func forOrigins(connections: Int) -> HTTPClient {
-        var config = HTTPClient.Configuration(
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(10), read: .seconds(20)))
-        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
-        config.decompression = .disabled
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-    }
-}

@@ -16,9 +16,7 @@ struct TestEnvironment {
     init(maxAttempts: Int = 5) throws {
         dir = NSTemporaryDirectory() + "modelcache-test-" + UUID().uuidString
         store = try Store(root: dir)
-        var config = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(5)))
-        config.decompression = .disabled
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        http = HTTPClient.forModelCache(readTimeout: .seconds(5))
         var settings = FetchEngine.Settings()
         settings.scheduler.retryBaseDelay = .milliseconds(20)
         settings.scheduler.maxAttempts = maxAttempts

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Runs the built `modelcache` binary and captures what it prints.
+struct CLIResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var lastLine: String { stdout.split(separator: "\n").last.map(String.init) ?? "" }
+}
+
+func runCLI(_ args: [String], environment: [String: String] = [:], prefix: [String] = [], timeout: Duration = .seconds(60)) async throws -> CLIResult {
+    let p = Process()
+    let out = Pipe(), err = Pipe()
+    if prefix.isEmpty {
+        p.executableURL = URL(fileURLWithPath: modelcacheBinary)
+        p.arguments = args
+    } else {
+        p.executableURL = URL(fileURLWithPath: prefix[0])
+        p.arguments = Array(prefix.dropFirst()) + [modelcacheBinary] + args
+    }
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    p.environment = env
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Read both pipes on Dispatch threads (blocking reads must not occupy Swift's cooperative pool, which the
+    // in-process servers of the test need), concurrently so a chatty child never blocks on a full pipe.
+    async let o = readToEnd(out.fileHandleForReading)
+    async let e = readToEnd(err.fileHandleForReading)
+    let deadline = ContinuousClock.now + timeout
+    while p.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    let (od, ed) = await (o, e)
+    p.waitUntilExit()
+    return CLIResult(status: p.terminationStatus, stdout: String(decoding: od, as: UTF8.self), stderr: String(decoding: ed, as: UTF8.self))
+}
+
+func readToEnd(_ h: FileHandle) async -> Data {
+    await withCheckedContinuation { c in
+        DispatchQueue.global().async { c.resume(returning: h.readDataToEndOfFile()) }
+    }
+}
