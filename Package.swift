@@ -50,6 +50,7 @@ let package = Package(
             dependencies: [
                 "ModelCacheCore",
                 "CAvahi",
+                "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -5,13 +5,18 @@ import Logging
 import ModelCacheCore
 import NIOCore
 
-/// Fetches a URL into the store: cache hit, else chunks in parallel from the sources that hold them, each chunk
-/// hashed as it streams, the whole blob verified before commit. Interrupted runs resume from `partial/`.
+/// Fetches a URL into the store: cache hit, else chunks in parallel from every source that holds them (LAN peers
+/// first, the origin for the rest), each chunk hashed as it streams and checked against the manifest when it comes
+/// from a peer, the whole blob verified before commit. Interrupted runs resume from `partial/`.
 public final class FetchEngine: Sendable {
     public struct Settings: Sendable {
         public var scheduler = ChunkScheduler.Settings()
         /// Attempts for the HEAD probe and for a whole single-stream download.
         public var probeAttempts = 4
+        /// Parallel connections to each peer.
+        public var peerConnections = 4
+        /// How many peers' manifests are compared before a fetch trusts one.
+        public var manifestQuorum = 3
         public init() {}
     }
 
@@ -42,39 +47,72 @@ public final class FetchEngine: Sendable {
         return nil
     }
 
-    public func fetch(_ request: FetchRequest, progress: (@Sendable (FetchProgress) -> Void)? = nil) async throws -> FetchResult {
+    /// One source of chunks for a run: where its bytes are and how to check them.
+    struct Source: Sendable {
+        var id: SourceID
+        var info: OriginInfo
+        var connections: Int
+        /// Chunk digests every chunk from this source must match (peers); nil = the source is trusted per chunk
+        /// (the origin: its bytes are checked by the whole-blob digest).
+        var verifyAgainst: [BlobDigest]?
+    }
+
+    public func fetch(_ request: FetchRequest, peers: PeerView = .none,
+                      progress: (@Sendable (FetchProgress) -> Void)? = nil) async throws -> FetchResult {
         try FetchEngine.validate(url: request.url)
-        let started = ContinuousClock.now
-        func seconds() -> Double {
-            let d = ContinuousClock.now - started
-            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-        }
+        let clock = Stopwatch()
         if let hit = try cached(request) {
             try store.touch(hit.sha256)
-            logger.debug("cache hit", metadata: ["url": "\(request.url)", "blob.sha256": "\(hit.sha256)"])
-            return FetchResult(path: hit.path, sha256: hit.sha256, size: hit.size, sources: [:], seconds: seconds(), cached: true, resumedBytes: 0)
+            return FetchResult(path: hit.path, sha256: hit.sha256, size: hit.size, sources: [:], seconds: clock.seconds, cached: true, resumedBytes: 0)
         }
+
+        // 1. What the origin says (unless told not to ask it). A definite answer such as 404 ends the fetch; an
+        //    unreachable origin leaves the peers to serve it.
         let origin = OriginClient(http: http, logger: logger)
-        let info = try await probe(origin, request.url)
-        if let d = info.digest, let hit = try store.lookup(digest: d), request.expected == nil || request.expected == d {
-            try store.addURL(request.url, to: d, etag: info.etag, lastModified: info.lastModified)
-            try store.touch(d)
-            return FetchResult(path: hit.path, sha256: d, size: hit.size, sources: [:], seconds: seconds(), cached: true, resumedBytes: 0)
+        var info: OriginInfo? = nil
+        var originFailure: (any Error)? = nil
+        if request.useOrigin {
+            do { info = try await probe(origin, request.url) } catch {
+                guard OriginClient.isUnreachable(error) && !peers.peers.isEmpty else { throw error }
+                originFailure = error
+                logger.info("origin unreachable, trying peers", metadata: ["url": "\(request.url)", "error": "\(error)"])
+            }
         }
-        guard let size = info.size else {
+
+        // 2. Which digest to trust (protocol §8).
+        let decision = DigestResolution.decide(
+            user: request.expected, originDigest: info?.digest, originReachable: info != nil,
+            originSize: info?.size, originETag: info?.etag, claims: peers.claims(forURL: request.url))
+        let expected = decision.expected
+        if let expected, let hit = try store.lookup(digest: expected) {
+            try store.addURL(request.url, to: expected, etag: info?.etag, lastModified: info?.lastModified)
+            try store.touch(expected)
+            return FetchResult(path: hit.path, sha256: expected, size: hit.size, sources: [:], seconds: clock.seconds, cached: true, resumedBytes: 0)
+        }
+
+        // 3. Peers that hold it, and a manifest they agree on.
+        var peerSources: [Source] = []
+        var manifest: Manifest? = nil
+        if let expected {
+            (manifest, peerSources) = await agreeOnManifest(expected, peers: peers, size: info?.size)
+        }
+        guard info != nil || !peerSources.isEmpty else {
+            throw originFailure ?? ModelCacheError.noSource(
+                request.useOrigin ? "no peer holds \(request.url)" : "no peer holds \(request.url), and --no-origin forbids the origin")
+        }
+        guard let size = manifest?.size ?? info?.size else {
             throw ModelCacheError.protocolViolation("the origin gives no size for \(request.url) (no Content-Length); it cannot be fetched in verified chunks")
         }
-        let expected = request.expected ?? info.digest
-        let meta = PartialDownload.Meta(url: request.url, size: size, chunkSize: request.chunkSize,
-                                        etag: info.etag, lastModified: info.lastModified, expected: expected)
+        let chunkSize = manifest?.chunkSize ?? request.chunkSize
+        let meta = PartialDownload.Meta(url: request.url, size: size, chunkSize: chunkSize,
+                                        etag: info?.etag, lastModified: info?.lastModified, expected: expected)
         let (partial, resumed) = try PartialDownload.open(in: store, meta: meta, logger: logger)
-        let counters = TransferCounters()
         let layout = partial.layout
+        let counters = TransferCounters()
         var have = ChunkSet(capacity: layout.count)
         for c in resumed.keys { have.insert(c) }
         let resumedBytes = resumed.keys.reduce(Int64(0)) { $0 + layout.length(of: $1) }
         counters.downloaded.store(resumedBytes, ordering: .relaxed)
-
         let reporter = progress.map { p in
             Task {
                 while !Task.isCancelled {
@@ -85,39 +123,68 @@ public final class FetchEngine: Sendable {
         }
         defer { reporter?.cancel() }
 
+        // 4. Download what is missing.
+        var sources = peerSources
+        if let info {
+            sources.append(Source(id: .origin, info: info, connections: max(1, min(request.connections, 32)), verifyAgainst: nil))
+        }
         var digests = resumed
+        var servedBy: [Int: SourceID] = [:]
         do {
             if !have.isComplete {
-                if info.acceptsRanges && layout.count > 1 {
-                    do {
-                        digests = try await parallel(request, info, partial, have: have, digests: resumed, counters: counters)
-                    } catch is OriginClient.RangeIgnored {
-                        logger.info("origin ignores Range; falling back to one stream", metadata: ["url": "\(request.url)"])
-                        digests = try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin)
-                    }
-                } else {
-                    digests = try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin)
-                }
+                (digests, servedBy) = try await download(request, info: info, sources: sources, partial: partial,
+                                                        have: have, digests: resumed, counters: counters, origin: origin,
+                                                        peers: peers)
             }
         } catch {
             if case .originChanged? = error as? ModelCacheError { partial.discard() }
             throw error
         }
 
-        let whole = try partial.wholeDigest()
+        // 5. The whole blob, checked; a failure with peer bytes in it is traced back to the peers (via the origin).
+        var whole = try partial.wholeDigest()
+        if let expected, whole != expected, let info, servedBy.values.contains(where: { $0.kind == .peer }) {
+            logger.warning("whole-blob check failed; re-fetching peer chunks from the origin", metadata: ["url": "\(request.url)"])
+            try await refetchPeerChunks(servedBy: servedBy, digests: &digests, partial: partial, info: info,
+                                        origin: origin, counters: counters, peers: peers)
+            whole = try partial.wholeDigest()
+        }
         if let expected, whole != expected {
             partial.discard()
             throw ModelCacheError.digestMismatch(expected: expected, got: whole)
         }
-        let manifest = try Manifest(sha256: whole, layout: layout, chunks: (0..<layout.count).map { digests[$0]! })
-        let record = try store.commit(file: partial.dataPath, manifest: manifest, url: request.url,
-                                      etag: info.etag, lastModified: info.lastModified)
+        let finalManifest = try Manifest(sha256: whole, layout: layout, chunks: (0..<layout.count).map { digests[$0]! })
+        let record = try store.commit(file: partial.dataPath, manifest: finalManifest, url: request.url,
+                                      etag: info?.etag, lastModified: info?.lastModified)
         partial.discard()
         progress?(FetchProgress(downloaded: size, total: size))
         logger.info("fetched", metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "blob.size": "\(size)",
-                                          "seconds": "\(seconds())"])
+                                          "digest.source": "\(decision.source)", "seconds": "\(clock.seconds)"])
         return FetchResult(path: record.path, sha256: whole, size: size, sources: counters.sources,
-                           seconds: seconds(), cached: false, resumedBytes: resumedBytes)
+                           seconds: clock.seconds, cached: false, resumedBytes: resumedBytes)
+    }
+
+    func download(_ request: FetchRequest, info: OriginInfo?, sources: [Source], partial: PartialDownload,
+                  have: ChunkSet, digests: [Int: BlobDigest], counters: TransferCounters,
+                  origin: OriginClient, peers: PeerView) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
+        let onlyOrigin = sources.count == 1 && sources[0].id == .origin
+        if onlyOrigin, let info, !info.acceptsRanges || partial.layout.count <= 1 {
+            return (try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin), [:])
+        }
+        // A Range-less origin still serves what the peers cannot, as one stream, after the peers are done.
+        let rangeSources = sources.filter { $0.id != .origin || $0.info.acceptsRanges }
+        do {
+            let (d, served) = try await parallel(sources: rangeSources, partial: partial, have: have, digests: digests,
+                                                 counters: counters, peers: peers)
+            return (d, served)
+        } catch let e as ModelCacheError {
+            guard case .noSource = e, let info, !info.acceptsRanges else { throw e }
+            return (try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin), [:])
+        } catch is OriginClient.RangeIgnored {
+            guard let info else { throw ModelCacheError.protocolViolation("a peer ignored Range") }
+            logger.info("origin ignores Range; falling back to one stream", metadata: ["url": "\(request.url)"])
+            return (try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin), [:])
+        }
     }
 
     func probe(_ origin: OriginClient, _ url: String) async throws -> OriginInfo {
@@ -129,115 +196,21 @@ public final class FetchEngine: Sendable {
             } catch {
                 guard OriginClient.isRetryable(error), attempt < settings.probeAttempts else { throw error }
                 logger.debug("probe failed, retrying", metadata: ["url": "\(url)", "error": "\(error)"])
-                try await Task.sleep(for: ChunkScheduler(layout: try ChunkLayout(size: 0), settings: settings.scheduler).backoff(attempt: attempt))
+                try await Task.sleep(for: backoff(attempt))
             }
         }
     }
 
-    /// Parallel Range GETs, one worker per connection, driven by the scheduler.
-    func parallel(_ request: FetchRequest, _ info: OriginInfo, _ partial: PartialDownload, have: ChunkSet,
-                  digests: [Int: BlobDigest], counters: TransferCounters) async throws -> [Int: BlobDigest] {
-        var scheduler = ChunkScheduler(layout: partial.layout, alreadyHave: have, settings: settings.scheduler)
-        scheduler.addSource(.origin, has: nil)
-        let run = ChunkRun(scheduler: scheduler, digests: digests)
-        let origin = OriginClient(http: http, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<max(1, min(request.connections, 32)) {
-                group.addTask {
-                    try await self.originWorker(run: run, origin: origin, url: request.url, info: info, partial: partial, counters: counters)
-                }
-            }
-            try await group.waitForAll()
-        }
-        return await run.digests
+    func backoff(_ attempt: Int) -> Duration {
+        ChunkScheduler(layout: try! ChunkLayout(size: 0), settings: settings.scheduler).backoff(attempt: attempt)
     }
+}
 
-    func originWorker(run: ChunkRun, origin: OriginClient, url: String, info: OriginInfo,
-                      partial: PartialDownload, counters: TransferCounters) async throws {
-        let layout = partial.layout
-        while true {
-            try Task.checkCancellation()
-            switch try await run.next(for: .origin) {
-            case .finished, .retire:
-                return
-            case .idle:
-                try await Task.sleep(for: .milliseconds(20))
-            case .waitUntil(let t):
-                try await Task.sleep(until: await run.instant(at: t), clock: .continuous)
-            case .fetch(let chunk):
-                let range = layout.range(of: chunk)
-                var hasher = SHA256()
-                var got: Int64 = 0
-                do {
-                    try await origin.fetch(url: url, range: range, info: info) { buffer, offset in
-                        try buffer.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
-                            try partial.write(p, at: offset)
-                            hasher.update(bufferPointer: p)
-                        }
-                        got += Int64(buffer.readableBytes)
-                        counters.received(buffer.readableBytes, from: .origin)
-                    }
-                    let digest = BlobDigest(hasher.finalize())
-                    try partial.recordVerified(chunk: chunk, digest: digest)
-                    try await run.verified(chunk: chunk, digest: digest, from: .origin)
-                } catch {
-                    counters.discarded(got)
-                    if error is OriginClient.RangeIgnored || !OriginClient.isRetryable(error) {
-                        await run.release(chunk: chunk, from: .origin)
-                        throw error
-                    }
-                    logger.debug("chunk failed", metadata: ["chunk": "\(chunk)", "source": "origin", "error": "\(error)"])
-                    try await run.failed(chunk: chunk, from: .origin, corrupt: false, error: error)
-                }
-            }
-        }
-    }
-
-    /// One GET of the whole body, for servers without Range support. Chunks are cut, hashed and journalled as the
-    /// stream passes their ends; chunks verified by an earlier run are read past without being written.
-    func singleStream(_ request: FetchRequest, _ info: OriginInfo, _ partial: PartialDownload,
-                      digests initial: [Int: BlobDigest], counters: TransferCounters, origin: OriginClient) async throws -> [Int: BlobDigest] {
-        let layout = partial.layout
-        var digests = initial
-        var attempt = 0
-        let probeScheduler = ChunkScheduler(layout: layout, settings: settings.scheduler)
-        while true {
-            attempt += 1
-            var hasher = SHA256()
-            var streamed: Int64 = 0
-            do {
-                try await origin.fetch(url: request.url, range: nil, info: info) { buffer, offset in
-                    var slice = buffer
-                    var position = offset
-                    while slice.readableBytes > 0 {
-                        let chunk = Int(position / layout.chunkSize)
-                        let end = layout.range(of: chunk).upperBound
-                        let n = Int(min(Int64(slice.readableBytes), end - position))
-                        let piece = slice.readSlice(length: n)!
-                        if digests[chunk] == nil {
-                            try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
-                                try partial.write(p, at: position)
-                                hasher.update(bufferPointer: p)
-                            }
-                            streamed += Int64(n)
-                            counters.received(n, from: .origin)
-                        }
-                        position += Int64(n)
-                        if position == end, digests[chunk] == nil {
-                            let d = BlobDigest(hasher.finalize())
-                            try partial.recordVerified(chunk: chunk, digest: d)
-                            digests[chunk] = d
-                            hasher = SHA256()
-                            streamed = 0
-                        }
-                    }
-                }
-                return digests
-            } catch {
-                counters.discarded(streamed)
-                guard OriginClient.isRetryable(error), attempt < settings.scheduler.maxAttempts else { throw error }
-                try await Task.sleep(for: probeScheduler.backoff(attempt: attempt))
-            }
-        }
+/// Seconds since creation, for reports.
+struct Stopwatch {
+    let start = ContinuousClock.now
+    var seconds: Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }

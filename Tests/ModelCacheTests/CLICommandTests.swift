@@ -34,11 +34,7 @@ import ModelCacheCore
         #expect(PosixFile.list(dir + "/blobs/sha256").isEmpty)  // killed: no blob yet, and certainly no wrong one
 
         // Let the origin notice the dead connections (its trickling writers stop) before counting afresh.
-        var last: Int64 = -1
-        for _ in 0..<50 where origin.bytesServed != last {
-            last = origin.bytesServed
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        try await origin.waitUntilQuiet()
         origin.clearFaults()
         origin.resetCounters()
         let r = try await runCLI(["fetch", "--cache-dir", dir, "--chunk-size", "65536", "--json", origin.url("/weights.bin")])

@@ -153,6 +153,7 @@ import ModelCacheCore
         try await Task.sleep(for: .milliseconds(250))
         task.cancel()
         _ = await task.result
+        try await origin.waitUntilQuiet()
         let firstRun = origin.bytesServed
         origin.clearFaults()
         origin.resetCounters()

@@ -53,6 +53,16 @@ final class TestOrigin: Sendable {
     func redirect(_ path: String, to target: String) { state.withLock { $0.redirects[path] = target } }
     func inject(_ fault: Fault) { state.withLock { $0.faults.append(fault) } }
     func clearFaults() { state.withLock { $0.faults = [] } }
+    /// Waits (bounded, 10 s) until no body bytes have been sent for 200 ms: the writers of connections a test
+    /// cut have noticed and stopped, so counters reset afterwards count only new requests.
+    func waitUntilQuiet() async throws {
+        var last: Int64 = -1
+        for _ in 0..<50 where bytesServed != last {
+            last = bytesServed
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
     func resetCounters() { state.withLock { $0.bytesServed = 0; $0.requests = 0; $0.gets = 0 } }
 
     static func start() async throws -> TestOrigin {

@@ -1,0 +1,139 @@
+import Crypto
+import Foundation
+import Logging
+import ModelCacheCore
+import NIOCore
+
+extension FetchEngine {
+    /// Workers for every source (one per connection), driven by one `ChunkScheduler`.
+    func parallel(sources: [Source], partial: PartialDownload, have: ChunkSet, digests: [Int: BlobDigest],
+                  counters: TransferCounters, peers: PeerView) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
+        var scheduler = ChunkScheduler(layout: partial.layout, alreadyHave: have, settings: settings.scheduler)
+        for s in sources { scheduler.addSource(s.id, has: nil) }
+        let run = ChunkRun(scheduler: scheduler, digests: digests)
+        let client = OriginClient(http: http, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for source in sources {
+                for _ in 0..<source.connections {
+                    group.addTask {
+                        try await self.worker(source, run: run, client: client, partial: partial, counters: counters, peers: peers)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return (await run.digests, await run.scheduler.servedBy)
+    }
+
+    func worker(_ source: Source, run: ChunkRun, client: OriginClient, partial: PartialDownload,
+                counters: TransferCounters, peers: PeerView) async throws {
+        while true {
+            try Task.checkCancellation()
+            switch try await run.next(for: source.id) {
+            case .finished, .retire:
+                return
+            case .idle:
+                try await Task.sleep(for: .milliseconds(20))
+            case .waitUntil(let t):
+                try await Task.sleep(until: await run.instant(at: t), clock: .continuous)
+            case .fetch(let chunk):
+                do {
+                    let digest = try await fetchChunk(chunk, from: source.id, info: source.info, client: client,
+                                                      partial: partial, counters: counters)
+                    if let expected = source.verifyAgainst?[chunk], expected != digest {
+                        logger.warning("peer served a corrupt chunk", metadata: [
+                            "peer": "\(source.id.name)", "chunk": "\(chunk)", "expected": "\(expected)", "got": "\(digest)"])
+                        peers.blame(source.id.name, "served corrupt chunk \(chunk)")
+                        counters.discarded(partial.layout.length(of: chunk))
+                        try await run.failed(chunk: chunk, from: source.id, corrupt: true,
+                                             error: ModelCacheError.peerRejected(peer: source.id.name, detail: "corrupt chunk \(chunk)"))
+                        continue
+                    }
+                    try partial.recordVerified(chunk: chunk, digest: digest)
+                    try await run.verified(chunk: chunk, digest: digest, from: source.id)
+                } catch let e as ChunkFetchError {
+                    counters.discarded(e.bytes)
+                    if e.underlying is OriginClient.RangeIgnored || (source.id == .origin && !OriginClient.isRetryable(e.underlying)) {
+                        await run.release(chunk: chunk, from: source.id)
+                        throw e.underlying
+                    }
+                    logger.debug("chunk failed", metadata: ["chunk": "\(chunk)", "source": "\(source.id)", "error": "\(e.underlying)"])
+                    try await run.failed(chunk: chunk, from: source.id, corrupt: false, error: e.underlying)
+                }
+            }
+        }
+    }
+
+    struct ChunkFetchError: Error {
+        var underlying: any Error
+        var bytes: Int64
+    }
+
+    /// Streams one chunk from a source into the partial file, hashing as it goes. Returns the chunk's digest.
+    func fetchChunk(_ chunk: Int, from id: SourceID, info: OriginInfo, client: OriginClient, partial: PartialDownload,
+                    counters: TransferCounters) async throws -> BlobDigest {
+        let range = partial.layout.range(of: chunk)
+        var hasher = SHA256()
+        var got: Int64 = 0
+        do {
+            try await client.fetch(url: info.requestedURL, range: range, info: info) { buffer, offset in
+                try buffer.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
+                    try partial.write(p, at: offset)
+                    hasher.update(bufferPointer: p)
+                }
+                got += Int64(buffer.readableBytes)
+                counters.received(buffer.readableBytes, from: id)
+            }
+        } catch {
+            throw ChunkFetchError(underlying: error, bytes: got)
+        }
+        return BlobDigest(hasher.finalize())
+    }
+
+    /// One GET of the whole body, for servers without Range support. Chunks are cut, hashed and journalled as the
+    /// stream passes their ends; chunks verified earlier are read past without being written.
+    func singleStream(_ request: FetchRequest, _ info: OriginInfo, _ partial: PartialDownload,
+                      digests initial: [Int: BlobDigest], counters: TransferCounters, origin: OriginClient) async throws -> [Int: BlobDigest] {
+        let layout = partial.layout
+        var digests = initial
+        var attempt = 0
+        while true {
+            attempt += 1
+            var hasher = SHA256()
+            var streamed: Int64 = 0
+            do {
+                try await origin.fetch(url: request.url, range: nil, info: info) { buffer, offset in
+                    var slice = buffer
+                    var position = offset
+                    while slice.readableBytes > 0 {
+                        let chunk = Int(position / layout.chunkSize)
+                        let end = layout.range(of: chunk).upperBound
+                        let n = Int(min(Int64(slice.readableBytes), end - position))
+                        let piece = slice.readSlice(length: n)!
+                        if digests[chunk] == nil {
+                            try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
+                                try partial.write(p, at: position)
+                                hasher.update(bufferPointer: p)
+                            }
+                            streamed += Int64(n)
+                            counters.received(n, from: .origin)
+                        }
+                        position += Int64(n)
+                        if position == end, digests[chunk] == nil {
+                            let d = BlobDigest(hasher.finalize())
+                            try partial.recordVerified(chunk: chunk, digest: d)
+                            digests[chunk] = d
+                            hasher = SHA256()
+                            streamed = 0
+                        }
+                    }
+                }
+                return digests
+            } catch {
+                counters.discarded(streamed)
+                guard OriginClient.isRetryable(error), attempt < settings.scheduler.maxAttempts else { throw error }
+                try await Task.sleep(for: backoff(attempt))
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import _NIOFileSystem
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ModelCacheCore
+import NIOCore
+
+/// The peer HTTP API (protocol/PROTOCOL.md §6): node info, catalogue, manifests, blob bytes with Range.
+/// Only files named by a validated digest under `blobs/sha256/` are ever opened: no path from a request reaches
+/// the file system.
+public struct PeerAPI: Sendable {
+    public let store: Store
+    public let nodeID: String
+    public let name: String
+    public let uploads: UploadLimiter
+    let logger: Logger
+
+    public init(store: Store, nodeID: String, name: String, uploads: UploadLimiter, logger: Logger) {
+        self.store = store
+        self.nodeID = nodeID
+        self.name = name
+        self.uploads = uploads
+        self.logger = logger
+    }
+
+    public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.get("/v1/info") { _, _ in try self.info() }
+        router.get("/v1/catalogue") { req, _ in try self.catalogue(req) }
+        router.get("/v1/blobs/:digest/manifest") { req, ctx in try self.manifest(ctx) }
+        router.get("/v1/blobs/:digest") { req, ctx in try await self.blob(req, ctx, head: false) }
+        router.head("/v1/blobs/:digest") { req, ctx in try await self.blob(req, ctx, head: true) }
+    }
+
+    public func currentCatalogue() throws -> Catalogue {
+        Catalogue(node: nodeID, blobs: try store.catalogueEntries())
+    }
+
+    func info() throws -> Response {
+        let cat = try currentCatalogue()
+        let body: [String: String] = ["id": nodeID, "name": name, "protocol": "1", "catalogueVersion": String(cat.version),
+                                      "chunkSize": String(ChunkLayout.defaultChunkSize)]
+        return try PeerAPI.json(body)
+    }
+
+    func catalogue(_ req: Request) throws -> Response {
+        let cat = try currentCatalogue()
+        let etag = "\"\(cat.version)\""
+        var headers = HTTPFields()
+        headers[.eTag] = etag
+        headers[.cacheControl] = "no-cache"
+        if let inm = req.headers[.ifNoneMatch], inm.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
+            return Response(status: .notModified, headers: headers)
+        }
+        var bytes = Array(try PeerAPI.encoder.encode(cat))
+        headers[.contentType] = "application/json"
+        headers[.vary] = "Accept-Encoding"
+        if (req.headers[.acceptEncoding] ?? "").lowercased().contains("gzip") {
+            bytes = Gzip.compress(bytes)
+            headers[.contentEncoding] = "gzip"
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    func digest(_ ctx: some RequestContext) throws -> BlobDigest {
+        guard let raw = ctx.parameters.get("digest"), let d = BlobDigest(ifValid: raw), raw == d.hex else {
+            throw PeerAPI.error(.badRequest, "malformed-digest", "a blob is named by 64 lowercase hex digits")
+        }
+        return d
+    }
+
+    func manifest(_ ctx: some RequestContext) throws -> Response {
+        let d = try digest(ctx)
+        guard let m = try store.manifest(of: d), try store.lookup(digest: d) != nil else {
+            throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
+        }
+        return try PeerAPI.json(m)
+    }
+
+    func blob(_ req: Request, _ ctx: some RequestContext, head: Bool) async throws -> Response {
+        let d = try digest(ctx)
+        guard let record = try store.lookup(digest: d) else {
+            throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
+        }
+        var headers = HTTPFields()
+        headers[.acceptRanges] = "bytes"
+        headers[.eTag] = "\"\(d.hex)\""
+        headers[.contentType] = "application/octet-stream"
+        var range: Range<Int64> = 0..<record.size
+        var status = HTTPResponse.Status.ok
+        switch ByteRangeRequest.parse(req.headers[.range], size: record.size) {
+        case .whole: break
+        case .range(let r):
+            range = r
+            status = .partialContent
+            headers[.contentRange] = ContentRange(first: r.lowerBound, last: r.upperBound - 1, total: record.size).header
+        case .unsatisfiable:
+            headers[.contentRange] = "bytes */\(record.size)"
+            return try PeerAPI.errorResponse(.rangeNotSatisfiable, "range-not-satisfiable", "the blob has \(record.size) bytes", headers: headers)
+        }
+        headers[.contentLength] = String(range.count)
+        if head || range.isEmpty { return Response(status: status, headers: headers) }
+        guard uploads.tryAcquire() else {
+            var h = HTTPFields()
+            h[.retryAfter] = "1"
+            return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
+        }
+        let path = record.path
+        let uploads = self.uploads
+        let bytes = range
+        let body = ResponseBody(contentLength: bytes.count) { writer in
+            defer { uploads.release() }
+            try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { file in
+                for try await chunk in file.readChunks(in: bytes.lowerBound..<bytes.upperBound, chunkLength: .kibibytes(512)) {
+                    try await writer.write(chunk)
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    struct ErrorBody: Codable { struct Inner: Codable { var code: String; var message: String }; var error: Inner }
+
+    static func errorResponse(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) throws -> Response {
+        try json(ErrorBody(error: .init(code: code, message: message)), status: status, headers: headers)
+    }
+
+    /// An error Hummingbird turns into a JSON error body.
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> some Error {
+        APIError(status: status, code: code, message: message)
+    }
+}
+
+/// An API error with a stable code, rendered as `{"error":{"code":…,"message":…}}`.
+public struct APIError: HTTPResponseError {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        try PeerAPI.errorResponse(status, code, message)
+    }
+}

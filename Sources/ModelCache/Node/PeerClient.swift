@@ -1,0 +1,89 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import ModelCacheCore
+import NIOCore
+
+/// Where a peer listens.
+public struct PeerAddress: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `HOST:PORT` (`[v6]:PORT` for IPv6).
+    public init(parsing s: String) throws(ModelCacheError) {
+        var hostPart: Substring
+        var portPart: Substring
+        if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+            hostPart = s[s.index(after: s.startIndex)..<close]
+            portPart = s[close...].dropFirst().drop(while: { $0 == ":" })
+        } else if let colon = s.lastIndex(of: ":") {
+            hostPart = s[..<colon]
+            portPart = s[s.index(after: colon)...]
+        } else {
+            throw .malformedURL("peer '\(s)' (give HOST:PORT)")
+        }
+        guard !hostPart.isEmpty, let port = Int(portPart), (1...65535).contains(port) else {
+            throw .malformedURL("peer '\(s)' (give HOST:PORT)")
+        }
+        self.host = String(hostPart)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var baseURL: String { "http://\(description)" }
+    public func blobURL(_ d: BlobDigest) -> String { baseURL + "/v1/blobs/" + d.hex }
+}
+
+/// Reads a peer's catalogue and manifests. Everything a peer says is data to check, never trusted as is.
+public struct PeerClient: Sendable {
+    public let http: HTTPClient
+    let logger: Logger
+    static let maxCatalogueBytes = 64 << 20
+
+    public init(http: HTTPClient, logger: Logger) {
+        self.http = http
+        self.logger = logger
+    }
+
+    /// The catalogue, or nil when the peer answered 304 to `etag`.
+    public func catalogue(_ peer: PeerAddress, ifNoneMatch etag: String?) async throws -> (Catalogue?, etag: String?) {
+        var req = HTTPClientRequest(url: peer.baseURL + "/v1/catalogue")
+        req.headers.add(name: "Accept-Encoding", value: "gzip")
+        if let etag { req.headers.add(name: "If-None-Match", value: etag) }
+        let res = try await http.execute(req, timeout: .seconds(10), logger: logger)
+        let newETag = res.headers.first(name: "ETag")
+        if res.status == .notModified { return (nil, etag) }
+        guard res.status == .ok else {
+            throw ModelCacheError.peerRejected(peer: peer.description, detail: "catalogue answered \(res.status.code)")
+        }
+        var bytes = Array(buffer: try await res.body.collect(upTo: PeerClient.maxCatalogueBytes))
+        if res.headers.first(name: "Content-Encoding")?.lowercased() == "gzip" {
+            guard let inflated = Gzip.decompress(bytes, limit: PeerClient.maxCatalogueBytes) else {
+                throw ModelCacheError.peerRejected(peer: peer.description, detail: "catalogue is not valid gzip")
+            }
+            bytes = inflated
+        }
+        do {
+            return (try JSONDecoder().decode(Catalogue.self, from: Data(bytes)), newETag)
+        } catch {
+            throw ModelCacheError.peerRejected(peer: peer.description, detail: "catalogue is not valid: \(error)")
+        }
+    }
+
+    public func manifest(_ peer: PeerAddress, _ d: BlobDigest) async throws -> Manifest {
+        let res = try await http.execute(HTTPClientRequest(url: peer.blobURL(d) + "/manifest"), timeout: .seconds(10), logger: logger)
+        guard res.status == .ok else {
+            throw ModelCacheError.peerRejected(peer: peer.description, detail: "manifest of \(d.short) answered \(res.status.code)")
+        }
+        let body = try await res.body.collect(upTo: 16 << 20)
+        guard let m = try? JSONDecoder().decode(Manifest.self, from: Data(buffer: body)), m.sha256 == d else {
+            throw ModelCacheError.peerRejected(peer: peer.description, detail: "manifest of \(d.short) is invalid or names another blob")
+        }
+        return m
+    }
+}
