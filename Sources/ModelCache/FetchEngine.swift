@@ -63,7 +63,7 @@ public final class FetchEngine: Sendable {
         let clock = Stopwatch()
         if let hit = try cached(request) {
             try store.touch(hit.sha256)
-            return FetchResult(path: hit.path, sha256: hit.sha256, size: hit.size, sources: [:], seconds: clock.seconds, cached: true, resumedBytes: 0)
+            return .hit(hit, seconds: clock.seconds)
         }
 
         // 1. What the origin says (unless told not to ask it). A definite answer such as 404 ends the fetch; an
@@ -87,7 +87,7 @@ public final class FetchEngine: Sendable {
         if let expected, let hit = try store.lookup(digest: expected) {
             try store.addURL(request.url, to: expected, etag: info?.etag, lastModified: info?.lastModified)
             try store.touch(expected)
-            return FetchResult(path: hit.path, sha256: expected, size: hit.size, sources: [:], seconds: clock.seconds, cached: true, resumedBytes: 0)
+            return .hit(hit, seconds: clock.seconds)
         }
 
         // 3. Peers that hold it, and a manifest they agree on.

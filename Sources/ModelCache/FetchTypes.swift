@@ -35,6 +35,13 @@ public struct FetchResult: Sendable, Codable, Equatable {
     public var resumedBytes: Int64
 }
 
+extension FetchResult {
+    /// A cache hit: no bytes from anywhere.
+    public static func hit(_ r: BlobRecord, seconds: Double = 0) -> FetchResult {
+        FetchResult(path: r.path, sha256: r.sha256, size: r.size, sources: [:], seconds: seconds, cached: true, resumedBytes: 0)
+    }
+}
+
 public struct FetchProgress: Sendable, Equatable {
     public var downloaded: Int64
     public var total: Int64?

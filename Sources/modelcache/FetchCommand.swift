@@ -27,6 +27,15 @@ struct FetchCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object (path, sha256, size, bytes from each source, seconds) instead of the path.")
     var json = false
 
+    @Option(name: .customLong("peer"), help: "Also take chunks from this peer, HOST:PORT (repeatable; without a running node).")
+    var peers: [String] = []
+
+    @Flag(help: "Never contact the origin: peers only (offline classroom).")
+    var noOrigin = false
+
+    @Flag(help: "Do not hand the fetch to a node running on this cache; run it in this process.")
+    var noNode = false
+
     @Option(help: .hidden)
     var chunkSize: Int64 = ChunkLayout.defaultChunkSize
 
@@ -39,15 +48,28 @@ struct FetchCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let expected = try sha256.map { s throws(ModelCacheError) in try BlobDigest(validating: s) }
             try FetchEngine.validate(url: url)
+            let staticPeers = try peers.map { p throws(ModelCacheError) in try PeerAddress(parsing: p) }
             let store = try global.openStore()
             let http = HTTPClient.forModelCache(connections: connections)
             let bar = ProgressBar()
             let result: FetchResult
+            let request = FetchRequest(url: url, expected: expected, connections: connections, chunkSize: chunkSize, useOrigin: !noOrigin)
             do {
                 let engine = FetchEngine(store: store, http: http, logger: Logging.logger("modelcache.fetch"))
-                result = try await engine.fetch(
-                    FetchRequest(url: url, expected: expected, connections: connections, chunkSize: chunkSize),
-                    progress: { p in bar.update(downloaded: p.downloaded, total: p.total) })
+                let control = ControlClient(socketPath: store.root + "/node.sock", http: http)
+                if let hit = try engine.cached(request) {
+                    try store.touch(hit.sha256)
+                    result = .hit(hit)
+                } else if !noNode, staticPeers.isEmpty, await control.isNodeRunning() {
+                    result = try await control.fetch(request)
+                } else {
+                    let directory = PeerDirectory(client: PeerClient(http: http, logger: Logging.logger("modelcache.peers")),
+                                                  selfID: try? store.nodeID(), logger: Logging.logger("modelcache.peers"))
+                    for p in staticPeers { await directory.addStatic(p) }
+                    await directory.refreshAll()
+                    result = try await engine.fetch(request, peers: await directory.view(),
+                                                    progress: { p in bar.update(downloaded: p.downloaded, total: p.total) })
+                }
                 bar.finish()
                 try? await http.shutdown()
             } catch {

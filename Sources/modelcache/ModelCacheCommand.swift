@@ -9,7 +9,7 @@ struct ModelCacheCommand: AsyncParsableCommand {
         commandName: "modelcache",
         abstract: "A peer-cooperative LAN cache for AI model files.",
         version: ModelCacheVersion.string,
-        subcommands: [FetchCommand.self, ListCommand.self, AddCommand.self, RemoveCommand.self, VerifyCommand.self]
+        subcommands: [FetchCommand.self, ServeCommand.self, ListCommand.self, AddCommand.self, RemoveCommand.self, VerifyCommand.self, DiscoverCommand.self]
     )
 }
 
@@ -35,6 +35,9 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
         try await body()
     } catch let e as ModelCacheError {
         Terminal.error(e.description)
+        throw ExitCode(e.exitCode)
+    } catch let e as NodeError {
+        Terminal.error(e.message)
         throw ExitCode(e.exitCode)
     } catch let e as ExitCode {
         throw e

@@ -1,0 +1,146 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import ModelCacheCore
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// A running ModelCache node: the peer API on the LAN, the control API on a local socket, discovery, and the
+/// fetch engine with the node's view of its peers.
+public final class Node: Sendable {
+    public let settings: NodeSettings
+    public let store: Store
+    public let engine: FetchEngine
+    public let directory: PeerDirectory
+    public let nodeID: String
+    public let peerAPI: PeerAPI
+    let logger: Logger
+    let portStream: AsyncStream<Int>
+    let portContinuation: AsyncStream<Int>.Continuation
+    let boundPort = Mutex<Int?>(nil)
+    let discovery = Mutex<AvahiDiscovery?>(nil)
+
+    public init(settings: NodeSettings, store: Store, http: HTTPClient, engineSettings: FetchEngine.Settings = .init(),
+                logger: Logger) throws {
+        self.settings = settings
+        self.store = store
+        self.logger = logger
+        self.nodeID = try store.nodeID()
+        self.engine = FetchEngine(store: store, http: http, settings: engineSettings, logger: logger)
+        self.directory = PeerDirectory(client: PeerClient(http: http, logger: logger), selfID: nodeID, logger: logger)
+        self.peerAPI = PeerAPI(store: store, nodeID: nodeID, name: settings.name,
+                               uploads: UploadLimiter(limit: settings.maxUploads), logger: logger)
+        (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+    }
+
+    public var controlSocketPath: String { settings.controlSocket ?? store.root + "/node.sock" }
+
+    /// The peer port once the listener is bound.
+    public func listeningPort() async -> Int {
+        if let p = boundPort.withLock({ $0 }) { return p }
+        for await p in portStream { return p }
+        return boundPort.withLock { $0 } ?? 0
+    }
+
+    /// Runs until cancelled, or (with signals) until SIGTERM/SIGINT: then shuts down gracefully.
+    public func run(gracefulShutdownSignals: [UnixSignal] = []) async throws {
+        for p in settings.staticPeers { await directory.addStatic(p) }
+        let router = Router()
+        peerAPI.addRoutes(to: router)
+        let peerApp = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "modelcache"),
+            onServerRunning: { [self] channel in
+                let port = channel.localAddress?.port ?? settings.listenPort
+                boundPort.withLock { $0 = port }
+                portContinuation.yield(port)
+                portContinuation.finish()
+                logger.info("node listening", metadata: ["listen": "\(settings.listenHost):\(port)", "node.id": "\(nodeID)"])
+            },
+            logger: logger)
+        let control = ControlAPI(node: self)
+        unlink(controlSocketPath)
+        let controlRouter = Router()
+        control.addRoutes(to: controlRouter)
+        let socketPath = controlSocketPath
+        let controlApp = Application(
+            router: controlRouter,
+            configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "modelcache-control"),
+            onServerRunning: { _ in chmod(socketPath, 0o600) },
+            logger: logger)
+        var services: [any Service] = [peerApp, controlApp, PeerPoller(node: self)]
+        if settings.mdns { services.append(DiscoveryService(node: self)) }
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: gracefulShutdownSignals,
+            logger: logger))
+        defer { unlink(socketPath) }
+        try await group.run()
+    }
+
+    /// A fetch on this node: the engine with the node's current view of its peers. Announces the new catalogue.
+    public func fetch(_ request: FetchRequest, progress: (@Sendable (FetchProgress) -> Void)? = nil) async throws -> FetchResult {
+        if request.expected == nil, try engine.cached(request) == nil { await directory.refreshAll() }
+        let result = try await engine.fetch(request, peers: await directory.view(), progress: progress)
+        if !result.cached { catalogueChanged() }
+        return result
+    }
+
+    /// Re-publishes the TXT record with the new catalogue version, so peers re-read the catalogue at once.
+    public func catalogueChanged() {
+        guard let d = discovery.withLock({ $0 }), let txt = currentTXT() else { return }
+        d.update(txt: txt)
+    }
+
+    func currentTXT() -> PeerTXT? {
+        let version = (try? peerAPI.currentCatalogue().version) ?? 0
+        return PeerTXT(nodeID: nodeID, catalogueVersion: version)
+    }
+}
+
+/// Re-reads peers' catalogues periodically (a 304 when nothing changed).
+struct PeerPoller: Service {
+    let node: Node
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                await node.directory.refreshAll()
+                try? await Task.sleep(for: node.settings.pollInterval)
+            }
+        } onGracefulShutdown: {}
+        _ = try? await Task.sleep(for: .zero)
+    }
+}
+
+/// Publishes this node and feeds what avahi finds into the peer directory.
+struct DiscoveryService: Service {
+    let node: Node
+
+    func run() async throws {
+        let port = await node.listeningPort()
+        guard let txt = node.currentTXT() else { return }
+        let discovery = AvahiDiscovery(instanceName: node.settings.name, port: port, txt: txt, logger: node.logger)
+        node.discovery.withLock { $0 = discovery }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await discovery.run() }
+            group.addTask {
+                for await event in discovery.events {
+                    switch event {
+                    case .found(let p):
+                        if await node.directory.found(p) { await node.directory.refresh(p.instance) }
+                    case .lost(let instance):
+                        await node.directory.lost(instance)
+                    case .unavailable, .available:
+                        break  // AvahiDiscovery logs these once; static peers keep working
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+import ModelCacheCore
+
+/// How a node runs. Documented defaults; every field has a `serve` flag.
+public struct NodeSettings: Sendable {
+    /// The default peer port (registered nowhere; chosen to be memorable and unprivileged).
+    public static let defaultPort = 7070
+
+    public var listenHost = "0.0.0.0"
+    public var listenPort = NodeSettings.defaultPort
+    /// The mDNS instance name (default: the host name).
+    public var name = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "modelcache"
+    public var staticPeers: [PeerAddress] = []
+    public var mdns = true
+    /// Concurrent uploads to peers; more get 503 + Retry-After.
+    public var maxUploads = 16
+    /// How often static peers' catalogues are re-read (mDNS peers are re-read when their TXT changes, and as often).
+    public var pollInterval: Duration = .seconds(5)
+    /// The local control socket (default: `<cache-dir>/node.sock`).
+    public var controlSocket: String?
+
+    public init() {}
+}

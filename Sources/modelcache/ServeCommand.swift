@@ -1,0 +1,53 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import ModelCache
+import ModelCacheCore
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a node: serve the cache to LAN peers, find peers over mDNS, fetch through them.",
+        discussion: "SIGTERM or SIGINT shut the node down gracefully. Fetches on the same cache directory go through it.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Peer API address, HOST:PORT (default 0.0.0.0:\(NodeSettings.defaultPort)).")
+    var listen: String = "0.0.0.0:\(NodeSettings.defaultPort)"
+
+    @Option(name: .customLong("peer"), help: "A static peer, HOST:PORT (repeatable).")
+    var peers: [String] = []
+
+    @Flag(help: "Do not publish or browse over mDNS (static peers only).")
+    var noMdns = false
+
+    @Option(help: "mDNS instance name (default: the host name).")
+    var name: String?
+
+    @Option(help: "Concurrent uploads to peers (more get 503 and retry).")
+    var maxUploads: Int = 16
+
+    func run() async throws {
+        try await runReportingErrors {
+            var settings = NodeSettings()
+            let listenAddress = try PeerAddress(parsing: listen)
+            settings.listenHost = listenAddress.host
+            settings.listenPort = listenAddress.port
+            settings.staticPeers = try peers.map { p throws(ModelCacheError) in try PeerAddress(parsing: p) }
+            settings.mdns = !noMdns
+            if let name { settings.name = name }
+            settings.maxUploads = maxUploads
+            let store = try global.openStore()
+            let http = HTTPClient.forModelCache(readTimeout: .seconds(10))
+            let node = try Node(settings: settings, store: store, http: http, logger: Logging.logger("modelcache.node"))
+            FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath)\n".utf8))
+            do {
+                try await node.run(gracefulShutdownSignals: [.sigterm, .sigint])
+            } catch {
+                try? await http.shutdown()
+                throw error
+            }
+            try? await http.shutdown()
+        }
+    }
+}
