@@ -38,8 +38,10 @@ extension FetchEngine {
                 try await Task.sleep(until: await run.instant(at: t), clock: .continuous)
             case .fetch(let chunk):
                 do {
-                    let digest = try await fetchChunk(chunk, from: source.id, info: source.info, client: client,
-                                                      partial: partial, counters: counters)
+                    let digest = try await withDeadline(source.id.kind == .peer ? settings.peerChunkTimeout : nil) {
+                        try await self.fetchChunk(chunk, from: source.id, info: source.info, client: client,
+                                                  partial: partial, counters: counters)
+                    }
                     if let expected = source.verifyAgainst?[chunk], expected != digest {
                         logger.warning("peer served a corrupt chunk", metadata: [
                             "peer": "\(source.id.name)", "chunk": "\(chunk)", "expected": "\(expected)", "got": "\(digest)"])
@@ -61,6 +63,20 @@ extension FetchEngine {
                     try await run.failed(chunk: chunk, from: source.id, corrupt: false, error: e.underlying)
                 }
             }
+        }
+    }
+
+    /// Runs `body`, failing it with a `ChunkFetchError` when it takes longer than `limit` (nil: no limit).
+    func withDeadline<T: Sendable>(_ limit: Duration?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let limit else { return try await body() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask { try await Task.sleep(for: limit); return nil }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw ChunkFetchError(underlying: ModelCacheError.peerRejected(peer: "", detail: "no whole chunk within \(limit)"), bytes: 0)
+            }
+            return value
         }
     }
 

@@ -17,6 +17,9 @@ public final class FetchEngine: Sendable {
         public var peerConnections = 4
         /// How many peers' manifests are compared before a fetch trusts one.
         public var manifestQuorum = 3
+        /// A LAN peer that has not delivered a whole chunk in this time is treated as failed for that chunk
+        /// (a slow peer must not hold chunks hostage; the read timeout catches peers that send nothing at all).
+        public var peerChunkTimeout: Duration = .seconds(30)
         public init() {}
     }
 

@@ -178,8 +178,9 @@ public final class Store: Sendable {
     }
 
     /// Imports a local file (say from a USB stick) so the node serves it: hashed, copied into tmp/, committed.
-    public func importFile(_ source: String, url: String?, expected: BlobDigest? = nil) throws -> BlobRecord {
-        let manifest = try FileHasher.manifest(of: source)
+    public func importFile(_ source: String, url: String?, expected: BlobDigest? = nil,
+                           chunkSize: Int64 = ChunkLayout.defaultChunkSize) throws -> BlobRecord {
+        let manifest = try FileHasher.manifest(of: source, chunkSize: chunkSize)
         if let expected, expected != manifest.sha256 { throw ModelCacheError.digestMismatch(expected: expected, got: manifest.sha256) }
         if let existing = try lookup(digest: manifest.sha256) {
             if let url { try addURL(url, to: existing.sha256) }
@@ -189,7 +190,7 @@ public final class Store: Sendable {
         defer { unlink(tmp) }
         try copyFile(from: source, to: tmp, size: manifest.size)
         // Re-check the copy: the source may have changed while we read it.
-        let copied = try FileHasher.manifest(of: tmp)
+        let copied = try FileHasher.manifest(of: tmp, chunkSize: chunkSize)
         guard copied == manifest else { throw ModelCacheError.digestMismatch(expected: manifest.sha256, got: copied.sha256) }
         return try commit(file: tmp, manifest: manifest, url: url)
     }

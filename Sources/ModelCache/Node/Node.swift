@@ -83,7 +83,8 @@ public final class Node: Sendable {
 
     /// A fetch on this node: the engine with the node's current view of its peers. Announces the new catalogue.
     public func fetch(_ request: FetchRequest, progress: (@Sendable (FetchProgress) -> Void)? = nil) async throws -> FetchResult {
-        if request.expected == nil, try engine.cached(request) == nil { await directory.refreshAll() }
+        // Fresh catalogues before choosing sources (each costs a 304 when nothing changed).
+        if try engine.cached(request) == nil { await directory.refreshAll() }
         let result = try await engine.fetch(request, peers: await directory.view(), progress: progress)
         if !result.cached { catalogueChanged() }
         return result

@@ -24,13 +24,16 @@ final class TestOrigin: Sendable {
         case ignoreRangeButAdvertise
         /// Send the body at about this many bytes per second.
         case trickle(bytesPerSecond: Int)
+        /// Send this many body bytes, then nothing more (for up to 60 s) while keeping the connection open.
+        case stallAfter(bytes: Int)
     }
 
     struct State {
         var files: [String: [UInt8]] = [:]
-        var faults: [Fault] = []
+        var faults: [(fault: Fault, path: String?)] = []
         var requests = 0
         var gets = 0
+        var getPaths: [String] = []
         var bytesServed: Int64 = 0
         var redirects: [String: String] = [:]
         var extraHeaders: [String: [(String, String)]] = [:]
@@ -46,12 +49,14 @@ final class TestOrigin: Sendable {
     var bytesServed: Int64 { state.withLock { $0.bytesServed } }
     var requests: Int { state.withLock { $0.requests } }
     var gets: Int { state.withLock { $0.gets } }
+    func gets(under prefix: String) -> Int { state.withLock { $0.getPaths.filter { $0.hasPrefix(prefix) }.count } }
 
     func serve(_ path: String, _ bytes: [UInt8], headers: [(String, String)] = []) {
         state.withLock { $0.files[path] = bytes; $0.extraHeaders[path] = headers }
     }
     func redirect(_ path: String, to target: String) { state.withLock { $0.redirects[path] = target } }
-    func inject(_ fault: Fault) { state.withLock { $0.faults.append(fault) } }
+    /// Adds a fault, for every path or only for paths starting with `path`.
+    func inject(_ fault: Fault, path: String? = nil) { state.withLock { $0.faults.append((fault, path)) } }
     func clearFaults() { state.withLock { $0.faults = [] } }
     /// Waits (bounded, 10 s) until no body bytes have been sent for 200 ms: the writers of connections a test
     /// cut have noticed and stopped, so counters reset afterwards count only new requests.
@@ -106,23 +111,24 @@ final class TestOrigin: Sendable {
         let isHead = req.method == .head
         let (file, faults, redirect, extra, failStatus, dropAfter) = state.withLock { s -> ([UInt8]?, [Fault], String?, [(String, String)], Int?, Int?) in
             s.requests += 1
-            if !isHead { s.gets += 1 }
+            if !isHead { s.gets += 1; s.getPaths.append(path) }
             var failStatus: Int? = nil
             var dropAfter: Int? = nil
-            for (i, f) in s.faults.enumerated() {
-                switch f {
+            for (i, entry) in s.faults.enumerated() where entry.path.map({ path.hasPrefix($0) }) ?? true {
+                switch entry.fault {
                 case .failFirst(let status, let times) where times > 0:
                     failStatus = status
-                    s.faults[i] = .failFirst(status: status, times: times - 1)
+                    s.faults[i].fault = .failFirst(status: status, times: times - 1)
                 case .status(let status):
                     failStatus = status
                 case .dropAfter(let bytes, let times) where times > 0 && !isHead:
                     dropAfter = bytes
-                    s.faults[i] = .dropAfter(bytes: bytes, times: times - 1)
+                    s.faults[i].fault = .dropAfter(bytes: bytes, times: times - 1)
                 default: break
                 }
             }
-            return (s.files[path], s.faults, s.redirects[path], s.extraHeaders[path] ?? [], failStatus, dropAfter)
+            let active = s.faults.filter { $0.path.map { path.hasPrefix($0) } ?? true }.map(\.fault)
+            return (s.files[path], active, s.redirects[path], s.extraHeaders[path] ?? [], failStatus, dropAfter)
         }
         if let failStatus { return Response(status: .init(code: failStatus)) }
         if let redirect {
@@ -159,6 +165,7 @@ final class TestOrigin: Sendable {
         if isHead { return Response(status: status, headers: headers) }
         let body = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
         let rate = faults.compactMap { f -> Int? in if case .trickle(let r) = f { return r }; return nil }.first
+        let stallAt = faults.compactMap { f -> Int? in if case .stallAfter(let b) = f { return b }; return nil }.first
         return Response(status: status, headers: headers, body: ResponseBody { writer in
             let piece = rate.map { max(1024, $0 / 20) } ?? 65_536
             var sent = 0
@@ -166,6 +173,11 @@ final class TestOrigin: Sendable {
                 var n = min(piece, body.count - sent)
                 if let dropAfter { n = min(n, dropAfter - sent) }
                 if n <= 0 { throw Dropped() }
+                if let stallAt, sent >= stallAt {
+                    try await Task.sleep(for: .seconds(60))
+                    throw Dropped()
+                }
+                if let stallAt { n = min(n, max(1, stallAt - sent)) }
                 try await writer.write(ByteBuffer(bytes: body[sent..<sent + n]))
                 sent += n
                 self.state.withLock { $0.bytesServed += Int64(n) }

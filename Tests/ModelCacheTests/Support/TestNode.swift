@@ -1,0 +1,102 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+@testable import ModelCache
+import ModelCacheCore
+
+/// A node running in this process on 127.0.0.1, port 0, static peers only (no mDNS).
+final class TestNode: Sendable {
+    let env: TestEnvironment
+    let node: Node
+    let task: Task<Void, any Error>
+    let port: Int
+    var address: PeerAddress { PeerAddress(host: "127.0.0.1", port: port) }
+    var name: String { address.description }
+
+    static func start(peers: [TestNode] = [], extraPeers: [PeerAddress] = []) async throws -> TestNode {
+        let env = try TestEnvironment()
+        var settings = NodeSettings()
+        settings.listenHost = "127.0.0.1"
+        settings.listenPort = 0
+        settings.mdns = false
+        settings.staticPeers = peers.map(\.address) + extraPeers
+        settings.name = "test"
+        var logger = Logger(label: "test-node")
+        logger.logLevel = .critical
+        let node = try Node(settings: settings, store: env.store, http: env.http, engineSettings: env.engine.settings, logger: logger)
+        let task = Task { try await node.run() }
+        let port = await node.listeningPort()
+        return TestNode(env: env, node: node, task: task, port: port)
+    }
+
+    private init(env: TestEnvironment, node: Node, task: Task<Void, any Error>, port: Int) {
+        self.env = env
+        self.node = node
+        self.task = task
+        self.port = port
+    }
+
+    func fetch(_ url: String, sha256: BlobDigest? = nil, useOrigin: Bool = true) async throws -> FetchResult {
+        var r = env.request(url, sha256: sha256)
+        r.useOrigin = useOrigin
+        return try await node.fetch(r)
+    }
+
+    /// Imports bytes as if fetched from `url`, cut in test-sized chunks.
+    func holds(_ bytes: [UInt8], url: String) throws {
+        let file = env.dir + "/import-" + UUID().uuidString
+        try PosixFile.writeAtomically(file, bytes)
+        _ = try env.store.importFile(file, url: url, chunkSize: TestEnvironment.chunk)
+        unlink(file)
+    }
+
+    /// Flips one byte in every chunk of a stored blob, behind the store's back (a peer with rotten or forged bytes).
+    func corrupt(_ d: BlobDigest) throws {
+        let path = env.store.blobPath(d)
+        chmod(path, 0o644)
+        var bytes = try #require(PosixFile.readAll(path))
+        for i in stride(from: 100, to: bytes.count, by: Int(TestEnvironment.chunk)) { bytes[i] ^= 0x55 }
+        try PosixFile.writeAtomically(path, bytes)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+        await env.close()
+    }
+}
+
+import Testing
+
+/// A fake peer made from `TestOrigin`: serves a catalogue, a manifest and bytes for one blob, with the faults
+/// a test injects (on paths under `/v1/blobs/`).
+struct FakePeer {
+    let server: TestOrigin
+    var address: PeerAddress { PeerAddress(host: "127.0.0.1", port: server.port) }
+    var name: String { address.description }
+
+    static func start(claims entries: [Catalogue.Entry], serving bytes: [UInt8], as digest: BlobDigest,
+                      manifest: Manifest? = nil) async throws -> FakePeer {
+        let server = try await TestOrigin.start()
+        let cat = Catalogue(node: "fa4efa4efa4efa4e", blobs: entries)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        server.serve("/v1/catalogue", Array(try enc.encode(cat)))
+        let m = try manifest ?? FileHasherTestHelper.manifest(bytes, digest: digest)
+        server.serve("/v1/blobs/\(digest.hex)/manifest", Array(try enc.encode(m)))
+        server.serve("/v1/blobs/\(digest.hex)", bytes)
+        return FakePeer(server: server)
+    }
+}
+
+enum FileHasherTestHelper {
+    /// The manifest of `bytes` in test-sized chunks, claiming to be `digest` (which may be a lie).
+    static func manifest(_ bytes: [UInt8], digest: BlobDigest? = nil) throws -> Manifest {
+        let layout = try ChunkLayout(size: Int64(bytes.count), chunkSize: TestEnvironment.chunk)
+        let chunks = (0..<layout.count).map { i in
+            let r = layout.range(of: i)
+            return BlobDigest.of(bytes[Int(r.lowerBound)..<Int(r.upperBound)])
+        }
+        return try Manifest(sha256: digest ?? BlobDigest.of(bytes), layout: layout, chunks: chunks)
+    }
+}
