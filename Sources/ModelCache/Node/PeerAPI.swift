@@ -27,9 +27,13 @@ public struct PeerAPI: Sendable {
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/v1/info") { _, _ in try self.info() }
         router.get("/v1/catalogue") { req, _ in try self.catalogue(req) }
-        router.get("/v1/blobs/:digest/manifest") { req, ctx in try self.manifest(ctx) }
-        router.get("/v1/blobs/:digest") { req, ctx in try await self.blob(req, ctx, head: false) }
-        router.head("/v1/blobs/:digest") { req, ctx in try await self.blob(req, ctx, head: true) }
+        router.get("/v1/blobs/:digest/manifest") { _, ctx in try self.manifest(ctx.parameters.get("digest")) }
+        router.get("/v1/blobs/:digest") { req, ctx in
+            try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: false)
+        }
+        router.head("/v1/blobs/:digest") { req, ctx in
+            try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: true)
+        }
     }
 
     public func currentCatalogue() throws -> Catalogue {
@@ -62,23 +66,25 @@ public struct PeerAPI: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    func digest(_ ctx: some RequestContext) throws -> BlobDigest {
-        guard let raw = ctx.parameters.get("digest"), let d = BlobDigest(ifValid: raw), raw == d.hex else {
+    // Handlers below are not generic over the request context (the parameters are extracted by the routes):
+    // Swift 6.3's optimizer crashed emitting the generic async version of `blob`.
+    func digest(_ raw: String?) throws -> BlobDigest {
+        guard let raw, let d = BlobDigest(ifValid: raw), raw == d.hex else {
             throw PeerAPI.error(.badRequest, "malformed-digest", "a blob is named by 64 lowercase hex digits")
         }
         return d
     }
 
-    func manifest(_ ctx: some RequestContext) throws -> Response {
-        let d = try digest(ctx)
+    func manifest(_ raw: String?) throws -> Response {
+        let d = try digest(raw)
         guard let m = try store.manifest(of: d), try store.lookup(digest: d) != nil else {
             throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
         }
         return try PeerAPI.json(m)
     }
 
-    func blob(_ req: Request, _ ctx: some RequestContext, head: Bool) async throws -> Response {
-        let d = try digest(ctx)
+    func blob(_ raw: String?, range rangeHeader: String?, head: Bool) throws -> Response {
+        let d = try digest(raw)
         guard let record = try store.lookup(digest: d) else {
             throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
         }
@@ -88,7 +94,7 @@ public struct PeerAPI: Sendable {
         headers[.contentType] = "application/octet-stream"
         var range: Range<Int64> = 0..<record.size
         var status = HTTPResponse.Status.ok
-        switch ByteRangeRequest.parse(req.headers[.range], size: record.size) {
+        switch ByteRangeRequest.parse(rangeHeader, size: record.size) {
         case .whole: break
         case .range(let r):
             range = r
@@ -105,19 +111,20 @@ public struct PeerAPI: Sendable {
             h[.retryAfter] = "1"
             return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
         }
-        let path = record.path
-        let uploads = self.uploads
-        let bytes = range
-        let body = ResponseBody(contentLength: bytes.count) { writer in
+        return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads))
+    }
+
+    /// Streams `range` of a file in 512 KiB reads (NIOFileSystem), releasing the upload slot when done.
+    static func fileBody(_ path: String, _ range: Range<Int64>, uploads: UploadLimiter) -> ResponseBody {
+        ResponseBody(contentLength: range.count) { writer in
             defer { uploads.release() }
             try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { file in
-                for try await chunk in file.readChunks(in: bytes.lowerBound..<bytes.upperBound, chunkLength: .kibibytes(512)) {
+                for try await chunk in file.readChunks(in: range.lowerBound..<range.upperBound, chunkLength: .kibibytes(512)) {
                     try await writer.write(chunk)
                 }
             }
             try await writer.finish(nil)
         }
-        return Response(status: status, headers: headers, body: body)
     }
 
     static let encoder: JSONEncoder = {
