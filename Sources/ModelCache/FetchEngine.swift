@@ -20,6 +20,9 @@ public final class FetchEngine: Sendable {
         /// A LAN peer that has not delivered a whole chunk in this time is treated as failed for that chunk
         /// (a slow peer must not hold chunks hostage; the read timeout catches peers that send nothing at all).
         public var peerChunkTimeout: Duration = .seconds(30)
+        /// The cache's size limit (`serve --max-size`): least-recently-used unpinned blobs are evicted to make room,
+        /// and a blob that cannot fit fails with `quota-exceeded` before any byte is downloaded.
+        public var maxCacheSize: Int64?
         public init() {}
     }
 
@@ -106,6 +109,7 @@ public final class FetchEngine: Sendable {
         guard let size = manifest?.size ?? info?.size else {
             throw ModelCacheError.protocolViolation("the origin gives no size for \(request.url) (no Content-Length); it cannot be fetched in verified chunks")
         }
+        if let limit = settings.maxCacheSize { try store.makeRoom(for: size, limit: limit) }
         let chunkSize = manifest?.chunkSize ?? request.chunkSize
         let meta = PartialDownload.Meta(url: request.url, size: size, chunkSize: chunkSize,
                                         etag: info?.etag, lastModified: info?.lastModified, expected: expected)
@@ -188,6 +192,24 @@ public final class FetchEngine: Sendable {
             logger.info("origin ignores Range; falling back to one stream", metadata: ["url": "\(request.url)"])
             return (try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin), [:])
         }
+    }
+
+    /// The size a request will add to the cache (0 on a hit), from the origin's HEAD or, when it is unreachable or
+    /// not to be asked, from peers' catalogues; nil when nobody can tell. Definite origin errors (404…) are thrown.
+    public func expectedSize(_ request: FetchRequest, peers: PeerView) async throws -> Int64? {
+        try FetchEngine.validate(url: request.url)
+        if try cached(request) != nil { return 0 }
+        if request.useOrigin {
+            do {
+                let info = try await probe(OriginClient(http: http, logger: logger), request.url)
+                if let d = info.digest, try store.lookup(digest: d) != nil { return 0 }
+                return info.size
+            } catch {
+                guard OriginClient.isUnreachable(error) else { throw error }
+            }
+        }
+        if let e = request.expected, let entry = peers.holders(of: e).first?.1 { return entry.size }
+        return peers.claims(forURL: request.url).first?.entry.size
     }
 
     func probe(_ origin: OriginClient, _ url: String) async throws -> OriginInfo {

@@ -33,6 +33,17 @@ public struct FetchResult: Sendable, Codable, Equatable {
     public var cached: Bool
     /// Bytes an earlier, interrupted run had already verified.
     public var resumedBytes: Int64
+
+    public init(path: String, sha256: BlobDigest, size: Int64, sources: [String: Int64], seconds: Double,
+                cached: Bool, resumedBytes: Int64) {
+        self.path = path
+        self.sha256 = sha256
+        self.size = size
+        self.sources = sources
+        self.seconds = seconds
+        self.cached = cached
+        self.resumedBytes = resumedBytes
+    }
 }
 
 extension FetchResult {

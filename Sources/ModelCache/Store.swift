@@ -72,6 +72,16 @@ public final class Store: Sendable {
                 CREATE INDEX url_sha256 ON url(sha256);
                 """)
         }
+        m.registerMigration("v2-jobs") { db in
+            try db.execute(sql: """
+                CREATE TABLE job (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    body TEXT NOT NULL,              -- the Job as JSON (protocol §10)
+                    createdAt DOUBLE NOT NULL,
+                    updatedAt DOUBLE NOT NULL
+                );
+                """)
+        }
         return m
     }
 
@@ -212,7 +222,12 @@ public final class Store: Sendable {
     /// Removes a blob by digest, or the blob a URL maps to. Returns the removed record.
     public func remove(_ what: String) throws -> BlobRecord {
         let record: BlobRecord?
-        if let d = BlobDigest(ifValid: what) { record = try lookupEvenIfMissing(d) } else { record = try lookup(url: what) }
+        if let d = BlobDigest(ifValid: what) {
+            record = try lookupEvenIfMissing(d)
+        } else {
+            let hex = try db.read { db in try String.fetchOne(db, sql: "SELECT sha256 FROM url WHERE url = ?", arguments: [what]) }
+            record = try hex.flatMap(BlobDigest.init(ifValid:)).flatMap(lookupEvenIfMissing)
+        }
         guard let record else { throw ModelCacheError.notInCache(what) }
         try drop(record.sha256)
         return record

@@ -36,6 +36,9 @@ struct FetchCommand: AsyncParsableCommand {
     @Flag(help: "Do not hand the fetch to a node running on this cache; run it in this process.")
     var noNode = false
 
+    @Flag(help: "With a running node: start the job, print its id and return at once.")
+    var detach = false
+
     @Option(help: .hidden)
     var chunkSize: Int64 = ChunkLayout.defaultChunkSize
 
@@ -61,7 +64,18 @@ struct FetchCommand: AsyncParsableCommand {
                     try store.touch(hit.sha256)
                     result = .hit(hit)
                 } else if !noNode, staticPeers.isEmpty, await control.isNodeRunning() {
-                    result = try await control.fetch(request)
+                    guard !noOrigin else {
+                        throw ValidationError("--no-origin is not supported through a node yet; add --no-node")
+                    }
+                    let job = try await control.createJob(requests: [Job.Request(url: url, sha256: expected)])
+                    if detach {
+                        bar.finish()
+                        try? await http.shutdown()
+                        print(job.id)
+                        return
+                    }
+                    let done = try await JobFollower.follow(job.id, control: control, bar: bar)
+                    result = try done.fetchResult()
                 } else {
                     let directory = PeerDirectory(client: PeerClient(http: http, logger: Logging.logger("modelcache.peers")),
                                                   selfID: try? store.nodeID(), logger: Logging.logger("modelcache.peers"))

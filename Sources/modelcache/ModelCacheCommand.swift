@@ -9,7 +9,8 @@ struct ModelCacheCommand: AsyncParsableCommand {
         commandName: "modelcache",
         abstract: "A peer-cooperative LAN cache for AI model files.",
         version: ModelCacheVersion.string,
-        subcommands: [FetchCommand.self, ServeCommand.self, ListCommand.self, AddCommand.self, RemoveCommand.self, VerifyCommand.self, DiscoverCommand.self]
+        subcommands: [FetchCommand.self, ServeCommand.self, JobsCommand.self, StatusCommand.self, WaitCommand.self,
+                      AbortCommand.self, PinCommand.self, UnpinCommand.self, ListCommand.self, AddCommand.self, RemoveCommand.self, VerifyCommand.self, DiscoverCommand.self]
     )
 }
 

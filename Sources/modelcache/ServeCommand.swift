@@ -27,6 +27,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Concurrent uploads to peers (more get 503 and retry).")
     var maxUploads: Int = 16
 
+    @Option(help: "Cache size limit in bytes (suffixes K, M, G, T): least-recently-used unpinned blobs are evicted.")
+    var maxSize: String?
+
     func run() async throws {
         try await runReportingErrors {
             var settings = NodeSettings()
@@ -39,7 +42,10 @@ struct ServeCommand: AsyncParsableCommand {
             settings.maxUploads = maxUploads
             let store = try global.openStore()
             let http = HTTPClient.forModelCache(readTimeout: .seconds(10))
-            let node = try Node(settings: settings, store: store, http: http, logger: Logging.logger("modelcache.node"))
+            var engineSettings = FetchEngine.Settings()
+            engineSettings.maxCacheSize = try maxSize.map(ByteCount.parse)
+            let node = try Node(settings: settings, store: store, http: http, engineSettings: engineSettings,
+                                logger: Logging.logger("modelcache.node"))
             FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath)\n".utf8))
             do {
                 try await node.run(gracefulShutdownSignals: [.sigterm, .sigint])

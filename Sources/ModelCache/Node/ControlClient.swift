@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ModelCacheCore
 import NIOCore
+import NIOHTTP1
 
 /// Talks to a running node over its control socket (what `modelcache fetch` does when a node runs on the cache).
 public struct ControlClient: Sendable {
@@ -29,20 +30,70 @@ public struct ControlClient: Sendable {
         } catch { return false }
     }
 
-    public func fetch(_ r: FetchRequest) async throws -> FetchResult {
-        var req = HTTPClientRequest(url: url("/v1/local/fetch"))
-        req.method = .POST
-        req.headers.add(name: "Content-Type", value: "application/json")
-        let body = ControlAPI.FetchBody(url: r.url, sha256: r.expected?.hex, connections: r.connections,
-                                        useOrigin: r.useOrigin, chunkSize: r.chunkSize)
-        req.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
-        let res = try await http.execute(req, timeout: .hours(24))
+    public func createJob(id: String? = nil, title: String? = nil, requests: [Job.Request], downloadTotal: Int64 = 0) async throws -> Job {
+        let body = ControlAPI.CreateJob(id: id, title: title,
+                                        requests: requests.map { .init(url: $0.url, sha256: $0.sha256?.hex) },
+                                        downloadTotal: downloadTotal)
+        return try await send("/v1/local/jobs", method: .POST, body: try JSONEncoder().encode(body))
+    }
+
+    public func job(_ id: String) async throws -> Job { try await send("/v1/local/jobs/\(escape(id))") }
+    public func jobs() async throws -> [Job] { try await send("/v1/local/jobs") }
+    public func abort(_ id: String) async throws -> Job { try await send("/v1/local/jobs/\(escape(id))/abort", method: .POST) }
+    public func pin(_ what: String, _ pinned: Bool) async throws -> BlobRecord {
+        try await send("/v1/local/pin", method: .POST, body: try JSONEncoder().encode(ControlAPI.PinBody(what: what, pinned: pinned)))
+    }
+
+    func escape(_ id: String) -> String { id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id }
+
+    func send<T: Decodable>(_ path: String, method: HTTPMethod = .GET, body: Data? = nil) async throws -> T {
+        var req = HTTPClientRequest(url: url(path))
+        req.method = method
+        if let body {
+            req.headers.add(name: "Content-Type", value: "application/json")
+            req.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let res = try await http.execute(req, timeout: .seconds(60))
         let bytes = try await res.body.collect(upTo: 16 << 20)
-        if res.status == .ok { return try JSONDecoder().decode(FetchResult.self, from: Data(buffer: bytes)) }
+        if (200...299).contains(Int(res.status.code)) {
+            let d = JSONDecoder()
+            d.dateDecodingStrategy = .deferredToDate
+            return try d.decode(T.self, from: Data(buffer: bytes))
+        }
         if let e = try? JSONDecoder().decode(PeerAPI.ErrorBody.self, from: Data(buffer: bytes)) {
             throw NodeError(code: e.error.code, message: e.error.message)
         }
         throw NodeError(code: "node-error", message: "the node answered \(res.status.code)")
+    }
+
+    /// Follows a job's event stream, calling `update` for each state, until the job is final. Returns it.
+    public func follow(_ id: String, update: @Sendable (Job) -> Void = { _ in }) async throws -> Job {
+        let res = try await http.execute(HTTPClientRequest(url: url("/v1/local/jobs/\(escape(id))/events")), timeout: .hours(24 * 365))
+        guard res.status == .ok else {
+            let bytes = try await res.body.collect(upTo: 1 << 20)
+            if let e = try? JSONDecoder().decode(PeerAPI.ErrorBody.self, from: Data(buffer: bytes)) {
+                throw NodeError(code: e.error.code, message: e.error.message)
+            }
+            throw NodeError(code: "node-error", message: "the node answered \(res.status.code)")
+        }
+        var pending = ""
+        var last: Job? = nil
+        for try await buffer in res.body {
+            pending += String(buffer: buffer)
+            while let end = pending.range(of: "\n\n") {
+                let event = pending[..<end.lowerBound]
+                pending = String(pending[end.upperBound...])
+                for line in event.split(separator: "\n") where line.hasPrefix("data: ") {
+                    if let j = try? JSONDecoder().decode(Job.self, from: Data(line.dropFirst(6).utf8)) {
+                        last = j
+                        update(j)
+                    }
+                }
+            }
+            if let last, last.state.isFinal { return last }
+        }
+        guard let last, last.state.isFinal else { throw NodeError(code: "node-error", message: "the node closed the event stream early") }
+        return last
     }
 
     public func peers() async throws -> [PeerDirectory.Status] {
@@ -57,11 +108,17 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var description: String { message }
 
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
     public var exitCode: Int32 {
         switch code {
         case "malformed-url", "malformed-digest", "bad-request": 64
         case "bad-status": 3
         case "fetch-error", "no-source", "peer-rejected": 4
+        case "download-total-exceeded": 6
         case "disk-full", "quota-exceeded": 6
         case "not-found": 2
         case "aborted": 130

@@ -22,9 +22,12 @@ public final class Node: Sendable {
     let portContinuation: AsyncStream<Int>.Continuation
     let boundPort = Mutex<Int?>(nil)
     let discovery = Mutex<AvahiDiscovery?>(nil)
+    private let jobsBox = Mutex<JobManager?>(nil)
+    /// The node's background fetches.
+    public var jobs: JobManager { jobsBox.withLock { $0! } }
 
     public init(settings: NodeSettings, store: Store, http: HTTPClient, engineSettings: FetchEngine.Settings = .init(),
-                logger: Logger) throws {
+                jobSettings: JobManager.Settings = .init(), logger: Logger) throws {
         self.settings = settings
         self.store = store
         self.logger = logger
@@ -34,6 +37,8 @@ public final class Node: Sendable {
         self.peerAPI = PeerAPI(store: store, nodeID: nodeID, name: settings.name,
                                uploads: UploadLimiter(limit: settings.maxUploads), logger: logger)
         (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        let jobs = JobManager(node: self, settings: jobSettings, logger: logger)
+        jobsBox.withLock { $0 = jobs }
     }
 
     public var controlSocketPath: String { settings.controlSocket ?? store.root + "/node.sock" }
@@ -48,6 +53,7 @@ public final class Node: Sendable {
     /// Runs until cancelled, or (with signals) until SIGTERM/SIGINT: then shuts down gracefully.
     public func run(gracefulShutdownSignals: [UnixSignal] = []) async throws {
         for p in settings.staticPeers { await directory.addStatic(p) }
+        try await jobs.resumeUnfinished()
         let router = Router()
         peerAPI.addRoutes(to: router)
         let peerApp = Application(
@@ -132,11 +138,16 @@ struct DiscoveryService: Service {
                 for await event in discovery.events {
                     switch event {
                     case .found(let p):
-                        if await node.directory.found(p) { await node.directory.refresh(p.instance) }
+                        if await node.directory.found(p) {
+                            await node.directory.refresh(p.instance)
+                            await node.jobs.networkChanged()
+                        }
                     case .lost(let instance):
                         await node.directory.lost(instance)
-                    case .unavailable, .available:
-                        break  // AvahiDiscovery logs these once; static peers keep working
+                    case .available:
+                        await node.jobs.networkChanged()
+                    case .unavailable:
+                        break  // AvahiDiscovery logs this once; static peers keep working
                     }
                 }
             }

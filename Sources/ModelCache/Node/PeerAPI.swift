@@ -66,8 +66,8 @@ public struct PeerAPI: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    // Handlers below are not generic over the request context (the parameters are extracted by the routes):
-    // Swift 6.3's optimizer crashed emitting the generic async version of `blob`.
+    // Errors are thrown as the concrete `APIError`: Swift 6.3.1 crashed (signal 11 in IRGen, -O only) on functions
+    // throwing an opaque `some Error`.
     func digest(_ raw: String?) throws -> BlobDigest {
         guard let raw, let d = BlobDigest(ifValid: raw), raw == d.hex else {
             throw PeerAPI.error(.badRequest, "malformed-digest", "a blob is named by 64 lowercase hex digits")
@@ -146,7 +146,7 @@ public struct PeerAPI: Sendable {
     }
 
     /// An error Hummingbird turns into a JSON error body.
-    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> some Error {
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> APIError {
         APIError(status: status, code: code, message: message)
     }
 }

@@ -13,8 +13,9 @@ final class TestNode: Sendable {
     var address: PeerAddress { PeerAddress(host: "127.0.0.1", port: port) }
     var name: String { address.description }
 
-    static func start(peers: [TestNode] = [], extraPeers: [PeerAddress] = []) async throws -> TestNode {
-        let env = try TestEnvironment()
+    static func start(peers: [TestNode] = [], extraPeers: [PeerAddress] = [], maxCacheSize: Int64? = nil,
+                      env existing: TestEnvironment? = nil) async throws -> TestNode {
+        let env = try existing ?? TestEnvironment()
         var settings = NodeSettings()
         settings.listenHost = "127.0.0.1"
         settings.listenPort = 0
@@ -23,7 +24,14 @@ final class TestNode: Sendable {
         settings.name = "test"
         var logger = Logger(label: "test-node")
         logger.logLevel = .critical
-        let node = try Node(settings: settings, store: env.store, http: env.http, engineSettings: env.engine.settings, logger: logger)
+        var engineSettings = env.engine.settings
+        engineSettings.maxCacheSize = maxCacheSize
+        var jobSettings = JobManager.Settings()
+        jobSettings.offlineFirstRetry = .milliseconds(100)
+        jobSettings.offlineMaxRetry = .milliseconds(400)
+        jobSettings.chunkSize = TestEnvironment.chunk
+        let node = try Node(settings: settings, store: env.store, http: env.http, engineSettings: engineSettings,
+                            jobSettings: jobSettings, logger: logger)
         let task = Task { try await node.run() }
         let port = await node.listeningPort()
         return TestNode(env: env, node: node, task: task, port: port)
@@ -59,10 +67,21 @@ final class TestNode: Sendable {
         try PosixFile.writeAtomically(path, bytes)
     }
 
-    func stop() async {
+    func stop(keepCache: Bool = false) async {
         task.cancel()
         _ = await task.result
-        await env.close()
+        if !keepCache { await env.close() }
+    }
+
+    /// Waits (bounded) until a job is final, or until `until` holds.
+    func waitForJob(_ id: String, timeout: Duration = .seconds(30), until: (Job) -> Bool = { $0.state.isFinal }) async throws -> Job {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let j = try await node.jobs.get(id)
+            if until(j) { return j }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try await node.jobs.get(id)
     }
 }
 

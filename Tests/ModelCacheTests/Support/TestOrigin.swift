@@ -37,6 +37,7 @@ final class TestOrigin: Sendable {
         var bytesServed: Int64 = 0
         var redirects: [String: String] = [:]
         var extraHeaders: [String: [(String, String)]] = [:]
+        var killed = false
     }
 
     private let state = Mutex(State())
@@ -70,7 +71,7 @@ final class TestOrigin: Sendable {
 
     func resetCounters() { state.withLock { $0.bytesServed = 0; $0.requests = 0; $0.gets = 0 } }
 
-    static func start() async throws -> TestOrigin {
+    static func start(port requested: Int = 0) async throws -> TestOrigin {
         let (stream, cont) = AsyncStream<Int>.makeStream()
         let box = Mutex<TestOrigin?>(nil)
         let router = Router()
@@ -84,7 +85,7 @@ final class TestOrigin: Sendable {
         logger.logLevel = .critical
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            configuration: .init(address: .hostname("127.0.0.1", port: requested)),
             onServerRunning: { channel in cont.yield(channel.localAddress?.port ?? 0); cont.finish() },
             logger: logger)
         let task = Task { try await app.run() }
@@ -97,6 +98,12 @@ final class TestOrigin: Sendable {
     }
 
     private init(port: Int) { self.port = port }
+
+    /// Cuts every connection at once (bodies in flight end abruptly), then stops: the network went away.
+    func kill() async {
+        state.withLock { $0.killed = true }
+        await stop()
+    }
 
     func stop() async {
         let t = task.withLock { $0 }
@@ -172,7 +179,7 @@ final class TestOrigin: Sendable {
             while sent < body.count {
                 var n = min(piece, body.count - sent)
                 if let dropAfter { n = min(n, dropAfter - sent) }
-                if n <= 0 { throw Dropped() }
+                if n <= 0 || self.state.withLock({ $0.killed }) { throw Dropped() }
                 if let stallAt, sent >= stallAt {
                     try await Task.sleep(for: .seconds(60))
                     throw Dropped()

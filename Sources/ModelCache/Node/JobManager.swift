@@ -1,0 +1,247 @@
+import Foundation
+import Logging
+import ModelCacheCore
+
+/// Owns the node's background fetches: creates, persists, runs, pauses while offline, resumes, aborts, and
+/// shares one download between jobs that want the same file (single flight).
+public actor JobManager {
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case invalidID(String)
+        case duplicate(String)
+        case unknown(String)
+        case noRequests
+
+        public var description: String {
+            switch self {
+            case .invalidID(let id): "invalid job id '\(id)': use 1-128 letters, digits, '-', '_' or '.'"
+            case .duplicate(let id): "a job with id '\(id)' exists"
+            case .unknown(let id): "no job with id '\(id)'"
+            case .noRequests: "a job needs at least one request"
+            }
+        }
+    }
+
+    public struct Settings: Sendable {
+        /// Offline polling backoff: first and longest wait between tries.
+        public var offlineFirstRetry: Duration = .milliseconds(500)
+        public var offlineMaxRetry: Duration = .seconds(30)
+        /// Chunk size for new downloads (protocol §2).
+        public var chunkSize: Int64 = ChunkLayout.defaultChunkSize
+        public init() {}
+    }
+
+    let node: Node
+    let settings: Settings
+    let logger: Logger
+    public nonisolated let events = EventHub<Job>()
+    private var jobs: [String: Job] = [:]
+    private var order: [String] = []
+    private var tasks: [String: Task<Void, Never>] = [:]
+    private var flights: [String: (task: Task<FetchResult, any Error>, waiters: Int)] = [:]
+    private var flightProgress: [String: Int64] = [:]
+    private var networkGeneration = 0
+
+    init(node: Node, settings: Settings, logger: Logger) {
+        self.node = node
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Loads the persisted jobs and resumes every unfinished one (after a crash or restart).
+    func resumeUnfinished() throws {
+        for job in try node.store.loadJobs() {
+            jobs[job.id] = job
+            order.append(job.id)
+            if !job.state.isFinal { launch(job.id) }
+        }
+    }
+
+    public func create(id: String?, title: String, requests: [Job.Request], downloadTotal: Int64 = 0) throws -> Job {
+        let id = id ?? UUID().uuidString.lowercased()
+        guard Job.isValidID(id) else { throw Failure.invalidID(id) }
+        guard jobs[id] == nil else { throw Failure.duplicate(id) }
+        guard !requests.isEmpty else { throw Failure.noRequests }
+        for r in requests { try FetchEngine.validate(url: r.url) }
+        let job = Job(id: id, title: title, requests: requests, downloadTotal: downloadTotal)
+        jobs[id] = job
+        order.append(id)
+        try node.store.saveJob(job)
+        events.publish(job)
+        launch(id)
+        return job
+    }
+
+    public func get(_ id: String) throws -> Job {
+        guard let j = jobs[id] else { throw Failure.unknown(id) }
+        return j
+    }
+
+    public func list() -> [Job] { order.compactMap { jobs[$0] } }
+
+    public func abort(_ id: String) throws -> Job {
+        guard jobs[id] != nil else { throw Failure.unknown(id) }
+        update(id) { JobTransition.apply(.abort, to: &$0) }
+        tasks[id]?.cancel()
+        tasks[id] = nil
+        return jobs[id]!
+    }
+
+    /// Called when the network may be back (a peer appeared, a catalogue changed): paused jobs retry at once.
+    public func networkChanged() { networkGeneration += 1 }
+
+    // MARK: Running
+
+    private func launch(_ id: String) {
+        tasks[id] = Task { await self.run(id) }
+    }
+
+    private func update(_ id: String, _ change: (inout Job) -> Void) {
+        guard var j = jobs[id] else { return }
+        let before = j
+        change(&j)
+        guard j != before else { return }
+        jobs[id] = j
+        if j.state != before.state || j.requests != before.requests || j.failureReason != before.failureReason {
+            do { try node.store.saveJob(j) } catch { logger.error("cannot persist job", metadata: ["job.id": "\(id)", "error": "\(error)"]) }
+        }
+        events.publish(j)
+    }
+
+    private func run(_ id: String) async {
+        update(id) { JobTransition.apply(.start, to: &$0) }
+        guard await checkLimits(id) else { return }
+        var pauses = 0
+        while let job = jobs[id], !job.state.isFinal, !Task.isCancelled {
+            guard let index = job.requests.firstIndex(where: { $0.result == nil }) else { return }
+            let r = job.requests[index]
+            let request = FetchRequest(url: r.url, expected: r.sha256, chunkSize: settings.chunkSize)
+            do {
+                let result = try await sharedFetch(request, for: id)
+                pauses = 0
+                update(id) { j in
+                    JobTransition.apply(.online, to: &j)
+                    for (k, v) in result.sources { j.bySource[k, default: 0] += v }
+                    JobTransition.apply(.requestDone(index: index, digest: result.sha256, size: result.size, path: result.path), to: &j)
+                    j.downloaded = self.finishedBytes(j)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                let e = (error as? ModelCacheError) ?? .io(path: r.url, detail: "\(error)")
+                switch JobTransition.verdict(for: e) {
+                case .fail(let reason, let message):
+                    update(id) { JobTransition.apply(.failed(reason, message), to: &$0) }
+                    return
+                case .pause(let message):
+                    update(id) { JobTransition.apply(.offline(message), to: &$0) }
+                    logger.info("job paused offline", metadata: ["job.id": "\(id)", "reason": "\(message)"])
+                    pauses += 1
+                    await waitForNetwork(attempt: pauses)
+                }
+            }
+        }
+    }
+
+    private func finishedBytes(_ j: Job) -> Int64 { j.requests.reduce(0) { $0 + ($1.size ?? 0) } }
+
+    /// Fails the job before any download when its total is known to exceed the declared total or the cache limit.
+    private func checkLimits(_ id: String) async -> Bool {
+        guard let job = jobs[id] else { return false }
+        let view = await node.directory.view()
+        var total: Int64 = 0
+        for r in job.requests where r.result == nil {
+            do {
+                if let size = try await node.engine.expectedSize(FetchRequest(url: r.url, expected: r.sha256), peers: view) {
+                    total += size
+                }
+            } catch let e as ModelCacheError {
+                if case .fail(let reason, let message) = JobTransition.verdict(for: e) {
+                    update(id) { JobTransition.apply(.failed(reason, message), to: &$0) }
+                    return false
+                }
+            } catch {}
+        }
+        if job.downloadTotal > 0, total > job.downloadTotal {
+            update(id) { JobTransition.apply(.failed(.downloadTotalExceeded, "the files total \(total) bytes, more than the declared \(job.downloadTotal)"), to: &$0) }
+            return false
+        }
+        if let limit = node.engine.settings.maxCacheSize {
+            let pinned = (try? node.store.list().filter(\.pinned).reduce(Int64(0)) { $0 + $1.size }) ?? 0
+            if total > limit - pinned {
+                let e = ModelCacheError.quotaExceeded(needed: total, limit: limit)
+                update(id) { JobTransition.apply(.failed(.quotaExceeded, e.description), to: &$0) }
+                return false
+            }
+        }
+        if job.downloadTotal == 0, total > 0 { update(id) { $0.downloadTotal = total } }
+        return true
+    }
+
+    /// One download per file, however many jobs want it; progress is reported to each waiting job.
+    private func sharedFetch(_ request: FetchRequest, for id: String) async throws -> FetchResult {
+        let key = request.expected?.hex ?? request.url
+        let flight: Task<FetchResult, any Error>
+        if let existing = flights[key] {
+            flights[key]!.waiters += 1
+            flight = existing.task
+        } else {
+            let node = self.node
+            flight = Task {
+                try await node.fetch(request) { p in Task { await self.progress(key, p.downloaded) } }
+            }
+            flights[key] = (flight, 1)
+        }
+        defer { leave(key, flight) }
+        let base = jobs[id].map(finishedBytes) ?? 0
+        let follower = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                let current = await self.currentProgress(key)
+                await self.setDownloaded(id, base + current)
+            }
+        }
+        defer { follower.cancel() }
+        return try await withTaskCancellationHandler {
+            try await flight.value
+        } onCancel: {
+            Task { await self.abandon(key, flight) }
+        }
+    }
+
+    private func progress(_ key: String, _ downloaded: Int64) { flightProgress[key] = downloaded }
+    private func currentProgress(_ key: String) -> Int64 { flightProgress[key] ?? 0 }
+    private func setDownloaded(_ id: String, _ n: Int64) {
+        guard let j = jobs[id], !j.state.isFinal, j.downloaded != n else { return }
+        update(id) { $0.downloaded = n }
+    }
+
+    /// A job stops waiting for a finished (or failed) download.
+    private func leave(_ key: String, _ flight: Task<FetchResult, any Error>) {
+        guard let f = flights[key], f.task == flight else { return }
+        if f.waiters <= 1 {
+            flights[key] = nil
+            flightProgress[key] = nil
+        } else {
+            flights[key]!.waiters = f.waiters - 1
+        }
+    }
+
+    /// An aborted job gives up a download: it is cancelled only if no other job waits for it.
+    private func abandon(_ key: String, _ flight: Task<FetchResult, any Error>) {
+        guard let f = flights[key], f.task == flight, f.waiters <= 1 else { return }
+        flight.cancel()
+    }
+
+    /// Waits with exponential backoff, or until the network changes (bounded by the backoff).
+    private func waitForNetwork(attempt: Int) async {
+        var wait = settings.offlineFirstRetry
+        for _ in 1..<max(1, attempt) where wait < settings.offlineMaxRetry { wait = wait * 2 }
+        wait = min(wait, settings.offlineMaxRetry)
+        let generation = networkGeneration
+        let deadline = ContinuousClock.now + wait
+        while ContinuousClock.now < deadline && networkGeneration == generation && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}

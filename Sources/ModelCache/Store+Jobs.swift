@@ -1,0 +1,62 @@
+import Foundation
+import GRDB
+import ModelCacheCore
+
+extension Store {
+    public func saveJob(_ job: Job) throws {
+        let body = String(decoding: try JSONEncoder().encode(job), as: UTF8.self)
+        let now = Date().timeIntervalSince1970
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT INTO job (id, body, createdAt, updatedAt) VALUES (?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET body = excluded.body, updatedAt = excluded.updatedAt
+                """, arguments: [job.id, body, now, now])
+        }
+    }
+
+    public func loadJobs() throws -> [Job] {
+        try db.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM job ORDER BY createdAt").compactMap {
+                try? JSONDecoder().decode(Job.self, from: Data($0.utf8))
+            }
+        }
+    }
+}
+
+extension Store {
+    /// Total bytes of stored blobs.
+    public func totalSize() throws -> Int64 {
+        try db.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM blob") ?? 0 }
+    }
+
+    public func setPinned(_ what: String, _ pinned: Bool) throws -> BlobRecord {
+        let record: BlobRecord?
+        if let d = BlobDigest(ifValid: what) { record = try lookup(digest: d) } else { record = try lookup(url: what) }
+        guard let record else { throw ModelCacheError.notInCache(what) }
+        try db.write { db in
+            try db.execute(sql: "UPDATE blob SET pinned = ? WHERE sha256 = ?", arguments: [pinned, record.sha256.hex])
+        }
+        return try lookup(digest: record.sha256)!
+    }
+
+    /// Evicts least-recently-used unpinned blobs until `needed` more bytes fit under `limit`.
+    /// Throws `quotaExceeded` (evicting nothing) when even evicting every unpinned blob would not make room.
+    public func makeRoom(for needed: Int64, limit: Int64, keep: Set<BlobDigest> = []) throws {
+        let total = try totalSize()
+        guard total + needed > limit else { return }
+        let candidates = try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT sha256, size FROM blob WHERE pinned = 0 ORDER BY lastUsedAt ASC")
+        }.compactMap { row -> (BlobDigest, Int64)? in
+            guard let d = BlobDigest(ifValid: row["sha256"] as String), !keep.contains(d) else { return nil }
+            return (d, row["size"])
+        }
+        let evictable = candidates.reduce(Int64(0)) { $0 + $1.1 }
+        guard total - evictable + needed <= limit else { throw ModelCacheError.quotaExceeded(needed: needed, limit: limit) }
+        var current = total
+        for (d, size) in candidates where current + needed > limit {
+            logger.info("evicting blob (LRU)", metadata: ["blob.sha256": "\(d)", "blob.size": "\(size)"])
+            try drop(d)
+            current -= size
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import ModelCache
+import ModelCacheCore
+
+/// Follows a node's job with a progress bar; Ctrl-C detaches (the job goes on in the node).
+enum JobFollower {
+    static func follow(_ id: String, control: ControlClient, bar: ProgressBar) async throws -> Job {
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler {
+            bar.finish()
+            FileHandle.standardError.write(Data("modelcache: detached; job \(id) goes on in the node. Follow it with: modelcache wait \(id)\n".utf8))
+            exit(130)
+        }
+        source.resume()
+        defer { source.cancel(); signal(SIGINT, SIG_DFL) }
+        let job = try await control.follow(id) { j in bar.update(downloaded: j.downloaded, total: j.downloadTotal > 0 ? j.downloadTotal : nil) }
+        bar.finish()
+        return job
+    }
+}
+
+extension Job {
+    /// The job as `fetch --json` reports a single file, or the job's failure as an error.
+    func fetchResult() throws -> FetchResult {
+        guard state == .success, let r = requests.first, let d = r.result, let path = r.path else { throw failure }
+        return FetchResult(path: path, sha256: d, size: r.size ?? 0, sources: bySource, seconds: 0,
+                           cached: bySource.isEmpty, resumedBytes: 0)
+    }
+
+    var failure: NodeError {
+        let code: String = switch failureReason {
+        case .badStatus?: "bad-status"
+        case .quotaExceeded?: "quota-exceeded"
+        case .downloadTotalExceeded?: "download-total-exceeded"
+        case .aborted?: "aborted"
+        default: "digest-mismatch"
+        }
+        return NodeError(code: code, message: "job \(id) failed (\(failureReason?.rawValue ?? "?")): \(message ?? "")")
+    }
+
+    var line: String {
+        let total = downloadTotal > 0 ? ProgressText.bytes(downloadTotal) : "?"
+        let reason = failureReason.map { " (\($0.rawValue))" } ?? ""
+        return "\(id)  \(state.rawValue)\(reason)  \(ProgressText.bytes(downloaded)) / \(total)  \(title)"
+    }
+}
+
+/// Opens the control client of the node serving this cache, or says how to start one.
+func runningNode(_ global: GlobalOptions) async throws -> (ControlClient, HTTPClient) {
+    let store = try global.openStore()
+    let http = HTTPClient.forModelCache()
+    let control = ControlClient(socketPath: store.root + "/node.sock", http: http)
+    guard await control.isNodeRunning() else {
+        try? await http.shutdown()
+        throw ModelCacheError.noSource("no node serves \(store.root): start one with 'modelcache serve'")
+    }
+    return (control, http)
+}
+
+func printJSON(_ value: some Encodable) throws {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try e.encode(value), as: UTF8.self))
+}
+
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "jobs", abstract: "List the node's background fetches.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print a JSON array.") var json = false
+
+    func run() async throws {
+        try await runReportingErrors {
+            let (control, http) = try await runningNode(global)
+            defer { Task { try? await http.shutdown() } }
+            let jobs = try await control.jobs()
+            if json { try printJSON(jobs) } else { for j in jobs { print(j.line) } }
+        }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show one job (JSON).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The job id.") var id: String
+
+    func run() async throws {
+        try await runReportingErrors {
+            let (control, http) = try await runningNode(global)
+            defer { Task { try? await http.shutdown() } }
+            try printJSON(try await control.job(id))
+        }
+    }
+}
+
+struct WaitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wait", abstract: "Follow a job until it ends; print its files' paths (exit non-zero if it failed).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The job id.") var id: String
+
+    func run() async throws {
+        try await runReportingErrors {
+            let (control, http) = try await runningNode(global)
+            defer { Task { try? await http.shutdown() } }
+            let job = try await JobFollower.follow(id, control: control, bar: ProgressBar())
+            guard job.state == .success else { throw job.failure }
+            for r in job.requests { print(r.path ?? "") }
+        }
+    }
+}
+
+struct AbortCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "abort", abstract: "Abort a job.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The job id.") var id: String
+
+    func run() async throws {
+        try await runReportingErrors {
+            let (control, http) = try await runningNode(global)
+            defer { Task { try? await http.shutdown() } }
+            print(try await control.abort(id).line)
+        }
+    }
+}
+
+struct PinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pin", abstract: "Keep a blob out of LRU eviction.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "A blob's SHA-256 or a URL that maps to it.") var what: String
+
+    func run() async throws {
+        try await runReportingErrors { print("pinned \(try global.openStore().setPinned(what, true).sha256.hex)") }
+    }
+}
+
+struct UnpinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unpin", abstract: "Let a blob be evicted again.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "A blob's SHA-256 or a URL that maps to it.") var what: String
+
+    func run() async throws {
+        try await runReportingErrors { print("unpinned \(try global.openStore().setPinned(what, false).sha256.hex)") }
+    }
+}
+
+enum ByteCount {
+    /// `1000`, `64K`, `10G` (binary multiples).
+    static func parse(_ s: String) throws -> Int64 {
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var text = s.uppercased()
+        if text.hasSuffix("IB") { text.removeLast(2) } else if text.hasSuffix("B") { text.removeLast() }
+        var multiplier: Int64 = 1
+        if let last = text.last, let m = units[last] { multiplier = m; text.removeLast() }
+        guard let n = Int64(text), n >= 0 else { throw ValidationError("'\(s)' is not a size (say 50G)") }
+        return n * multiplier
+    }
+}
