@@ -33,7 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             var settings = NodeSettings()
-            let listenAddress = try PeerAddress(parsing: listen)
+            let listenAddress = try PeerAddress(parsing: listen, allowAnyPort: true)
             settings.listenHost = listenAddress.host
             settings.listenPort = listenAddress.port
             settings.staticPeers = try peers.map { p throws(ModelCacheError) in try PeerAddress(parsing: p) }

@@ -14,8 +14,8 @@ public struct PeerAddress: Hashable, Sendable, Codable, CustomStringConvertible 
         self.port = port
     }
 
-    /// `HOST:PORT` (`[v6]:PORT` for IPv6).
-    public init(parsing s: String) throws(ModelCacheError) {
+    /// `HOST:PORT` (`[v6]:PORT` for IPv6). Port 0 (any free port) only with `allowAnyPort`, for listen addresses.
+    public init(parsing s: String, allowAnyPort: Bool = false) throws(ModelCacheError) {
         var hostPart: Substring
         var portPart: Substring
         if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
@@ -27,7 +27,7 @@ public struct PeerAddress: Hashable, Sendable, Codable, CustomStringConvertible 
         } else {
             throw .malformedURL("peer '\(s)' (give HOST:PORT)")
         }
-        guard !hostPart.isEmpty, let port = Int(portPart), (1...65535).contains(port) else {
+        guard !hostPart.isEmpty, let port = Int(portPart), ((allowAnyPort ? 0 : 1)...65535).contains(port) else {
             throw .malformedURL("peer '\(s)' (give HOST:PORT)")
         }
         self.host = String(hostPart)

@@ -1,0 +1,100 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+@testable import ModelCache
+import ModelCacheCore
+
+/// `modelcache serve` as a real process: jobs survive the client, and a SIGKILLed node resumes its jobs.
+@Suite(.serialized) struct NodeProcessTests {
+    func startServe(_ dir: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: modelcacheBinary)
+        p.arguments = ["serve", "--cache-dir", dir, "--listen", "127.0.0.1:0", "--no-mdns"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    func waitForNode(_ control: ControlClient) async throws {
+        for _ in 0..<100 {
+            if await control.isNodeRunning() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the node did not start")
+    }
+
+    @Test func sigkilledNodeResumesItsJobFromVerifiedChunks() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(24 * 1024 * 1024)
+        origin.serve("/big.bin", bytes)
+        origin.inject(.trickle(bytesPerSecond: 2_000_000))
+        let dir = NSTemporaryDirectory() + "modelcache-node-" + UUID().uuidString
+        defer { PosixFile.removeTree(dir) }
+        let http = HTTPClient.forModelCache()
+        defer { Task { try? await http.shutdown() } }
+        let control = ControlClient(socketPath: dir + "/node.sock", http: http)
+
+        var node = try startServe(dir)
+        try await waitForNode(control)
+        _ = try await control.createJob(id: "big", title: "big", requests: [Job.Request(url: origin.url("/big.bin"))])
+        // Wait (bounded) until the node journalled at least two 4 MiB chunks, then kill it hard.
+        var journalled = 0
+        for _ in 0..<300 where journalled < 2 {
+            try await Task.sleep(for: .milliseconds(50))
+            let partial = PosixFile.list(dir + "/partial").first.map { dir + "/partial/" + $0 + "/chunks.journal" }
+            journalled = partial.flatMap(PosixFile.readAll).map { $0.filter { $0 == UInt8(ascii: "\n") }.count } ?? 0
+        }
+        kill(node.processIdentifier, SIGKILL)
+        node.waitUntilExit()
+        try #require(journalled >= 2)
+        try await origin.waitUntilQuiet()
+        origin.clearFaults()
+        origin.resetCounters()
+
+        node = try startServe(dir)
+        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        try await waitForNode(control)
+        let job = try await control.follow("big")
+        #expect(job.state == .success)
+        #expect(job.requests[0].result == BlobDigest.of(bytes))
+        // Only what was not verified before the kill came from the origin again.
+        #expect(origin.bytesServed <= Int64(bytes.count) - Int64(journalled) * ChunkLayout.defaultChunkSize)
+        await origin.stop()
+    }
+
+    @Test func cliDetachWaitJobsAndAbort() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(3_000_000)
+        origin.serve("/m.bin", bytes)
+        origin.serve("/slow.bin", testBytes(8_000_000, seed: 9))
+        let dir = NSTemporaryDirectory() + "modelcache-node-" + UUID().uuidString
+        defer { PosixFile.removeTree(dir) }
+        let node = try startServe(dir)
+        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        let http = HTTPClient.forModelCache()
+        defer { Task { try? await http.shutdown() } }
+        try await waitForNode(ControlClient(socketPath: dir + "/node.sock", http: http))
+
+        let detached = try await runCLI(["fetch", "--cache-dir", dir, "--detach", origin.url("/m.bin")])
+        #expect(detached.status == 0)
+        let id = detached.lastLine
+        let waited = try await runCLI(["wait", "--cache-dir", dir, id])
+        #expect(waited.status == 0, "stderr: \(waited.stderr)")
+        #expect(waited.lastLine == dir + "/blobs/sha256/" + BlobDigest.of(bytes).hex)
+        let status = try await runCLI(["status", "--cache-dir", dir, id])
+        #expect(status.stdout.contains("\"state\":\"success\"") && status.stdout.contains("\"result\":\"success\""))
+
+        origin.inject(.trickle(bytesPerSecond: 200_000), path: "/slow.bin")
+        let slow = try await runCLI(["fetch", "--cache-dir", dir, "--detach", origin.url("/slow.bin")]).lastLine
+        let aborted = try await runCLI(["abort", "--cache-dir", dir, slow])
+        #expect(aborted.status == 0 && aborted.stdout.contains("failure (aborted)"))
+        let waitAborted = try await runCLI(["wait", "--cache-dir", dir, slow])
+        #expect(waitAborted.status == 130 && waitAborted.stderr.contains("aborted"))
+        let jobs = try await runCLI(["jobs", "--cache-dir", dir])
+        #expect(jobs.stdout.contains("\(id)  success") && jobs.stdout.contains("\(slow)  failure (aborted)"))
+        let unknown = try await runCLI(["status", "--cache-dir", dir, "no-such-job"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("no job with id 'no-such-job'"))
+        await origin.stop()
+    }
+}
