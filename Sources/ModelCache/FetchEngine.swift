@@ -137,6 +137,8 @@ public final class FetchEngine: Sendable {
         }
         var digests = resumed
         var servedBy: [Int: SourceID] = [:]
+        let inOrder = Task { try await partial.hashInOrder() }
+        defer { inOrder.cancel() }
         do {
             if !have.isComplete {
                 (digests, servedBy) = try await download(request, info: info, sources: sources, partial: partial,
@@ -149,7 +151,7 @@ public final class FetchEngine: Sendable {
         }
 
         // 5. The whole blob, checked; a failure with peer bytes in it is traced back to the peers (via the origin).
-        var whole = try partial.wholeDigest()
+        var whole = try await inOrder.value
         if let expected, whole != expected, let info, servedBy.values.contains(where: { $0.kind == .peer }) {
             logger.warning("whole-blob check failed; re-fetching peer chunks from the origin", metadata: ["url": "\(request.url)"])
             try await refetchPeerChunks(servedBy: servedBy, digests: &digests, partial: partial, info: info,

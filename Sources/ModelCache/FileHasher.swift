@@ -33,6 +33,12 @@ public enum FileHasher {
                              _ body: (UnsafeRawBufferPointer) -> Void) throws(ModelCacheError) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 4096)
         defer { buffer.deallocate() }
+        try forEachBlock(of: file, range: range, buffer: buffer, body)
+    }
+
+    static func forEachBlock(of file: PosixFile, range: Range<Int64>, buffer: UnsafeMutableRawBufferPointer,
+                             _ body: (UnsafeRawBufferPointer) -> Void) throws(ModelCacheError) {
+        let bufferSize = buffer.count
         var offset = range.lowerBound
         while offset < range.upperBound {
             let want = Int(min(Int64(bufferSize), range.upperBound - offset))

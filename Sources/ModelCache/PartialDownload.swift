@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import Logging
 import ModelCacheCore
 
@@ -21,6 +22,8 @@ public final class PartialDownload: Sendable {
     public let layout: ChunkLayout
     let data: PosixFile
     let journal: PosixFile
+    /// Chunks whose bytes are on disk and verified (resumed ones included).
+    private let verified: Mutex<ChunkSet>
 
     public var dataPath: String { dir + "/data" }
 
@@ -58,12 +61,12 @@ public final class PartialDownload: Sendable {
             if resumed.isEmpty { PosixFile.removeTree(dir) }  // a full disk leaves nothing behind
             throw error
         }
-        let partial = PartialDownload(dir: dir, meta: meta, layout: layout, data: data, journal: journal)
         // Trust nothing from disk without re-hashing it: a power cut may have lost pages the journal mentions.
         var confirmed: [Int: BlobDigest] = [:]
         for (chunk, digest) in resumed.sorted(by: { $0.key < $1.key }) {
             if (try? FileHasher.sha256(of: data, range: layout.range(of: chunk))) == digest { confirmed[chunk] = digest }
         }
+        let partial = PartialDownload(dir: dir, meta: meta, layout: layout, data: data, journal: journal, verified: confirmed.keys)
         if !resumed.isEmpty {
             logger.info("resuming partial download", metadata: [
                 "url": "\(meta.url)", "chunks.verified": "\(confirmed.count)", "chunks.total": "\(layout.count)"])
@@ -71,13 +74,18 @@ public final class PartialDownload: Sendable {
         return (partial, confirmed)
     }
 
-    init(dir: String, meta: Meta, layout: ChunkLayout, data: PosixFile, journal: PosixFile) {
+    init(dir: String, meta: Meta, layout: ChunkLayout, data: PosixFile, journal: PosixFile, verified: some Sequence<Int>) {
         self.dir = dir
         self.meta = meta
         self.layout = layout
         self.data = data
         self.journal = journal
+        var set = ChunkSet(capacity: layout.count)
+        for c in verified { set.insert(c) }
+        self.verified = Mutex(set)
     }
+
+    public func isVerified(_ chunk: Int) -> Bool { verified.withLock { $0.contains(chunk) } }
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(ModelCacheError) {
         try data.write(bytes, at: offset)
@@ -90,6 +98,24 @@ public final class PartialDownload: Sendable {
     /// Records a verified chunk. Written with O_APPEND, one short line, so concurrent writers do not interleave.
     public func recordVerified(chunk: Int, digest: BlobDigest) throws(ModelCacheError) {
         try journal.append(ChunkJournal.line(chunk: chunk, digest: digest))
+        verified.withLock { _ = $0.insert(chunk) }
+    }
+
+    /// Hashes the whole blob in order while the download runs: each chunk is read back (from the page cache) as soon
+    /// as it is verified, so the final check costs no extra pass at the end. Runs until every chunk is hashed, or
+    /// until cancelled (when the download fails).
+    public func hashInOrder() async throws -> BlobDigest {
+        var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        for chunk in 0..<layout.count {
+            while !isVerified(chunk) {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            try FileHasher.forEachBlock(of: data, range: layout.range(of: chunk), buffer: buffer) { hasher.update(bufferPointer: $0) }
+            await Task.yield()
+        }
+        return BlobDigest(hasher.finalize())
     }
 
     public func wholeDigest() throws(ModelCacheError) -> BlobDigest {
