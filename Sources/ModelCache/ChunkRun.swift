@@ -16,7 +16,22 @@ actor ChunkRun {
     var now: Duration { ContinuousClock.now - start }
     func instant(at d: Duration) -> ContinuousClock.Instant { start + d }
 
-    func addSource(_ id: SourceID, has: ChunkSet?) { scheduler.addSource(id, has: has) }
+    /// Bumped on every change that may give an idle worker something to do.
+    private(set) var generation = 0
+
+    func addSource(_ id: SourceID, has: ChunkSet?) { scheduler.addSource(id, has: has); generation += 1 }
+    func updatePeer(_ id: SourceID, has: ChunkSet, claims: ChunkSet, swarmID: String? = nil) {
+        scheduler.updatePeer(id, has: has, claims: claims, swarmID: swarmID)
+        generation += 1
+    }
+
+    /// Waits until something changed (or `limit` passed): idle workers do not rescan for nothing.
+    func waitForChange(since g: Int, limit: Duration = .milliseconds(200)) async {
+        let deadline = ContinuousClock.now + limit
+        while generation == g && ContinuousClock.now < deadline && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
 
     func next(for id: SourceID) throws -> ChunkScheduler.Decision {
         let d = scheduler.next(for: id, now: now)
@@ -26,15 +41,17 @@ actor ChunkRun {
 
     func verified(chunk: Int, digest: BlobDigest, from id: SourceID) throws {
         digests[chunk] = digest
+        generation += 1
         do { try scheduler.report(.verified, chunk: chunk, from: id, now: now) } catch { throw translate(error) }
     }
 
     func failed(chunk: Int, from id: SourceID, corrupt: Bool, error: any Error) throws {
         lastError[chunk] = error
+        generation += 1
         do { try scheduler.report(corrupt ? .corrupt : .failed, chunk: chunk, from: id, now: now) } catch { throw translate(error) }
     }
 
-    func release(chunk: Int, from id: SourceID) { scheduler.release(chunk: chunk, from: id) }
+    func release(chunk: Int, from id: SourceID) { scheduler.release(chunk: chunk, from: id); generation += 1 }
 
     func checkProgress() throws {
         do { try scheduler.checkProgressPossible() } catch { throw translate(error) }

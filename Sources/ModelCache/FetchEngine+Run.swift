@@ -7,36 +7,98 @@ import NIOCore
 extension FetchEngine {
     /// Workers for every source (one per connection), driven by one `ChunkScheduler`.
     func parallel(sources: [Source], partial: PartialDownload, have: ChunkSet, digests: [Int: BlobDigest],
-                  counters: TransferCounters, peers: PeerView) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
-        var scheduler = ChunkScheduler(layout: partial.layout, alreadyHave: have, settings: settings.scheduler)
+                  counters: TransferCounters, peers: PeerView,
+                  swarm: (BlobDigest, [PeerView.Peer])? = nil) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
+        let layout = partial.layout
+        var schedulerSettings = settings.scheduler
+        let swarmPeers = swarm?.1 ?? []
+        if !swarmPeers.isEmpty && layout.count > 0 { schedulerSettings.originStart = Int.random(in: 0..<layout.count) }
+        var scheduler = ChunkScheduler(layout: layout, alreadyHave: have, settings: schedulerSettings)
+        if !swarmPeers.isEmpty { scheduler.swarmSelf = active?.nodeID }
         for s in sources { scheduler.addSource(s.id, has: nil) }
+        // Peers that may be downloading the same blob: they hold nothing until their availability says otherwise.
+        var allSources = sources
+        if let (d, _) = swarm {
+            for p in swarmPeers {
+                scheduler.updatePeer(.peer(p.name), has: ChunkSet(capacity: layout.count), claims: ChunkSet(capacity: layout.count))
+                allSources.append(Source(
+                    id: .peer(p.name),
+                    info: OriginInfo(requestedURL: p.address.blobURL(d), finalURL: p.address.blobURL(d), size: layout.size,
+                                     etag: nil, lastModified: nil, acceptsRanges: true, digest: d),
+                    connections: max(1, settings.peerConnections / 2), verifyAgainst: nil))
+            }
+        }
         let run = ChunkRun(scheduler: scheduler, digests: digests)
         let client = OriginClient(http: http, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for source in sources {
-                for _ in 0..<source.connections {
-                    group.addTask {
-                        try await self.worker(source, run: run, client: client, partial: partial, counters: counters, peers: peers)
+        let key = swarm?.0
+        let workerSources = allSources
+        try await withThrowingTaskGroup(of: Bool.self) { outer in
+            outer.addTask {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for source in workerSources {
+                        for _ in 0..<source.connections {
+                            group.addTask {
+                                try await self.worker(source, run: run, client: client, partial: partial, counters: counters,
+                                                      peers: peers, swarmKey: key)
+                            }
+                        }
                     }
+                    try await group.waitForAll()
+                }
+                return true
+            }
+            if let (d, _) = swarm {
+                for p in swarmPeers {
+                    outer.addTask { await self.followAvailability(p, d, run: run, layout: layout); return false }
                 }
             }
-            try await group.waitForAll()
+            while let workersDone = try await outer.next() {
+                if workersDone { break }
+            }
+            outer.cancelAll()
         }
         return (await run.digests, await run.scheduler.servedBy)
     }
 
+    /// Long-polls a peer's availability of a blob and feeds it to the scheduler, until cancelled.
+    func followAvailability(_ peer: PeerView.Peer, _ d: BlobDigest, run: ChunkRun, layout: ChunkLayout) async {
+        let client = PeerClient(http: http, logger: logger)
+        var version: Int? = nil
+        let empty = ChunkSet(capacity: layout.count)
+        while !Task.isCancelled {
+            do {
+                guard let a = try await client.availability(peer.address, d, after: version),
+                      a.size == layout.size, a.chunkSize == layout.chunkSize else {
+                    await run.updatePeer(.peer(peer.name), has: empty, claims: empty)
+                    try await Task.sleep(for: .milliseconds(300))
+                    continue
+                }
+                version = a.version
+                let has = (try? ChunkSet(hex: a.have, capacity: layout.count)) ?? empty
+                let claims = (try? ChunkSet(hex: a.claims, capacity: layout.count)) ?? empty
+                await run.updatePeer(.peer(peer.name), has: has, claims: claims, swarmID: a.complete ? nil : a.node)
+            } catch {
+                await run.updatePeer(.peer(peer.name), has: empty, claims: empty)
+                try? await Task.sleep(for: .milliseconds(300))
+            }
+        }
+    }
+
     func worker(_ source: Source, run: ChunkRun, client: OriginClient, partial: PartialDownload,
-                counters: TransferCounters, peers: PeerView) async throws {
+                counters: TransferCounters, peers: PeerView, swarmKey: BlobDigest? = nil) async throws {
         while true {
             try Task.checkCancellation()
+            let generation = await run.generation
             switch try await run.next(for: source.id) {
             case .finished, .retire:
                 return
             case .idle:
-                try await Task.sleep(for: .milliseconds(20))
+                await run.waitForChange(since: generation)
             case .waitUntil(let t):
                 try await Task.sleep(until: await run.instant(at: t), clock: .continuous)
             case .fetch(let chunk):
+                if let swarmKey { active?.claim(swarmKey, chunk) }
+                defer { if let swarmKey { active?.settle(swarmKey, chunk) } }
                 do {
                     let digest = try await withDeadline(source.id.kind == .peer ? settings.peerChunkTimeout : nil) {
                         try await self.fetchChunk(chunk, from: source.id, info: source.info, client: client,

@@ -29,9 +29,12 @@ public final class FetchEngine: Sendable {
     public let store: Store
     public let http: HTTPClient
     public let settings: Settings
+    /// Downloads in progress that this node shares with peers (swarm); nil when nothing serves them.
+    public let active: ActiveDownloads?
     let logger: Logger
 
-    public init(store: Store, http: HTTPClient, settings: Settings = .init(), logger: Logger) {
+    public init(store: Store, http: HTTPClient, settings: Settings = .init(), active: ActiveDownloads? = nil, logger: Logger) {
+        self.active = active
         self.store = store
         self.http = http
         self.settings = settings
@@ -114,6 +117,11 @@ public final class FetchEngine: Sendable {
         let meta = PartialDownload.Meta(url: request.url, size: size, chunkSize: chunkSize,
                                         etag: info?.etag, lastModified: info?.lastModified, expected: expected)
         let (partial, resumed) = try PartialDownload.open(in: store, meta: meta, logger: logger)
+        // Swarm (protocol §11): with a trusted digest, the download is shared while it runs, and peers downloading
+        // the same blob are asked for what they have.
+        if let expected { active?.register(expected, partial: partial, url: request.url) }
+        defer { if let expected { active?.unregister(expected) } }
+        let swarm = expected == nil ? [] : peers.peers.filter { p in !peerSources.contains { $0.id == .peer(p.name) } }
         let layout = partial.layout
         let counters = TransferCounters()
         var have = ChunkSet(capacity: layout.count)
@@ -143,7 +151,7 @@ public final class FetchEngine: Sendable {
             if !have.isComplete {
                 (digests, servedBy) = try await download(request, info: info, sources: sources, partial: partial,
                                                         have: have, digests: resumed, counters: counters, origin: origin,
-                                                        peers: peers)
+                                                        peers: peers, swarm: expected.map { ($0, swarm) })
             }
         } catch {
             if case .originChanged? = error as? ModelCacheError { partial.discard() }
@@ -175,8 +183,9 @@ public final class FetchEngine: Sendable {
 
     func download(_ request: FetchRequest, info: OriginInfo?, sources: [Source], partial: PartialDownload,
                   have: ChunkSet, digests: [Int: BlobDigest], counters: TransferCounters,
-                  origin: OriginClient, peers: PeerView) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
-        let onlyOrigin = sources.count == 1 && sources[0].id == .origin
+                  origin: OriginClient, peers: PeerView,
+                  swarm: (BlobDigest, [PeerView.Peer])?) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
+        let onlyOrigin = sources.count == 1 && sources[0].id == .origin && (swarm?.1.isEmpty ?? true)
         if onlyOrigin, let info, !info.acceptsRanges || partial.layout.count <= 1 {
             return (try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin), [:])
         }
@@ -184,7 +193,7 @@ public final class FetchEngine: Sendable {
         let rangeSources = sources.filter { $0.id != .origin || $0.info.acceptsRanges }
         do {
             let (d, served) = try await parallel(sources: rangeSources, partial: partial, have: have, digests: digests,
-                                                 counters: counters, peers: peers)
+                                                 counters: counters, peers: peers, swarm: swarm)
             return (d, served)
         } catch let e as ModelCacheError {
             guard case .noSource = e, let info, !info.acceptsRanges else { throw e }

@@ -86,6 +86,7 @@ public final class PartialDownload: Sendable {
     }
 
     public func isVerified(_ chunk: Int) -> Bool { verified.withLock { $0.contains(chunk) } }
+    public var verifiedSet: ChunkSet { verified.withLock { $0 } }
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(ModelCacheError) {
         try data.write(bytes, at: offset)

@@ -11,14 +11,19 @@ public struct Catalogue: Codable, Sendable, Equatable {
         public var urls: [String]
         /// The origin's ETag when the node fetched it, if any (lets a fetcher compare with the origin's HEAD).
         public var etag: String?
+        /// True for a download in progress (protocol §11): only some chunks are there; ask `/availability`.
+        public var partial: Bool?
 
-        public init(sha256: BlobDigest, size: Int64, chunkSize: Int64, urls: [String], etag: String? = nil) {
+        public init(sha256: BlobDigest, size: Int64, chunkSize: Int64, urls: [String], etag: String? = nil, partial: Bool? = nil) {
             self.sha256 = sha256
             self.size = size
             self.chunkSize = chunkSize
             self.urls = urls
             self.etag = etag
+            self.partial = partial
         }
+
+        public var isPartial: Bool { partial ?? false }
     }
 
     public var node: String
@@ -36,12 +41,13 @@ public struct Catalogue: Codable, Sendable, Equatable {
     public static func version(of blobs: [Entry]) -> UInt64 {
         var h = SHA256()
         for b in blobs.sorted(by: { $0.sha256 < $1.sha256 }) {
-            h.update(data: Array("\(b.sha256.hex) \(b.size) \(b.chunkSize)\n".utf8))
+            h.update(data: Array("\(b.sha256.hex) \(b.size) \(b.chunkSize)\(b.isPartial ? " partial" : "")\n".utf8))
             for u in b.urls.sorted() { h.update(data: Array(" \(u)\n".utf8)) }
         }
         return h.finalize().withUnsafeBytes { raw in raw.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
     }
 
-    public func entries(forURL url: String) -> [Entry] { blobs.filter { $0.urls.contains(url) } }
-    public func entry(_ d: BlobDigest) -> Entry? { blobs.first { $0.sha256 == d } }
+    /// Complete blobs only: a claim about a URL, or a holder of a digest (partial entries are for the swarm).
+    public func entries(forURL url: String) -> [Entry] { blobs.filter { !$0.isPartial && $0.urls.contains(url) } }
+    public func entry(_ d: BlobDigest) -> Entry? { blobs.first { !$0.isPartial && $0.sha256 == d } }
 }

@@ -31,6 +31,9 @@ public struct ChunkScheduler: Sendable {
         public var retryBaseDelay: Duration = .milliseconds(200)
         public var retryMaxDelay: Duration = .seconds(10)
         public var peerFailureLimit: Int = 3
+        /// Where the origin's in-order walk starts (swarm: each node starts elsewhere, so nodes that begin together
+        /// fetch different chunks from the origin). 0 = chunk 0.
+        public var originStart: Int = 0
         public init() {}
     }
 
@@ -65,6 +68,10 @@ public struct ChunkScheduler: Sendable {
     struct SourceState: Sendable {
         var kind: SourceID.Kind
         var has: ChunkSet?  // nil = every chunk
+        /// Chunks this peer says it is fetching now (swarm): the origin leaves them to it.
+        var claims: ChunkSet?
+        /// The node id of a peer downloading the same blob (swarm member), for splitting the origin's work.
+        var swarmID: String?
         var consecutiveFailures = 0
         var quarantined = false
         var inFlight = 0
@@ -77,7 +84,13 @@ public struct ChunkScheduler: Sendable {
     public private(set) var inFlight: [Int: SourceID] = [:]
     public private(set) var attempts: [Int: Int] = [:]
     private var notBefore: [Int: Duration] = [:]
-    private var sources: [SourceID: SourceState] = [:]
+    private var sources: [SourceID: SourceState] = [:] { didSet { peerViewDirty = true } }
+    /// Per chunk: how many usable peers hold it, and whether a usable peer is fetching it. Recomputed only after the
+    /// sources change, so `next` stays a linear scan of plain arrays.
+    private var peerCopiesCache: [Int] = []
+    private var claimedCache: [Bool] = []
+    private var ownedCache: [Bool] = []
+    private var peerViewDirty = true
     /// Chunks whose bytes came from each source (for blame and for `--json`).
     public private(set) var servedBy: [Int: SourceID] = [:]
 
@@ -99,6 +112,21 @@ public struct ChunkScheduler: Sendable {
         }
     }
 
+    /// A peer's latest availability (swarm): what it holds verified and what it is fetching, and (when it is
+    /// downloading the blob too) its node id.
+    public mutating func updatePeer(_ id: SourceID, has: ChunkSet, claims: ChunkSet, swarmID: String? = nil) {
+        if sources[id] == nil { sources[id] = SourceState(kind: id.kind, has: has) }
+        sources[id]!.has = has
+        sources[id]!.claims = claims
+        sources[id]!.swarmID = swarmID
+    }
+
+    /// This node's id in a swarm (nil: no swarm). With it, chunk `c` belongs to the member at `c mod n` of the
+    /// sorted ids of this node and the peers downloading the same blob: the origin fetches this node's own chunks
+    /// first (ascending), then, when those are done, takes others' that nobody holds or fetches (descending, so it
+    /// meets their owner last).
+    public var swarmSelf: String? { didSet { peerViewDirty = true } }
+
     public mutating func removeSource(_ id: SourceID) {
         sources[id]?.quarantined = true
     }
@@ -112,21 +140,43 @@ public struct ChunkScheduler: Sendable {
         s.has.map { $0.contains(chunk) } ?? true
     }
 
-    private func peerCopies(of chunk: Int) -> Int {
-        sources.values.reduce(0) { n, s in
-            n + ((s.kind == .peer && !s.quarantined && holds(s, chunk)) ? 1 : 0)
+    private mutating func refreshPeerView() {
+        guard peerViewDirty else { return }
+        var copies = [Int](repeating: 0, count: layout.count)
+        var claimed = [Bool](repeating: false, count: layout.count)
+        for s in sources.values where s.kind == .peer && !s.quarantined {
+            for c in 0..<layout.count {
+                if holds(s, c) { copies[c] += 1 }
+                if s.claims?.contains(c) ?? false { claimed[c] = true }
+            }
         }
+        peerCopiesCache = copies
+        claimedCache = claimed
+        var members = Set(sources.values.compactMap { $0.quarantined ? nil : $0.swarmID })
+        if let me = swarmSelf { members.insert(me) }
+        let sorted = members.sorted()
+        let mine = swarmSelf.flatMap { sorted.firstIndex(of: $0) }
+        ownedCache = (0..<layout.count).map { c in mine == nil || sorted.count <= 1 || c % sorted.count == mine! }
+        peerViewDirty = false
     }
 
     public mutating func next(for id: SourceID, now: Duration) -> Decision {
         if done.isComplete { return .finished }
         guard let me = sources[id], !me.quarantined else { return .retire }
+        refreshPeerView()
         var best: (chunk: Int, copies: Int)? = nil
         var earliestWait: Duration? = nil
-        for chunk in 0..<layout.count where !done.contains(chunk) && inFlight[chunk] == nil && holds(me, chunk) {
-            let copies = peerCopies(of: chunk)
-            // The origin leaves to peers what peers hold.
-            if me.kind == .origin && copies > 0 { continue }
+        let n = layout.count
+        let start = me.kind == .origin && n > 0 ? ((settings.originStart % n) + n) % n : 0
+        // The origin walks its own chunks first, then (descending) everyone else's.
+        let order: [Int] = me.kind == .origin && swarmSelf != nil
+            ? (0..<n).filter { ownedCache[$0] } + (0..<n).reversed().filter { !ownedCache[$0] }
+            : (0..<n).map { (start + $0) % n }
+        for chunk in order {
+            guard !done.contains(chunk) && inFlight[chunk] == nil && holds(me, chunk) else { continue }
+            let copies = peerCopiesCache[chunk]
+            // The origin leaves to peers what peers hold, and what a peer is fetching now (it will hold it soon).
+            if me.kind == .origin && (copies > 0 || claimedCache[chunk]) { continue }
             if let t = notBefore[chunk], t > now {
                 earliestWait = min(earliestWait ?? t, t)
                 continue
@@ -192,6 +242,8 @@ public struct ChunkScheduler: Sendable {
     /// Throws when no usable source holds some remaining chunk and nothing is in flight.
     public func checkProgressPossible() throws(Failure) {
         guard inFlight.isEmpty, !done.isComplete else { return }
+        // A peer that is still fetching may come to hold what no one holds yet.
+        if sources.values.contains(where: { $0.kind == .peer && !$0.quarantined && !($0.claims?.isEmpty ?? true) }) { return }
         let usable = sources.values.filter { !$0.quarantined }
         let orphaned = (0..<layout.count).filter { c in !done.contains(c) && !usable.contains { holds($0, c) } }
         if !orphaned.isEmpty { throw .noSourceFor(chunks: orphaned) }

@@ -38,6 +38,7 @@ public struct ChunkSet: Hashable, Sendable {
     }
 
     public var isComplete: Bool { count == capacity }
+    public var isEmpty: Bool { count == 0 }
     public var indices: [Int] { (0..<capacity).filter(contains) }
 
     /// The length of the run of chunks 0..<n all present.

@@ -109,3 +109,71 @@ import Testing
         #expect(s.next(for: .origin, now: t0) == .fetch(0))
     }
 }
+
+@Suite struct SwarmPlanningTests {
+    func layout(_ chunks: Int) -> ChunkLayout { try! ChunkLayout(size: Int64(chunks) * 16_384, chunkSize: 16_384) }
+    func set(_ capacity: Int, _ members: [Int]) -> ChunkSet {
+        var s = ChunkSet(capacity: capacity)
+        for m in members { s.insert(m) }
+        return s
+    }
+
+    @Test func originSkipsChunksPeersHoldOrClaim() {
+        var s = ChunkScheduler(layout: layout(6))
+        s.addSource(.origin, has: nil)
+        s.updatePeer(.peer("b"), has: set(6, [0]), claims: set(6, [1, 2]))
+        #expect(s.next(for: .origin, now: .zero) == .fetch(3))
+        #expect(s.next(for: .origin, now: .zero) == .fetch(4))
+        #expect(s.next(for: .origin, now: .zero) == .fetch(5))
+        #expect(s.next(for: .origin, now: .zero) == .idle)  // 1 and 2 will come from b soon
+        #expect(s.next(for: .peer("b"), now: .zero) == .fetch(0))
+        // b finished chunk 1: it is now held, and taken from b.
+        s.updatePeer(.peer("b"), has: set(6, [0, 1]), claims: set(6, [2]))
+        #expect(s.next(for: .peer("b"), now: .zero) == .fetch(1))
+    }
+
+    @Test func expiredClaimsGoBackToTheOrigin() {
+        var s = ChunkScheduler(layout: layout(2))
+        s.addSource(.origin, has: nil)
+        s.updatePeer(.peer("b"), has: set(2, []), claims: set(2, [0, 1]))
+        #expect(s.next(for: .origin, now: .zero) == .idle)
+        // The peer's claims lapsed (it stalled or left): the origin takes the chunks.
+        s.updatePeer(.peer("b"), has: set(2, []), claims: set(2, []))
+        #expect(s.next(for: .origin, now: .zero) == .fetch(0))
+        s.removeSource(.peer("b"))
+        #expect(s.next(for: .origin, now: .zero) == .fetch(1))
+    }
+
+    @Test func nodesStartTheirOriginWalkApart() {
+        var settings = ChunkScheduler.Settings()
+        settings.originStart = 5
+        var s = ChunkScheduler(layout: layout(8), settings: settings)
+        s.addSource(.origin, has: nil)
+        #expect([s.next(for: .origin, now: .zero), s.next(for: .origin, now: .zero), s.next(for: .origin, now: .zero),
+                 s.next(for: .origin, now: .zero)] == [.fetch(5), .fetch(6), .fetch(7), .fetch(0)])
+    }
+
+    @Test func waitingForAClaimIsNotStuck() throws {
+        var s = ChunkScheduler(layout: layout(2))
+        s.updatePeer(.peer("b"), has: set(2, []), claims: set(2, [0, 1]))
+        try s.checkProgressPossible()  // b may deliver
+        s.updatePeer(.peer("b"), has: set(2, []), claims: set(2, []))
+        #expect(throws: ChunkScheduler.Failure.self) { try s.checkProgressPossible() }
+    }
+}
+
+@Suite struct SwarmSplitTests {
+    @Test func membersSplitTheOriginsWorkThenStealFromTheEnd() {
+        let layout = try! ChunkLayout(size: 6 * 16_384, chunkSize: 16_384)
+        var s = ChunkScheduler(layout: layout)
+        s.addSource(.origin, has: nil)
+        s.swarmSelf = "aaaa"
+        s.updatePeer(.peer("b"), has: ChunkSet(capacity: 6), claims: ChunkSet(capacity: 6), swarmID: "bbbb")
+        // Sorted members [aaaa, bbbb]: this node owns the even chunks.
+        #expect(s.next(for: .origin, now: .zero) == .fetch(0))
+        #expect(s.next(for: .origin, now: .zero) == .fetch(2))
+        #expect(s.next(for: .origin, now: .zero) == .fetch(4))
+        // Then the peer's chunks that nobody holds or fetches, from the end.
+        #expect(s.next(for: .origin, now: .zero) == .fetch(5))
+    }
+}

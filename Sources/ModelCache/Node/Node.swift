@@ -32,13 +32,16 @@ public final class Node: Sendable {
         self.store = store
         self.logger = logger
         self.nodeID = try store.nodeID()
-        self.engine = FetchEngine(store: store, http: http, settings: engineSettings, logger: logger)
+        let active = ActiveDownloads()
+        active.nodeID = nodeID
+        self.engine = FetchEngine(store: store, http: http, settings: engineSettings, active: active, logger: logger)
         self.directory = PeerDirectory(client: PeerClient(http: http, logger: logger), selfID: nodeID, logger: logger)
         self.peerAPI = PeerAPI(store: store, nodeID: nodeID, name: settings.name,
-                               uploads: UploadLimiter(limit: settings.maxUploads), logger: logger)
+                               uploads: UploadLimiter(limit: settings.maxUploads), active: active, logger: logger)
         (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let jobs = JobManager(node: self, settings: jobSettings, logger: logger)
         jobsBox.withLock { $0 = jobs }
+        active.setMembershipHandler { [weak self] in self?.catalogueChanged() }
     }
 
     public var controlSocketPath: String { settings.controlSocket ?? store.root + "/node.sock" }

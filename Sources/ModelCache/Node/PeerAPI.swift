@@ -14,9 +14,12 @@ public struct PeerAPI: Sendable {
     public let nodeID: String
     public let name: String
     public let uploads: UploadLimiter
+    public let active: ActiveDownloads
     let logger: Logger
 
-    public init(store: Store, nodeID: String, name: String, uploads: UploadLimiter, logger: Logger) {
+    public init(store: Store, nodeID: String, name: String, uploads: UploadLimiter, active: ActiveDownloads = .init(),
+                logger: Logger) {
+        self.active = active
         self.store = store
         self.nodeID = nodeID
         self.name = name
@@ -28,6 +31,9 @@ public struct PeerAPI: Sendable {
         router.get("/v1/info") { _, _ in try self.info() }
         router.get("/v1/catalogue") { req, _ in try self.catalogue(req) }
         router.get("/v1/blobs/:digest/manifest") { _, ctx in try self.manifest(ctx.parameters.get("digest")) }
+        router.get("/v1/blobs/:digest/availability") { req, ctx in
+            try await self.availability(ctx.parameters.get("digest"), after: req.uri.queryParameters.get("after").flatMap { Int($0) })
+        }
         router.get("/v1/blobs/:digest") { req, ctx in
             try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: false)
         }
@@ -37,7 +43,27 @@ public struct PeerAPI: Sendable {
     }
 
     public func currentCatalogue() throws -> Catalogue {
-        Catalogue(node: nodeID, blobs: try store.catalogueEntries())
+        let complete = try store.catalogueEntries()
+        let stored = Set(complete.map(\.sha256))
+        return Catalogue(node: nodeID, blobs: complete + active.catalogueEntries().filter { !stored.contains($0.sha256) })
+    }
+
+    /// What this node holds of a blob (protocol §11). With `after=V`, waits (at most 1 s) for a version newer than V.
+    func availability(_ raw: String?, after: Int?) async throws -> Response {
+        let d = try digest(raw)
+        if let after {
+            for _ in 0..<50 where active.version == after && active.availability(d) != nil {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        if let a = active.availability(d) { return try PeerAPI.json(a) }
+        if let r = try store.lookup(digest: d) {
+            let layout = try ChunkLayout(size: r.size, chunkSize: r.chunkSize)
+            return try PeerAPI.json(ActiveDownloads.Availability(
+                version: active.version, size: r.size, chunkSize: r.chunkSize, have: ChunkSet.full(layout.count).hex,
+                claims: ChunkSet(capacity: layout.count).hex, complete: true, node: nodeID))
+        }
+        throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is neither stored nor downloading here")
     }
 
     func info() throws -> Response {
@@ -86,6 +112,7 @@ public struct PeerAPI: Sendable {
     func blob(_ raw: String?, range rangeHeader: String?, head: Bool) throws -> Response {
         let d = try digest(raw)
         guard let record = try store.lookup(digest: d) else {
+            if let partial = active.partial(d) { return try partialBlob(d, partial, range: rangeHeader, head: head) }
             throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
         }
         var headers = HTTPFields()
@@ -112,6 +139,30 @@ public struct PeerAPI: Sendable {
             return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
         }
         return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads))
+    }
+
+    /// Bytes of a download in progress: only ranges that lie within verified chunks (else 416 chunk-unavailable).
+    func partialBlob(_ d: BlobDigest, _ partial: PartialDownload, range rangeHeader: String?, head: Bool) throws -> Response {
+        let layout = partial.layout
+        guard case .range(let r) = ByteRangeRequest.parse(rangeHeader, size: layout.size),
+              layout.chunks(covering: r).allSatisfy(partial.isVerified) else {
+            var h = HTTPFields()
+            h[.contentRange] = "bytes */\(layout.size)"
+            return try PeerAPI.errorResponse(.rangeNotSatisfiable, "chunk-unavailable",
+                                             "only verified chunks of a download in progress are served; see /availability", headers: h)
+        }
+        var headers = HTTPFields()
+        headers[.acceptRanges] = "bytes"
+        headers[.contentType] = "application/octet-stream"
+        headers[.contentRange] = ContentRange(first: r.lowerBound, last: r.upperBound - 1, total: layout.size).header
+        headers[.contentLength] = String(r.count)
+        if head { return Response(status: .partialContent, headers: headers) }
+        guard uploads.tryAcquire() else {
+            var h = HTTPFields()
+            h[.retryAfter] = "1"
+            return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
+        }
+        return Response(status: .partialContent, headers: headers, body: PeerAPI.fileBody(partial.dataPath, r, uploads: uploads))
     }
 
     /// Streams `range` of a file in 512 KiB reads (NIOFileSystem), releasing the upload slot when done.

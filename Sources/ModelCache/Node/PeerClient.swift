@@ -75,6 +75,18 @@ public struct PeerClient: Sendable {
         }
     }
 
+    /// What a peer holds of a blob (nil: neither stored nor downloading there). `after` long-polls (≤ 1 s).
+    public func availability(_ peer: PeerAddress, _ d: BlobDigest, after: Int?) async throws -> ActiveDownloads.Availability? {
+        let url = peer.blobURL(d) + "/availability" + (after.map { "?after=\($0)" } ?? "")
+        let res = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(5), logger: logger)
+        let body = try await res.body.collect(upTo: 1 << 20)
+        if res.status == .notFound { return nil }
+        guard res.status == .ok, let a = try? JSONDecoder().decode(ActiveDownloads.Availability.self, from: Data(buffer: body)) else {
+            throw ModelCacheError.peerRejected(peer: peer.description, detail: "availability of \(d.short) answered \(res.status.code)")
+        }
+        return a
+    }
+
     public func manifest(_ peer: PeerAddress, _ d: BlobDigest) async throws -> Manifest {
         let res = try await http.execute(HTTPClientRequest(url: peer.blobURL(d) + "/manifest"), timeout: .seconds(10), logger: logger)
         guard res.status == .ok else {

@@ -44,8 +44,10 @@ final class TestNode: Sendable {
         self.port = port
     }
 
-    func fetch(_ url: String, sha256: BlobDigest? = nil, useOrigin: Bool = true) async throws -> FetchResult {
+    func fetch(_ url: String, sha256: BlobDigest? = nil, useOrigin: Bool = true,
+               chunkSize: Int64 = TestEnvironment.chunk) async throws -> FetchResult {
         var r = env.request(url, sha256: sha256)
+        r.chunkSize = chunkSize
         r.useOrigin = useOrigin
         return try await node.fetch(r)
     }

@@ -26,6 +26,8 @@ final class TestOrigin: Sendable {
         case trickle(bytesPerSecond: Int)
         /// Send this many body bytes, then nothing more (for up to 60 s) while keeping the connection open.
         case stallAfter(bytes: Int)
+        /// All bodies together at most this many bytes per second (a shared uplink).
+        case sharedRate(bytesPerSecond: Int)
     }
 
     struct State {
@@ -38,6 +40,16 @@ final class TestOrigin: Sendable {
         var redirects: [String: String] = [:]
         var extraHeaders: [String: [(String, String)]] = [:]
         var killed = false
+        var nextSlot = ContinuousClock.now
+    }
+
+    /// Reserves time on the shared uplink for `n` bytes; returns when they may be sent.
+    private func reserve(_ n: Int, rate: Int) -> ContinuousClock.Instant {
+        state.withLock { s in
+            let start = max(s.nextSlot, .now)
+            s.nextSlot = start + .nanoseconds(Int64(n) * 1_000_000_000 / Int64(rate))
+            return start
+        }
     }
 
     private let state = Mutex(State())
@@ -173,8 +185,9 @@ final class TestOrigin: Sendable {
         let body = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
         let rate = faults.compactMap { f -> Int? in if case .trickle(let r) = f { return r }; return nil }.first
         let stallAt = faults.compactMap { f -> Int? in if case .stallAfter(let b) = f { return b }; return nil }.first
+        let shared = faults.compactMap { f -> Int? in if case .sharedRate(let r) = f { return r }; return nil }.first
         return Response(status: status, headers: headers, body: ResponseBody { writer in
-            let piece = rate.map { max(1024, $0 / 20) } ?? 65_536
+            let piece = rate.map { max(1024, $0 / 20) } ?? (shared != nil ? 16_384 : 65_536)
             var sent = 0
             while sent < body.count {
                 var n = min(piece, body.count - sent)
@@ -185,6 +198,7 @@ final class TestOrigin: Sendable {
                     throw Dropped()
                 }
                 if let stallAt { n = min(n, max(1, stallAt - sent)) }
+                if let shared { try await Task.sleep(until: self.reserve(n, rate: shared), clock: .continuous) }
                 try await writer.write(ByteBuffer(bytes: body[sent..<sent + n]))
                 sent += n
                 self.state.withLock { $0.bytesServed += Int64(n) }

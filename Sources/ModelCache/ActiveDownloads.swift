@@ -1,0 +1,102 @@
+import Foundation
+import ModelCacheCore
+import Synchronization
+
+/// The downloads in progress on this node that have a trusted digest: what they hold and what they are fetching,
+/// served to peers (protocol §11) so that nodes downloading the same blob share every verified chunk.
+public final class ActiveDownloads: Sendable {
+    /// How long a claim ("I am fetching this chunk") stands without being renewed.
+    public static let claimTTL: Duration = .seconds(10)
+
+    public struct Availability: Codable, Sendable, Equatable {
+        public var version: Int
+        public var size: Int64
+        public var chunkSize: Int64
+        /// Hex bitmap of verified chunks (ChunkSet encoding).
+        public var have: String
+        /// Hex bitmap of chunks being fetched now.
+        public var claims: String
+        public var complete: Bool
+        /// The serving node's id (swarm members split the origin's work by it).
+        public var node: String?
+    }
+
+    struct Entry {
+        var partial: PartialDownload
+        var urls: [String]
+        var claims: [Int: ContinuousClock.Instant] = [:]
+    }
+
+    private let state = Mutex<(entries: [BlobDigest: Entry], version: Int)>(([:], 0))
+    private let nodeIDBox = Mutex<String?>(nil)
+    /// This node's id, sent with availability.
+    public var nodeID: String? {
+        get { nodeIDBox.withLock { $0 } }
+        set { nodeIDBox.withLock { $0 = newValue } }
+    }
+    private let onMembershipChange: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
+
+    public init() {}
+
+    /// Called when a download starts or ends (the node re-publishes its catalogue version).
+    public func setMembershipHandler(_ h: @escaping @Sendable () -> Void) { onMembershipChange.withLock { $0 = h } }
+
+    func register(_ d: BlobDigest, partial: PartialDownload, url: String) {
+        state.withLock { s in
+            s.entries[d] = Entry(partial: partial, urls: [url])
+            s.version += 1
+        }
+        onMembershipChange.withLock { $0 }?()
+    }
+
+    func unregister(_ d: BlobDigest) {
+        state.withLock { s in
+            s.entries[d] = nil
+            s.version += 1
+        }
+        onMembershipChange.withLock { $0 }?()
+    }
+
+    func claim(_ d: BlobDigest, _ chunk: Int) {
+        state.withLock { s in
+            guard s.entries[d] != nil else { return }
+            s.entries[d]!.claims[chunk] = .now
+            s.version += 1
+        }
+    }
+
+    /// The chunk is verified (or its fetch failed): the claim ends; the version moves so long-polls wake up.
+    func settle(_ d: BlobDigest, _ chunk: Int) {
+        state.withLock { s in
+            guard s.entries[d] != nil else { return }
+            s.entries[d]!.claims[chunk] = nil
+            s.version += 1
+        }
+    }
+
+    public var version: Int { state.withLock { $0.version } }
+
+    public func partial(_ d: BlobDigest) -> PartialDownload? { state.withLock { $0.entries[d]?.partial } }
+
+    public func availability(_ d: BlobDigest) -> Availability? {
+        state.withLock { s in
+            guard let e = s.entries[d] else { return nil }
+            let layout = e.partial.layout
+            var claims = ChunkSet(capacity: layout.count)
+            let now = ContinuousClock.now
+            for (c, at) in e.claims where now - at < ActiveDownloads.claimTTL { claims.insert(c) }
+            let have = e.partial.verifiedSet
+            return Availability(version: s.version, size: layout.size, chunkSize: layout.chunkSize,
+                                have: have.hex, claims: claims.hex, complete: have.isComplete, node: nodeIDBox.withLock { $0 })
+        }
+    }
+
+    public func catalogueEntries() -> [Catalogue.Entry] {
+        state.withLock { s in
+            s.entries.map { d, e in
+                Catalogue.Entry(sha256: d, size: e.partial.layout.size, chunkSize: e.partial.layout.chunkSize,
+                                urls: e.urls, etag: e.partial.meta.etag, partial: true)
+            }
+        }
+    }
+}

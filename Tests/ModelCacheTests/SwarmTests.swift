@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import ModelCache
+import ModelCacheCore
+
+/// Nodes that download the same blob at the same time share verified chunks and split the origin's work.
+@Suite(.serialized) struct SwarmTests {
+    /// Starts `n` nodes that all know each other (static peers).
+    func mesh(_ n: Int) async throws -> [TestNode] {
+        var nodes: [TestNode] = []
+        for _ in 0..<n { nodes.append(try await TestNode.start()) }
+        for a in nodes { for b in nodes where a !== b { await a.node.directory.addStatic(b.address) } }
+        for a in nodes { await a.node.directory.refreshAll() }
+        return nodes
+    }
+
+    @Test func fourNodesStartingTogetherTakeEachByteFromTheOriginAboutOnce() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(64 * 1024 * 1024)
+        let digest = BlobDigest.of(bytes)
+        origin.serve("/big.safetensors", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        origin.inject(.sharedRate(bytesPerSecond: 48 * 1024 * 1024))
+        let nodes = try await mesh(4)
+        let url = origin.url("/big.safetensors")
+        let results = try await withThrowingTaskGroup(of: FetchResult.self) { group in
+            for n in nodes { group.addTask { try await n.fetch(url, chunkSize: 256 * 1024) } }
+            var out: [FetchResult] = []
+            for try await r in group { out.append(r) }
+            return out
+        }
+        #expect(results.count == 4)
+        for (r, n) in zip(results, nodes) { _ = n; #expect(r.sha256 == digest) }
+        for n in nodes { #expect(PosixFile.readAll(try #require(try n.env.store.lookup(digest: digest)).path) == bytes) }
+        let ratio = Double(origin.bytesServed) / Double(bytes.count)
+        print("swarm: origin served \(ratio)x the size")
+        #expect(ratio <= 1.25, "origin served \(ratio)× the size; sources: \(results.map(\.sources)); seconds \(results.map(\.seconds))")
+        #expect(results.contains { r in r.sources.keys.contains { $0.hasPrefix("peer ") } })
+        for n in nodes { await n.stop() }
+        await origin.stop()
+    }
+
+    @Test func aNodeKilledMidSwarmLeavesTheOthersToFinish() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(16 * 1024 * 1024)
+        let digest = BlobDigest.of(bytes)
+        origin.serve("/m", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        origin.inject(.sharedRate(bytesPerSecond: 8 * 1024 * 1024))
+        let nodes = try await mesh(3)
+        let url = origin.url("/m")
+        let victim = Task { try await nodes[0].fetch(url) }
+        let survivors = Task {
+            try await withThrowingTaskGroup(of: FetchResult.self) { group in
+                for n in nodes.dropFirst() { group.addTask { try await n.fetch(url) } }
+                var out: [FetchResult] = []
+                for try await r in group { out.append(r) }
+                return out
+            }
+        }
+        try await Task.sleep(for: .milliseconds(700))
+        victim.cancel()
+        await nodes[0].stop()  // its server goes away too: its claims vanish with it
+        let results = try await survivors.value
+        #expect(results.count == 2 && results.allSatisfy { $0.sha256 == digest })
+        for n in nodes.dropFirst() { #expect(PosixFile.readAll(try #require(try n.env.store.lookup(digest: digest)).path) == bytes) }
+        for n in nodes.dropFirst() { await n.stop() }
+        await origin.stop()
+    }
+
+    @Test func aPeerServingWrongBytesOfAnInProgressBlobIsCaughtAndQuarantined() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(2 * 1024 * 1024)
+        let digest = BlobDigest.of(bytes)
+        let url = origin.url("/m")
+        origin.serve("/m", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        // A fake peer that says it is downloading the blob, holds every chunk, and serves other bytes.
+        let liar = try await TestOrigin.start()
+        let layout = try ChunkLayout(size: Int64(bytes.count), chunkSize: TestEnvironment.chunk)
+        let enc = JSONEncoder()
+        liar.serve("/v1/catalogue", Array(try enc.encode(Catalogue(node: "0123456789abcdef", blobs: [
+            Catalogue.Entry(sha256: digest, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, urls: [url], partial: true)]))))
+        liar.serve("/v1/blobs/\(digest.hex)/availability", Array(try enc.encode(ActiveDownloads.Availability(
+            version: 1, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, have: ChunkSet.full(layout.count).hex,
+            claims: ChunkSet(capacity: layout.count).hex, complete: false, node: "0123456789abcdef"))))
+        liar.serve("/v1/blobs/\(digest.hex)", testBytes(bytes.count, seed: 99))
+        let liarAddress = PeerAddress(host: "127.0.0.1", port: liar.port)
+        let n = try await TestNode.start(extraPeers: [liarAddress])
+        let r = try await n.fetch(url)
+        #expect(r.sha256 == digest)
+        #expect(PosixFile.readAll(r.path) == bytes)
+        #expect((r.sources["peer \(liarAddress.description)"] ?? 0) > 0)  // it did serve (wrong) bytes…
+        let status = await n.node.directory.status()
+        #expect(status.first { $0.name == liarAddress.description }?.quarantined == true)  // …and was caught
+        await n.stop(); await liar.stop(); await origin.stop()
+    }
+
+    @Test func withoutATrustedDigestNodesDoNotShareInProgressBytes() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(4 * 1024 * 1024)
+        origin.serve("/plain", bytes)  // no digest header, no --sha256
+        origin.inject(.sharedRate(bytesPerSecond: 16 * 1024 * 1024))
+        let nodes = try await mesh(2)
+        let url = origin.url("/plain")
+        async let a = nodes[0].fetch(url)
+        async let b = nodes[1].fetch(url)
+        let (ra, rb) = try await (a, b)
+        #expect(ra.sha256 == BlobDigest.of(bytes) && rb.sha256 == ra.sha256)
+        // Each took its bytes from the origin (or from the other's finished blob, never from a download in progress).
+        #expect(ra.sources.keys.allSatisfy { $0 == "origin" } || rb.sources.keys.allSatisfy { $0 == "origin" })
+        #expect(origin.bytesServed >= Int64(bytes.count))
+        for n in nodes { await n.stop() }
+        await origin.stop()
+    }
+}
