@@ -150,7 +150,13 @@ import ModelCacheCore
         origin.serve("/slow", bytes)
         origin.inject(.trickle(bytesPerSecond: 2_000_000))
         let task = Task { try await env.engine.fetch(env.request(origin.url("/slow"), connections: 2)) }
-        try await Task.sleep(for: .milliseconds(250))
+        // Cancel once (bounded wait) some chunks are journalled as verified.
+        for _ in 0..<400 {
+            let journal = env.partials.first.map { env.store.partialDir + "/" + $0 + "/chunks.journal" }
+            let lines = journal.flatMap(PosixFile.readAll).map { $0.filter { $0 == UInt8(ascii: "\n") }.count } ?? 0
+            if lines >= 2 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         task.cancel()
         _ = await task.result
         try await origin.waitUntilQuiet()

@@ -62,6 +62,7 @@ final class TestOrigin: Sendable {
     var bytesServed: Int64 { state.withLock { $0.bytesServed } }
     var requests: Int { state.withLock { $0.requests } }
     var gets: Int { state.withLock { $0.gets } }
+    var getPaths: [String] { state.withLock { $0.getPaths } }
     func gets(under prefix: String) -> Int { state.withLock { $0.getPaths.filter { $0.hasPrefix(prefix) }.count } }
 
     func serve(_ path: String, _ bytes: [UInt8], headers: [(String, String)] = []) {
