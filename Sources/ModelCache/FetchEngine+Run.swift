@@ -29,7 +29,6 @@ extension FetchEngine {
             }
         }
         let run = ChunkRun(scheduler: scheduler, digests: digests)
-        let client = OriginClient(http: http, logger: logger)
         let key = swarm?.0
         let workerSources = allSources
         try await withThrowingTaskGroup(of: Bool.self) { outer in
@@ -38,6 +37,7 @@ extension FetchEngine {
                     for source in workerSources {
                         for _ in 0..<source.connections {
                             group.addTask {
+                                let client = source.id == .origin ? self.originClient : OriginClient(http: self.http, logger: self.logger)
                                 try await self.worker(source, run: run, client: client, partial: partial, counters: counters,
                                                       peers: peers, swarmKey: key)
                             }

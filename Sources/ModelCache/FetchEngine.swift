@@ -23,6 +23,8 @@ public final class FetchEngine: Sendable {
         /// The cache's size limit (`serve --max-size`): least-recently-used unpinned blobs are evicted to make room,
         /// and a blob that cannot fit fails with `quota-exceeded` before any byte is downloaded.
         public var maxCacheSize: Int64?
+        /// Bytes per second from origins, across every fetch of this engine (`serve --max-origin-rate`).
+        public var maxOriginRate: Int64?
         public init() {}
     }
 
@@ -31,10 +33,15 @@ public final class FetchEngine: Sendable {
     public let settings: Settings
     /// Downloads in progress that this node shares with peers (swarm); nil when nothing serves them.
     public let active: ActiveDownloads?
+    let originLimiter: RateLimiter?
     let logger: Logger
+
+    /// The client for origin requests (rate-limited when the node has a limit).
+    var originClient: OriginClient { OriginClient(http: http, limiter: originLimiter, logger: logger) }
 
     public init(store: Store, http: HTTPClient, settings: Settings = .init(), active: ActiveDownloads? = nil, logger: Logger) {
         self.active = active
+        self.originLimiter = settings.maxOriginRate.map(RateLimiter.init(bytesPerSecond:))
         self.store = store
         self.http = http
         self.settings = settings
@@ -77,7 +84,7 @@ public final class FetchEngine: Sendable {
 
         // 1. What the origin says (unless told not to ask it). A definite answer such as 404 ends the fetch; an
         //    unreachable origin leaves the peers to serve it.
-        let origin = OriginClient(http: http, logger: logger)
+        let origin = originClient
         var info: OriginInfo? = nil
         var originFailure: (any Error)? = nil
         if request.useOrigin {
@@ -212,7 +219,7 @@ public final class FetchEngine: Sendable {
         if try cached(request) != nil { return 0 }
         if request.useOrigin {
             do {
-                let info = try await probe(OriginClient(http: http, logger: logger), request.url)
+                let info = try await probe(originClient, request.url)
                 if let d = info.digest, try store.lookup(digest: d) != nil { return 0 }
                 return info.size
             } catch {

@@ -11,12 +11,15 @@ import NIOHTTP1
 public struct OriginClient: Sendable {
     public let http: HTTPClient
     public var headers: [(String, String)]
+    /// Shared limit on body bytes (the node's `--max-origin-rate`), if any.
+    public var limiter: RateLimiter?
     let logger: Logger
     static let maxRedirects = 10
 
-    public init(http: HTTPClient, headers: [(String, String)] = [], logger: Logger) {
+    public init(http: HTTPClient, headers: [(String, String)] = [], limiter: RateLimiter? = nil, logger: Logger) {
         self.http = http
         self.headers = headers
+        self.limiter = limiter
         self.logger = logger
     }
 
@@ -125,6 +128,7 @@ public struct OriginClient: Sendable {
                 }
                 try sink(buffer, start + received)
                 received += Int64(buffer.readableBytes)
+                try await limiter?.consume(buffer.readableBytes)
             }
         } catch let e as ModelCacheError {
             throw e

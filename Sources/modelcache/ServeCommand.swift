@@ -24,8 +24,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "mDNS instance name (default: the host name).")
     var name: String?
 
-    @Option(help: "Concurrent uploads to peers (more get 503 and retry).")
+    @Option(name: [.customLong("max-upload-connections"), .customLong("max-uploads")],
+            help: "Concurrent uploads to peers (more get 503 and retry).")
     var maxUploads: Int = 16
+
+    @Option(help: "Bytes per second from origins, across all jobs (suffixes K, M, G: 25M = 25 MiB/s = ~210 Mbit/s).")
+    var maxOriginRate: String?
+
+    @Option(help: "Bytes per second uploaded to peers, all together (suffixes K, M, G).")
+    var maxUploadRate: String?
 
     @Option(help: "Cache size limit in bytes (suffixes K, M, G, T): least-recently-used unpinned blobs are evicted.")
     var maxSize: String?
@@ -40,10 +47,12 @@ struct ServeCommand: AsyncParsableCommand {
             settings.mdns = !noMdns
             if let name { settings.name = name }
             settings.maxUploads = maxUploads
+            settings.maxUploadRate = try maxUploadRate.map(ByteCount.parse)
             let store = try global.openStore()
             let http = HTTPClient.forModelCache(readTimeout: .seconds(10))
             var engineSettings = FetchEngine.Settings()
             engineSettings.maxCacheSize = try maxSize.map(ByteCount.parse)
+            engineSettings.maxOriginRate = try maxOriginRate.map(ByteCount.parse)
             let node = try Node(settings: settings, store: store, http: http, engineSettings: engineSettings,
                                 logger: Logging.logger("modelcache.node"))
             FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath)\n".utf8))

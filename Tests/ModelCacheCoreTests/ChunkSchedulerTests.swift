@@ -177,3 +177,21 @@ import Testing
         #expect(s.next(for: .origin, now: .zero) == .fetch(5))
     }
 }
+
+@Suite struct TokenBucketTests {
+    @Test func burstThenSteadyRate() {
+        var b = TokenBucket(bytesPerSecond: 1000, burst: 500)
+        #expect(b.take(500, now: .zero) == .zero)               // the burst
+        #expect(b.take(100, now: .zero) == .milliseconds(100))  // 100 bytes at 1000 B/s
+        // One second later the bucket refilled (capped at the burst).
+        #expect(b.take(400, now: .seconds(1)) == .zero)
+        #expect(b.take(200, now: .seconds(1)) == .milliseconds(100))
+    }
+
+    @Test func longRunAverageIsTheRate() {
+        var b = TokenBucket(bytesPerSecond: 10_000, burst: 1000)
+        var now = Duration.zero
+        for _ in 0..<100 { now += b.take(1000, now: now) }  // 100 kB sent back to back
+        #expect(now >= .milliseconds(9_800) && now <= .milliseconds(10_000))
+    }
+}

@@ -111,3 +111,34 @@ import ModelCacheCore
         await origin.stop()
     }
 }
+
+/// The limits a shared uplink needs. Only lower bounds on time are asserted: a limit can make a transfer slower,
+/// never faster, so a slow machine cannot make these fail.
+@Suite(.serialized) struct RateLimitTests {
+    @Test func originRateIsCappedAcrossJobs() async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/a", testBytes(1_000_000))
+        origin.serve("/b", testBytes(1_000_000, seed: 2))
+        let n = try await TestNode.start(maxOriginRate: 4_000_000)
+        let clock = ContinuousClock.now
+        async let a = n.fetch(origin.url("/a"))
+        async let b = n.fetch(origin.url("/b"))
+        _ = try await (a, b)
+        // 2 MB at 4 MB/s with a 400 kB burst: at least 0.4 s, whatever the two fetches do.
+        #expect(ContinuousClock.now - clock >= .milliseconds(390))
+        await n.stop(); await origin.stop()
+    }
+
+    @Test func uploadRateIsCapped() async throws {
+        let bytes = testBytes(1_500_000)
+        let teacher = try await TestNode.start(maxUploadRate: 2_000_000)
+        try teacher.holds(bytes, url: "http://127.0.0.1:1/m")
+        let student = try await TestNode.start(peers: [teacher])
+        let clock = ContinuousClock.now
+        let r = try await student.fetch("http://127.0.0.1:1/m", useOrigin: false)
+        #expect(r.sha256 == BlobDigest.of(bytes))
+        // 1.5 MB at 2 MB/s with a 200 kB burst: at least 0.65 s.
+        #expect(ContinuousClock.now - clock >= .milliseconds(640))
+        await teacher.stop(); await student.stop()
+    }
+}

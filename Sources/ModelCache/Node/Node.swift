@@ -37,7 +37,8 @@ public final class Node: Sendable {
         self.engine = FetchEngine(store: store, http: http, settings: engineSettings, active: active, logger: logger)
         self.directory = PeerDirectory(client: PeerClient(http: http, logger: logger), selfID: nodeID, logger: logger)
         self.peerAPI = PeerAPI(store: store, nodeID: nodeID, name: settings.name,
-                               uploads: UploadLimiter(limit: settings.maxUploads), active: active, logger: logger)
+                               uploads: UploadLimiter(limit: settings.maxUploads), active: active,
+                               uploadLimiter: settings.maxUploadRate.map(RateLimiter.init(bytesPerSecond:)), logger: logger)
         (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let jobs = JobManager(node: self, settings: jobSettings, logger: logger)
         jobsBox.withLock { $0 = jobs }

@@ -12,8 +12,10 @@ public struct NodeSettings: Sendable {
     public var name = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "modelcache"
     public var staticPeers: [PeerAddress] = []
     public var mdns = true
-    /// Concurrent uploads to peers; more get 503 + Retry-After.
+    /// Concurrent uploads to peers; more get 503 + Retry-After (`--max-upload-connections`).
     public var maxUploads = 16
+    /// Bytes per second of uploads to peers, all together (`--max-upload-rate`); nil = unlimited.
+    public var maxUploadRate: Int64?
     /// How often static peers' catalogues are re-read (mDNS peers are re-read when their TXT changes, and as often).
     public var pollInterval: Duration = .seconds(5)
     /// The local control socket (default: `<cache-dir>/node.sock`).

@@ -15,11 +15,14 @@ public struct PeerAPI: Sendable {
     public let name: String
     public let uploads: UploadLimiter
     public let active: ActiveDownloads
+    /// Shared limit on upload bytes (`serve --max-upload-rate`), if any.
+    public let uploadLimiter: RateLimiter?
     let logger: Logger
 
     public init(store: Store, nodeID: String, name: String, uploads: UploadLimiter, active: ActiveDownloads = .init(),
-                logger: Logger) {
+                uploadLimiter: RateLimiter? = nil, logger: Logger) {
         self.active = active
+        self.uploadLimiter = uploadLimiter
         self.store = store
         self.nodeID = nodeID
         self.name = name
@@ -138,7 +141,7 @@ public struct PeerAPI: Sendable {
             h[.retryAfter] = "1"
             return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
         }
-        return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads))
+        return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads, limiter: uploadLimiter))
     }
 
     /// Bytes of a download in progress: only ranges that lie within verified chunks (else 416 chunk-unavailable).
@@ -162,15 +165,16 @@ public struct PeerAPI: Sendable {
             h[.retryAfter] = "1"
             return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
         }
-        return Response(status: .partialContent, headers: headers, body: PeerAPI.fileBody(partial.dataPath, r, uploads: uploads))
+        return Response(status: .partialContent, headers: headers, body: PeerAPI.fileBody(partial.dataPath, r, uploads: uploads, limiter: uploadLimiter))
     }
 
     /// Streams `range` of a file in 512 KiB reads (NIOFileSystem), releasing the upload slot when done.
-    static func fileBody(_ path: String, _ range: Range<Int64>, uploads: UploadLimiter) -> ResponseBody {
+    static func fileBody(_ path: String, _ range: Range<Int64>, uploads: UploadLimiter, limiter: RateLimiter?) -> ResponseBody {
         ResponseBody(contentLength: range.count) { writer in
             defer { uploads.release() }
             try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { file in
                 for try await chunk in file.readChunks(in: range.lowerBound..<range.upperBound, chunkLength: .kibibytes(512)) {
+                    try await limiter?.consume(chunk.readableBytes)
                     try await writer.write(chunk)
                 }
             }

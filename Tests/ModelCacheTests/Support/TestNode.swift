@@ -14,6 +14,7 @@ final class TestNode: Sendable {
     var name: String { address.description }
 
     static func start(peers: [TestNode] = [], extraPeers: [PeerAddress] = [], maxCacheSize: Int64? = nil,
+                      maxOriginRate: Int64? = nil, maxUploadRate: Int64? = nil,
                       env existing: TestEnvironment? = nil) async throws -> TestNode {
         let env = try existing ?? TestEnvironment()
         var settings = NodeSettings()
@@ -22,10 +23,12 @@ final class TestNode: Sendable {
         settings.mdns = false
         settings.staticPeers = peers.map(\.address) + extraPeers
         settings.name = "test"
+        settings.maxUploadRate = maxUploadRate
         var logger = Logger(label: "test-node")
         logger.logLevel = .critical
         var engineSettings = env.engine.settings
         engineSettings.maxCacheSize = maxCacheSize
+        engineSettings.maxOriginRate = maxOriginRate
         var jobSettings = JobManager.Settings()
         jobSettings.offlineFirstRetry = .milliseconds(100)
         jobSettings.offlineMaxRetry = .milliseconds(400)
