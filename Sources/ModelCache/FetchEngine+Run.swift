@@ -30,6 +30,15 @@ extension FetchEngine {
         }
         let run = ChunkRun(scheduler: scheduler, digests: digests)
         let key = swarm?.0
+        // Before asking the origin for anything, hear (for at most a second) which peers download the same blob and
+        // what they hold or claim: nodes that start together then split the origin's work from the first chunk.
+        if let (d, _) = swarm, !swarmPeers.isEmpty {
+            await withTaskGroup(of: Void.self) { group in
+                for p in swarmPeers {
+                    group.addTask { await self.pollAvailabilityOnce(p, d, run: run, layout: layout) }
+                }
+            }
+        }
         let workerSources = allSources
         try await withThrowingTaskGroup(of: Bool.self) { outer in
             outer.addTask {
@@ -60,6 +69,21 @@ extension FetchEngine {
         return (await run.digests, await run.scheduler.servedBy)
     }
 
+    func pollAvailabilityOnce(_ peer: PeerView.Peer, _ d: BlobDigest, run: ChunkRun, layout: ChunkLayout) async {
+        let client = PeerClient(http: http, logger: logger)
+        let deadline = ContinuousClock.now + .seconds(1)
+        while ContinuousClock.now < deadline && !Task.isCancelled {
+            if let a = try? await client.availability(peer.address, d, after: nil), a.size == layout.size, a.chunkSize == layout.chunkSize {
+                let empty = ChunkSet(capacity: layout.count)
+                await run.updatePeer(.peer(peer.name), has: (try? ChunkSet(hex: a.have, capacity: layout.count)) ?? empty,
+                                     claims: (try? ChunkSet(hex: a.claims, capacity: layout.count)) ?? empty,
+                                     swarmID: a.complete ? nil : a.node)
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// Long-polls a peer's availability of a blob and feeds it to the scheduler, until cancelled.
     func followAvailability(_ peer: PeerView.Peer, _ d: BlobDigest, run: ChunkRun, layout: ChunkLayout) async {
         let client = PeerClient(http: http, logger: logger)
@@ -70,7 +94,7 @@ extension FetchEngine {
                 guard let a = try await client.availability(peer.address, d, after: version),
                       a.size == layout.size, a.chunkSize == layout.chunkSize else {
                     await run.updatePeer(.peer(peer.name), has: empty, claims: empty)
-                    try await Task.sleep(for: .milliseconds(300))
+                    try await Task.sleep(for: .milliseconds(100))
                     continue
                 }
                 version = a.version

@@ -169,9 +169,10 @@ public struct ChunkScheduler: Sendable {
         let n = layout.count
         let start = me.kind == .origin && n > 0 ? ((settings.originStart % n) + n) % n : 0
         // The origin walks its own chunks first, then (descending) everyone else's.
+        let rotated = (0..<n).map { (start + $0) % n }
         let order: [Int] = me.kind == .origin && swarmSelf != nil
-            ? (0..<n).filter { ownedCache[$0] } + (0..<n).reversed().filter { !ownedCache[$0] }
-            : (0..<n).map { (start + $0) % n }
+            ? rotated.filter { ownedCache[$0] } + rotated.reversed().filter { !ownedCache[$0] }
+            : rotated
         for chunk in order {
             guard !done.contains(chunk) && inFlight[chunk] == nil && holds(me, chunk) else { continue }
             let copies = peerCopiesCache[chunk]
