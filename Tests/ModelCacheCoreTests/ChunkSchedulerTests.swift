@@ -1,13 +1,16 @@
 import Testing
 @testable import ModelCacheCore
 
+/// A layout of `chunks` 16 KiB chunks.
+func layout(_ chunks: Int) -> ChunkLayout { try! ChunkLayout(size: Int64(chunks) * 16_384, chunkSize: 16_384) }
+
+func set(_ capacity: Int, _ members: [Int]) -> ChunkSet {
+    var s = ChunkSet(capacity: capacity)
+    for m in members { s.insert(m) }
+    return s
+}
+
 @Suite struct ChunkSchedulerTests {
-    func layout(_ chunks: Int) -> ChunkLayout { try! ChunkLayout(size: Int64(chunks) * 16_384, chunkSize: 16_384) }
-    func set(_ capacity: Int, _ members: [Int]) -> ChunkSet {
-        var s = ChunkSet(capacity: capacity)
-        for m in members { s.insert(m) }
-        return s
-    }
     let t0 = Duration.zero
 
     @Test func originAloneFetchesInOrderAndFinishes() throws {
@@ -111,12 +114,6 @@ import Testing
 }
 
 @Suite struct SwarmPlanningTests {
-    func layout(_ chunks: Int) -> ChunkLayout { try! ChunkLayout(size: Int64(chunks) * 16_384, chunkSize: 16_384) }
-    func set(_ capacity: Int, _ members: [Int]) -> ChunkSet {
-        var s = ChunkSet(capacity: capacity)
-        for m in members { s.insert(m) }
-        return s
-    }
 
     @Test func originSkipsChunksPeersHoldOrClaim() {
         var s = ChunkScheduler(layout: layout(6))
@@ -164,8 +161,7 @@ import Testing
 
 @Suite struct SwarmSplitTests {
     @Test func membersSplitTheOriginsWorkThenStealFromTheEnd() {
-        let layout = try! ChunkLayout(size: 6 * 16_384, chunkSize: 16_384)
-        var s = ChunkScheduler(layout: layout)
+        var s = ChunkScheduler(layout: layout(6))
         s.addSource(.origin, has: nil)
         s.swarmSelf = "aaaa"
         s.updatePeer(.peer("b"), has: ChunkSet(capacity: 6), claims: ChunkSet(capacity: 6), swarmID: "bbbb")

@@ -24,8 +24,7 @@ import ModelCacheCore
         var journalled = 0
         for _ in 0..<200 where journalled < 6 {
             try await Task.sleep(for: .milliseconds(25))
-            let partial = PosixFile.list(dir + "/partial").first.map { dir + "/partial/" + $0 + "/chunks.journal" }
-            journalled = partial.flatMap(PosixFile.readAll).map { $0.filter { $0 == UInt8(ascii: "\n") }.count } ?? 0
+            journalled = journalledChunks(in: dir)
         }
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()

@@ -42,8 +42,7 @@ import ModelCacheCore
         var journalled = 0
         for _ in 0..<300 where journalled < 2 {
             try await Task.sleep(for: .milliseconds(50))
-            let partial = PosixFile.list(dir + "/partial").first.map { dir + "/partial/" + $0 + "/chunks.journal" }
-            journalled = partial.flatMap(PosixFile.readAll).map { $0.filter { $0 == UInt8(ascii: "\n") }.count } ?? 0
+            journalled = journalledChunks(in: dir)
         }
         kill(node.processIdentifier, SIGKILL)
         node.waitUntilExit()

@@ -152,9 +152,7 @@ import ModelCacheCore
         let task = Task { try await env.engine.fetch(env.request(origin.url("/slow"), connections: 2)) }
         // Cancel once (bounded wait) some chunks are journalled as verified.
         for _ in 0..<400 {
-            let journal = env.partials.first.map { env.store.partialDir + "/" + $0 + "/chunks.journal" }
-            let lines = journal.flatMap(PosixFile.readAll).map { $0.filter { $0 == UInt8(ascii: "\n") }.count } ?? 0
-            if lines >= 2 { break }
+            if journalledChunks(in: env.dir) >= 2 { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         task.cancel()

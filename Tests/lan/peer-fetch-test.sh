@@ -6,80 +6,12 @@
 #   node C then takes chunks from both A and B.
 # Prints "N passed, N failed"; exits non-zero on failure; skips (exit 0) when not root or tools are missing.
 set -uo pipefail
+NAME=pf NODES=3
+source "$(dirname "$0")/lib.sh"
+lan_setup
+start_origin 40
+start_nodes a b c
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT" || exit 1
-BIN=${MODELCACHE_BIN:-.build/debug/modelcache}
-LAB=$ROOT/scripts/lanlab.sh
-export MCLAB_PREFIX=${MCLAB_PREFIX:-mcpf$$}
-export MCLAB_STATE=${MCLAB_STATE:-/tmp/modelcache-lanlab-$MCLAB_PREFIX}
-
-skip() { echo "SKIP: $*"; exit 0; }
-[[ $(id -u) == 0 ]] || skip "needs root (creates network namespaces)"
-for tool in ip nsenter avahi-daemon dbus-daemon nginx python3 curl; do
-    command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/install-deps)"
-done
-[[ -x $BIN ]] || { echo "FAIL: no modelcache binary at $BIN"; exit 1; }
-BIN=$(realpath "$BIN")
-
-OUT=$(mktemp -d /tmp/modelcache-peer-fetch-test.XXXXXX)
-BG=()
-LAB_UP=0
-cleanup() {
-    local p
-    for p in "${BG[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${BG[@]}"; do wait "$p" 2>/dev/null; done
-    ((LAB_UP)) && "$LAB" down >/dev/null 2>&1
-    [[ -n ${KEEP_OUTPUT:-} ]] || rm -rf "$OUT"
-}
-trap cleanup EXIT
-
-PASS=0 FAIL=0
-check() {  # check DESC CMD...
-    local desc=$1; shift
-    if "$@"; then echo "PASS: $desc"; PASS=$((PASS + 1)); else echo "FAIL: $desc"; FAIL=$((FAIL + 1)); fi
-}
-
-"$LAB" up 3 --origin >"$OUT/lab.log" 2>&1 || { cat "$OUT/lab.log"; echo "FAIL: lab did not come up"; echo "0 passed, 1 failed"; exit 1; }
-LAB_UP=1
-
-# The origin: nginx in its own namespace, logging the body bytes it sends to each address.
-mkdir -p "$OUT/www"
-chmod 755 "$OUT" "$OUT/www"  # nginx workers run as www-data
-head -c $((40 * 1024 * 1024)) /dev/urandom >"$OUT/www/model.safetensors"
-SIZE=$(stat -c %s "$OUT/www/model.safetensors")
-SHA=$(sha256sum "$OUT/www/model.safetensors" | cut -d' ' -f1)
-cat >"$OUT/nginx.conf" <<EOC
-daemon off;
-worker_processes 1;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx-error.log;
-events {}
-http {
-  log_format mc '\$remote_addr \$request_method \$status \$body_bytes_sent';
-  access_log $OUT/access.log mc;
-  sendfile on;
-  server { listen 10.77.0.100:8080; root $OUT/www; }
-}
-EOC
-"$LAB" exec origin nginx -c "$OUT/nginx.conf" 2>>"$OUT/nginx-error.log" &
-BG+=($!)
-URL=http://10.77.0.100:8080/model.safetensors
-for _ in $(seq 50); do "$LAB" exec 1 curl -fsI "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
-: >"$OUT/access.log"
-
-# One node per namespace, mDNS on, names a, b, c.
-names=(x a b c)
-for i in 1 2 3; do
-    "$LAB" exec "$i" "$BIN" serve --cache-dir "$OUT/node$i" --name "${names[$i]}" -v 2>"$OUT/node$i.log" &
-    BG+=($!)
-done
-for i in 1 2 3; do
-    for _ in $(seq 100); do [[ -S $OUT/node$i/node.sock ]] && break; sleep 0.1; done
-done
-
-peers_of() { curl -s --unix-socket "$OUT/node$1/node.sock" http://node/v1/local/peers; }
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 origin_body_bytes_to() { awk -v a="$1" '$1 == a && $2 == "GET" { s += $4 } END { print s + 0 }' "$OUT/access.log"; }
 origin_gets_from() { awk -v a="$1" '$1 == a && $2 == "GET"' "$OUT/access.log" | wc -l; }
 

@@ -50,3 +50,9 @@ let modelcacheBinary: String = {
 }()
 
 let isRoot = getuid() == 0
+
+/// How many chunks the (single) download in progress under a cache directory has journalled as verified.
+func journalledChunks(in cacheDir: String) -> Int {
+    let journal = PosixFile.list(cacheDir + "/partial").first.map { cacheDir + "/partial/" + $0 + "/chunks.journal" }
+    return journal.flatMap(PosixFile.readAll).map { $0.filter { $0 == UInt8(ascii: "\n") }.count } ?? 0
+}
