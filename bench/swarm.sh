@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Swarm benchmark (issue "Swarm"): N nodes in network namespaces (one avahi-daemon each, scripts/lanlab.sh), a file
+# of MIB MiB on an nginx origin whose link is capped at RATE with tc, all nodes started within a second. Measured in
+# one run, one tool after the other: N x aria2c -x8 -s8; BitTorrent (python3-libtorrent 2.0, the origin as a BEP 19
+# web seed, Local Service Discovery on); N x modelcache (nodes found each other over mDNS; --sha256 given, as a model
+# manifest gives it). For each: origin bytes / file size (nginx access log) and the last node's time / one
+# download's time at the origin's rate.
+#
+#   sudo bench/swarm.sh [N=8] [MIB=256] [RATE_MBIT=200]        MODELCACHE_BIN (default .build-release/release/modelcache)
+set -uo pipefail
+N=${1:-8} MIB=${2:-256} RATE_MBIT=${3:-200}
+export MODELCACHE_BIN=${MODELCACHE_BIN:-.build-release/release/modelcache}
+NAME=bsw NODES=$N
+source "$(dirname "$0")/../Tests/lan/lib.sh"
+command -v aria2c >/dev/null || skip "aria2c is not installed (apt-get install aria2)"
+/usr/bin/python3 -c "import libtorrent" 2>/dev/null || skip "python3-libtorrent is not installed (apt-get install python3-libtorrent)"
+lan_setup
+start_origin "$MIB"
+if ip netns exec "$MCLAB_PREFIX-origin" tc qdisc add dev eth0 root tbf rate "${RATE_MBIT}mbit" burst 256kb latency 50ms 2>"$OUT/tc.err"; then
+    echo "origin link capped at $RATE_MBIT Mbit/s (tc tbf on the origin's egress)"
+else
+    echo "WARNING: tc unavailable ($(head -c 200 "$OUT/tc.err")); the origin is not capped"
+fi
+ONE=$(python3 -c "print($SIZE * 8 / ($RATE_MBIT * 1e6))")
+echo "file: $MIB MiB; one download at the origin's rate: ${ONE}s; $N nodes; $(nproc) cores"
+RESULTS=()
+
+origin_bytes() { awk '$2 == "GET" { s += $4 } END { print s + 0 }' "$OUT/access.log"; }
+
+# round NAME: runs "$OUT/cmd-NAME.sh I" on every node at once; each writes $OUT/NAME.done.I (an epoch time) when done.
+round() {
+    local name=$1 i pids=() start last
+    : >"$OUT/access.log"
+    start=$(date +%s.%N)
+    for ((i = 1; i <= N; i++)); do
+        "$LAB" exec "$i" bash "$OUT/cmd-$name.sh" "$i" >"$OUT/$name.$i.log" 2>&1 &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    last=$(cat "$OUT/$name".done.* 2>/dev/null | sort -n | tail -1)
+    local done_count; done_count=$(ls "$OUT/$name".done.* 2>/dev/null | wc -l)
+    local served; served=$(origin_bytes)
+    local line
+    line=$(python3 -c "
+s, size, one = $served, $SIZE, $ONE
+t = ${last:-0} - $start
+print(f'%-28s origin bytes / size = %5.2f   last node %6.1f s = %5.2f x one download   (%d/%d nodes done)' % ('$name', s / size, t, t / one, $done_count, $N))")
+    echo "$line"
+    RESULTS+=("$line")
+}
+
+# --- 1. aria2c on every node
+cat >"$OUT/cmd-aria2c.sh" <<EOC
+mkdir -p $OUT/aria.\$1 && aria2c -x8 -s8 --allow-overwrite=true --auto-file-renaming=false --file-allocation=none \
+  --console-log-level=warn --summary-interval=0 -d $OUT/aria.\$1 -o f "$URL" && date +%s.%N >$OUT/aria2c.done.\$1
+rm -rf $OUT/aria.\$1
+EOC
+round aria2c
+
+# --- 2. BitTorrent: libtorrent 2.0, the origin as a web seed (BEP 19), LSD on; every node keeps seeding until all are done
+cat >"$OUT/mktorrent.py" <<EOC
+import libtorrent as lt
+fs = lt.file_storage()
+lt.add_files(fs, "$OUT/www/model.safetensors")
+t = lt.create_torrent(fs, 1 << 20)
+t.add_url_seed("http://10.77.0.100:8080/")
+lt.set_piece_hashes(t, "$OUT/www")
+open("$OUT/model.torrent", "wb").write(lt.bencode(t.generate()))
+EOC
+/usr/bin/python3 "$OUT/mktorrent.py"
+cat >"$OUT/lt-node.py" <<'EOC'
+import libtorrent as lt, os, sys, time
+i, out = sys.argv[1], sys.argv[2]
+s = lt.session({"listen_interfaces": "0.0.0.0:6881", "enable_lsd": True, "enable_dht": False, "enable_upnp": False,
+                "enable_natpmp": False, "allow_multiple_connections_per_ip": True, "alert_mask": 0})
+os.makedirs(f"{out}/lt.{i}", exist_ok=True)
+h = s.add_torrent({"ti": lt.torrent_info(f"{out}/model.torrent"), "save_path": f"{out}/lt.{i}"})
+deadline = time.time() + 600
+while not h.status().is_seeding and time.time() < deadline:
+    time.sleep(0.05)
+if h.status().is_seeding:
+    open(f"{out}/libtorrent.done.{i}", "w").write(repr(time.time()))
+while not os.path.exists(f"{out}/lt.stop") and time.time() < deadline:
+    time.sleep(0.2)
+EOC
+cat >"$OUT/cmd-libtorrent.sh" <<EOC
+/usr/bin/python3 $OUT/lt-node.py \$1 $OUT
+EOC
+( for _ in $(seq 6000); do [[ $(ls "$OUT"/libtorrent.done.* 2>/dev/null | wc -l) -ge $N ]] && break; sleep 0.1; done; touch "$OUT/lt.stop" ) &
+BG+=($!)
+round libtorrent
+rm -rf "$OUT"/lt.[0-9]*
+
+# --- 3. modelcache: a node per namespace, found over mDNS, all fetching at once
+names=(); for ((i = 1; i <= N; i++)); do names+=("n$i"); done
+start_nodes "${names[@]}"
+for ((i = 1; i <= N; i++)); do
+    for _ in $(seq 150); do
+        [[ $(peers_of "$i" | json 'sum(1 for p in d if p["foundBy"] == "mdns")' 2>/dev/null) == $((N - 1)) ]] && break
+        sleep 0.1
+    done
+done
+cat >"$OUT/cmd-modelcache.sh" <<EOC
+$BIN fetch --cache-dir $OUT/node\$1 --sha256 $SHA --json "$URL" >$OUT/mc.\$1.json && date +%s.%N >$OUT/modelcache.done.\$1
+EOC
+round modelcache
+echo
+echo "== summary ($(date -u +%Y-%m-%d), $N nodes, $MIB MiB, origin capped at $RATE_MBIT Mbit/s, $(nproc) cores)"
+printf '%s\n' "${RESULTS[@]}"
