@@ -21,14 +21,17 @@ public struct Job: Codable, Sendable, Equatable {
     public struct Request: Codable, Sendable, Equatable {
         public var url: String
         public var sha256: BlobDigest?
+        /// false: peers only, never the origin (offline classroom). Absent means true.
+        public var origin: Bool?
         /// Set when this file is in the cache.
         public var result: BlobDigest?
         public var size: Int64?
         public var path: String?
 
-        public init(url: String, sha256: BlobDigest? = nil) {
+        public init(url: String, sha256: BlobDigest? = nil, origin: Bool? = nil) {
             self.url = url
             self.sha256 = sha256
+            self.origin = origin
         }
     }
 
@@ -39,6 +42,8 @@ public struct Job: Codable, Sendable, Equatable {
     public var downloaded: Int64
     /// What the client declared (0 = unknown); exceeding it fails the job with `download-total-exceeded`.
     public var downloadTotal: Int64
+    /// Parallel connections to the origin for this job's downloads (nil: the node's default).
+    public var connections: Int?
     public var bySource: [String: Int64]
     public var failureReason: FailureReason?
     /// A one-line explanation of the failure (or of the pause).
@@ -57,7 +62,7 @@ public struct Job: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, title, requests, state, downloaded, downloadTotal, bySource, failureReason, message, result
+        case id, title, requests, state, downloaded, downloadTotal, connections, bySource, failureReason, message, result
     }
 
     public init(from decoder: any Decoder) throws {
@@ -68,6 +73,7 @@ public struct Job: Codable, Sendable, Equatable {
         state = try c.decode(State.self, forKey: .state)
         downloaded = try c.decode(Int64.self, forKey: .downloaded)
         downloadTotal = try c.decode(Int64.self, forKey: .downloadTotal)
+        connections = try c.decodeIfPresent(Int.self, forKey: .connections)
         bySource = try c.decodeIfPresent([String: Int64].self, forKey: .bySource) ?? [:]
         failureReason = try c.decodeIfPresent(FailureReason.self, forKey: .failureReason)
         message = try c.decodeIfPresent(String.self, forKey: .message)
@@ -81,6 +87,7 @@ public struct Job: Codable, Sendable, Equatable {
         try c.encode(state, forKey: .state)
         try c.encode(downloaded, forKey: .downloaded)
         try c.encode(downloadTotal, forKey: .downloadTotal)
+        try c.encodeIfPresent(connections, forKey: .connections)
         try c.encode(bySource, forKey: .bySource)
         try c.encodeIfPresent(failureReason, forKey: .failureReason)
         try c.encodeIfPresent(message, forKey: .message)

@@ -64,10 +64,9 @@ struct FetchCommand: AsyncParsableCommand {
                     try store.touch(hit.sha256)
                     result = .hit(hit)
                 } else if !noNode, staticPeers.isEmpty, await control.isNodeRunning() {
-                    guard !noOrigin else {
-                        throw ValidationError("--no-origin is not supported through a node yet; add --no-node")
-                    }
-                    let job = try await control.createJob(requests: [Job.Request(url: url, sha256: expected)])
+                    let started = ContinuousClock.now
+                    let job = try await control.createJob(requests: [Job.Request(url: url, sha256: expected, origin: noOrigin ? false : nil)],
+                                                          connections: connections)
                     if detach {
                         bar.finish()
                         try? await http.shutdown()
@@ -75,7 +74,7 @@ struct FetchCommand: AsyncParsableCommand {
                         return
                     }
                     let done = try await JobFollower.follow(job.id, control: control, bar: bar)
-                    result = try done.fetchResult()
+                    result = try done.fetchResult(seconds: Stopwatch.seconds(since: started))
                 } else {
                     let directory = PeerDirectory(client: PeerClient(http: http, logger: Logging.logger("modelcache.peers")),
                                                   selfID: try? store.nodeID(), logger: Logging.logger("modelcache.peers"))

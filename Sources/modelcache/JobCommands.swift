@@ -24,9 +24,9 @@ enum JobFollower {
 
 extension Job {
     /// The job as `fetch --json` reports a single file, or the job's failure as an error.
-    func fetchResult() throws -> FetchResult {
+    func fetchResult(seconds: Double) throws -> FetchResult {
         guard state == .success, let r = requests.first, let d = r.result, let path = r.path else { throw failure }
-        return FetchResult(path: path, sha256: d, size: r.size ?? 0, sources: bySource, seconds: 0,
+        return FetchResult(path: path, sha256: d, size: r.size ?? 0, sources: bySource, seconds: seconds,
                            cached: bySource.isEmpty, resumedBytes: 0)
     }
 
@@ -156,5 +156,12 @@ enum ByteCount {
         if let last = text.last, let m = units[last] { multiplier = m; text.removeLast() }
         guard let n = Int64(text), n >= 0 else { throw ValidationError("'\(s)' is not a size (say 50G)") }
         return n * multiplier
+    }
+}
+
+enum Stopwatch {
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }

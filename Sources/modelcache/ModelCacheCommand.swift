@@ -42,6 +42,9 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
         throw ExitCode(e.exitCode)
     } catch let e as ExitCode {
         throw e
+    } catch let e as ValidationError {
+        Terminal.error(e.message)
+        throw ExitCode(64)
     } catch let e as CancellationError {
         Terminal.error("interrupted (\(e)); verified chunks are kept, run the same command to resume")
         throw ExitCode(130)

@@ -167,3 +167,19 @@ import ModelCacheCore
         await n.stop()
     }
 }
+
+@Suite struct OfflineJobTests {
+    @Test func peersOnlyJobNeverAsksTheOrigin() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(500_000)
+        origin.serve("/m", bytes)
+        let teacher = try await TestNode.start()
+        try teacher.holds(bytes, url: origin.url("/m"))
+        let student = try await TestNode.start(peers: [teacher])
+        _ = try await student.node.jobs.create(id: "p", title: "", requests: [Job.Request(url: origin.url("/m"), origin: false)])
+        let j = try await student.waitForJob("p")
+        #expect(j.state == .success && j.bySource == ["peer \(teacher.name)": 500_000])
+        #expect(origin.requests == 0)  // not even a HEAD
+        await teacher.stop(); await student.stop(); await origin.stop()
+    }
+}

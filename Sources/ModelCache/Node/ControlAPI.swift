@@ -10,11 +10,12 @@ struct ControlAPI: Sendable {
     let node: Node
 
     struct CreateJob: Codable {
-        struct Item: Codable { var url: String; var sha256: String? }
+        struct Item: Codable { var url: String; var sha256: String?; var origin: Bool? }
         var id: String?
         var title: String?
         var requests: [Item]
         var downloadTotal: Int64?
+        var connections: Int?
     }
 
     struct PinBody: Codable { var what: String; var pinned: Bool }
@@ -40,10 +41,11 @@ struct ControlAPI: Sendable {
         }
         do {
             let requests = try c.requests.map { item throws(ModelCacheError) in
-                Job.Request(url: item.url, sha256: try item.sha256.map { s throws(ModelCacheError) in try BlobDigest(validating: s) })
+                Job.Request(url: item.url, sha256: try item.sha256.map { s throws(ModelCacheError) in try BlobDigest(validating: s) },
+                            origin: item.origin)
             }
             let job = try await node.jobs.create(id: c.id, title: c.title ?? c.requests.first?.url ?? "", requests: requests,
-                                                 downloadTotal: c.downloadTotal ?? 0)
+                                                 downloadTotal: c.downloadTotal ?? 0, connections: c.connections)
             return try PeerAPI.json(job, status: .created)
         } catch let e as ModelCacheError {
             return try PeerAPI.errorResponse(.badRequest, e.code, e.description)

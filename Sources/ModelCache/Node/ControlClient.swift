@@ -30,10 +30,11 @@ public struct ControlClient: Sendable {
         } catch { return false }
     }
 
-    public func createJob(id: String? = nil, title: String? = nil, requests: [Job.Request], downloadTotal: Int64 = 0) async throws -> Job {
+    public func createJob(id: String? = nil, title: String? = nil, requests: [Job.Request], downloadTotal: Int64 = 0,
+                          connections: Int? = nil) async throws -> Job {
         let body = ControlAPI.CreateJob(id: id, title: title,
-                                        requests: requests.map { .init(url: $0.url, sha256: $0.sha256?.hex) },
-                                        downloadTotal: downloadTotal)
+                                        requests: requests.map { .init(url: $0.url, sha256: $0.sha256?.hex, origin: $0.origin) },
+                                        downloadTotal: downloadTotal, connections: connections)
         return try await send("/v1/local/jobs", method: .POST, body: try JSONEncoder().encode(body))
     }
 

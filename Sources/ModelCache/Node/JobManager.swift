@@ -56,13 +56,15 @@ public actor JobManager {
         }
     }
 
-    public func create(id: String?, title: String, requests: [Job.Request], downloadTotal: Int64 = 0) throws -> Job {
+    public func create(id: String?, title: String, requests: [Job.Request], downloadTotal: Int64 = 0,
+                       connections: Int? = nil) throws -> Job {
         let id = id ?? UUID().uuidString.lowercased()
         guard Job.isValidID(id) else { throw Failure.invalidID(id) }
         guard jobs[id] == nil else { throw Failure.duplicate(id) }
         guard !requests.isEmpty else { throw Failure.noRequests }
         for r in requests { try FetchEngine.validate(url: r.url) }
-        let job = Job(id: id, title: title, requests: requests, downloadTotal: downloadTotal)
+        var job = Job(id: id, title: title, requests: requests, downloadTotal: downloadTotal)
+        job.connections = connections.map { max(1, min($0, 64)) }
         jobs[id] = job
         order.append(id)
         try node.store.saveJob(job)
@@ -114,7 +116,8 @@ public actor JobManager {
         while let job = jobs[id], !job.state.isFinal, !Task.isCancelled {
             guard let index = job.requests.firstIndex(where: { $0.result == nil }) else { return }
             let r = job.requests[index]
-            let request = FetchRequest(url: r.url, expected: r.sha256, chunkSize: settings.chunkSize)
+            let request = FetchRequest(url: r.url, expected: r.sha256, connections: job.connections ?? 4,
+                                       chunkSize: settings.chunkSize, useOrigin: r.origin ?? true)
             do {
                 let result = try await sharedFetch(request, for: id)
                 pauses = 0
@@ -152,7 +155,8 @@ public actor JobManager {
         var total: Int64 = 0
         for r in job.requests where r.result == nil {
             do {
-                if let size = try await node.engine.expectedSize(FetchRequest(url: r.url, expected: r.sha256), peers: view) {
+                if let size = try await node.engine.expectedSize(
+                    FetchRequest(url: r.url, expected: r.sha256, useOrigin: r.origin ?? true), peers: view) {
                     total += size
                 }
             } catch let e as ModelCacheError {
