@@ -37,7 +37,7 @@ round() {
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p"; done
-    last=$(cat "$OUT/$name".done.* 2>/dev/null | sort -n | tail -1)
+    last=$(cat "$OUT/$name".done.* 2>/dev/null | awk '$1 > m { m = $1 } END { printf "%.6f\n", m }')
     local done_count; done_count=$(ls "$OUT/$name".done.* 2>/dev/null | wc -l)
     local served; served=$(origin_bytes)
     local line
@@ -79,7 +79,7 @@ deadline = time.time() + 600
 while not h.status().is_seeding and time.time() < deadline:
     time.sleep(0.05)
 if h.status().is_seeding:
-    open(f"{out}/libtorrent.done.{i}", "w").write(repr(time.time()))
+    open(f"{out}/libtorrent.done.{i}", "w").write("%.6f\n" % time.time())
 while not os.path.exists(f"{out}/lt.stop") and time.time() < deadline:
     time.sleep(0.2)
 EOC

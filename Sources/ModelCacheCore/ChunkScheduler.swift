@@ -154,9 +154,14 @@ public struct ChunkScheduler: Sendable {
         claimedCache = claimed
         var members = Set(sources.values.compactMap { $0.quarantined ? nil : $0.swarmID })
         if let me = swarmSelf { members.insert(me) }
-        let sorted = members.sorted()
-        let mine = swarmSelf.flatMap { sorted.firstIndex(of: $0) }
-        ownedCache = (0..<layout.count).map { c in mine == nil || sorted.count <= 1 || c % sorted.count == mine! }
+        // Rendezvous (highest-random-weight) hashing: each chunk belongs to the member with the highest hash of
+        // (member, chunk). Every node computes the same owner from the same members, and a member that joins late
+        // takes over only its own share (1/n of the chunks) instead of reshuffling everyone's.
+        let list = Array(members)
+        ownedCache = (0..<layout.count).map { c in
+            guard let me = swarmSelf, list.count > 1 else { return true }
+            return list.max { (ChunkScheduler.weight($0, c), $0) < (ChunkScheduler.weight($1, c), $1) } == me
+        }
         peerViewDirty = false
     }
 
@@ -248,6 +253,16 @@ public struct ChunkScheduler: Sendable {
         let usable = sources.values.filter { !$0.quarantined }
         let orphaned = (0..<layout.count).filter { c in !done.contains(c) && !usable.contains { holds($0, c) } }
         if !orphaned.isEmpty { throw .noSourceFor(chunks: orphaned) }
+    }
+
+    /// FNV-1a of "member|chunk": a stable, well-spread weight for rendezvous hashing.
+    static func weight(_ member: String, _ chunk: Int) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in "\(member)|\(chunk)".utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        // FNV's low bits are weak for short inputs: finish with a 64-bit mix (splitmix64's).
+        h ^= h >> 30; h = h &* 0xbf58_476d_1ce4_e5b9
+        h ^= h >> 27; h = h &* 0x94d0_49bb_1331_11eb
+        return h ^ (h >> 31)
     }
 
     public func backoff(attempt: Int) -> Duration {

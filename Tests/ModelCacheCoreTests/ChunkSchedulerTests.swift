@@ -160,34 +160,36 @@ func set(_ capacity: Int, _ members: [Int]) -> ChunkSet {
 }
 
 @Suite struct SwarmSplitTests {
-    @Test func membersSplitTheOriginsWorkThenStealFromTheEnd() {
+    @Test func membersSplitTheOriginsWorkWithoutOverlap() {
+        let members = ["aaaa", "bbbb", "cccc", "dddd"]
+        // Every node computes the same owner for a chunk; each member owns about a quarter.
+        let owners = (0..<400).map { c in members.max { (ChunkScheduler.weight($0, c), $0) < (ChunkScheduler.weight($1, c), $1) }! }
+        for m in members {
+            let share = owners.filter { $0 == m }.count
+            #expect(share > 60 && share < 140, "\(m) owns \(share) of 400")
+        }
+    }
+
+    @Test func theOriginWalksOwnChunksFirstThenStealsFromTheEnd() {
         var s = ChunkScheduler(layout: layout(6))
         s.addSource(.origin, has: nil)
         s.swarmSelf = "aaaa"
-        s.updatePeer(.peer("b"), has: ChunkSet(capacity: 6), claims: ChunkSet(capacity: 6), swarmID: "bbbb")
-        // Sorted members [aaaa, bbbb]: this node owns the even chunks.
-        #expect(s.next(for: .origin, now: .zero) == .fetch(0))
-        #expect(s.next(for: .origin, now: .zero) == .fetch(2))
-        #expect(s.next(for: .origin, now: .zero) == .fetch(4))
-        // Then the peer's chunks that nobody holds or fetches, from the end.
-        #expect(s.next(for: .origin, now: .zero) == .fetch(5))
-    }
-}
-
-@Suite struct TokenBucketTests {
-    @Test func burstThenSteadyRate() {
-        var b = TokenBucket(bytesPerSecond: 1000, burst: 500)
-        #expect(b.take(500, now: .zero) == .zero)               // the burst
-        #expect(b.take(100, now: .zero) == .milliseconds(100))  // 100 bytes at 1000 B/s
-        // One second later the bucket refilled (capped at the burst).
-        #expect(b.take(400, now: .seconds(1)) == .zero)
-        #expect(b.take(200, now: .seconds(1)) == .milliseconds(100))
+        s.updatePeer(.peer("b"), has: set(6, []), claims: set(6, []), swarmID: "bbbb")
+        let own = (0..<6).filter { c in ChunkScheduler.weight("aaaa", c) > ChunkScheduler.weight("bbbb", c) }
+        let others = (0..<6).filter { !own.contains($0) }
+        var got: [Int] = []
+        for _ in 0..<6 { if case .fetch(let c) = s.next(for: .origin, now: .zero) { got.append(c) } }
+        #expect(got == own + others.reversed())
     }
 
-    @Test func longRunAverageIsTheRate() {
-        var b = TokenBucket(bytesPerSecond: 10_000, burst: 1000)
-        var now = Duration.zero
-        for _ in 0..<100 { now += b.take(1000, now: now) }  // 100 kB sent back to back
-        #expect(now >= .milliseconds(9_800) && now <= .milliseconds(10_000))
+    @Test func aLateMemberTakesOnlyItsShare() {
+        func owner(_ c: Int, _ members: [String]) -> String {
+            members.max { (ChunkScheduler.weight($0, c), $0) < (ChunkScheduler.weight($1, c), $1) }!
+        }
+        let before = ["aaaa", "bbbb", "cccc"], after = before + ["dddd"]
+        let moved = (0..<400).filter { owner($0, before) != owner($0, after) }
+        // Only chunks that the newcomer now owns change hands.
+        #expect(moved.allSatisfy { owner($0, after) == "dddd" })
+        #expect(moved.count > 60 && moved.count < 140)
     }
 }
