@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Origin fetch benchmark: one 1 GiB random file served by nginx (sendfile on) on 127.0.0.1, fetched by
+#   modelcache fetch URL --cache-dir FRESH          (default 4 connections; also 1 and 8)
+#   curl -o FILE URL
+#   aria2c -x8 -s8 -d DIR URL
+# each into a fresh directory on the same disk, under /usr/bin/time -v (wall time, peak RSS).
+# Every tool runs once as warm-up, then ROUNDS (3) measured rounds in alternating order; medians are
+# reported. Extra rows for context: curl followed by an fsync of the file (modelcache fsyncs before
+# commit), and curl piped through `openssl dgst -sha256` (SHA-NI) then fsynced (a verified, durable download as modelcache
+# makes it). Nothing is dropped from the page cache; `sync` runs (untimed) before every run so no tool
+# pays for the previous one's write-back.
+#
+#   bench/origin-fetch.sh        MODELCACHE_BIN (default .build-release/release/modelcache),
+#                                BENCH_SIZE_MIB (1024), ROUNDS (3), BENCH_TMP (/tmp)
+#
+# Targets: modelcache wall / curl wall <= 1.0; modelcache peak RSS <= 64 MiB.
+
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+ROUNDS=${ROUNDS:-3}
+
+require_bin
+ensure_tool /usr/bin/time time
+ensure_tool aria2c aria2
+ensure_tool curl curl
+ensure_tool nginx nginx-light
+
+WORK=$(mktemp -d "$BENCH_TMP/modelcache-bench-origin.XXXXXX")
+NGINX_PID=
+cleanup() {
+    stop_pid "$NGINX_PID"
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bench_log "writing a $BENCH_SIZE_MIB MiB random file in $WORK"
+bench_log "before: $(load_note)"
+mkdir -p "$WORK/www" "$WORK/nginx" "$WORK/runs"
+make_blob "$WORK/www/blob.bin" "$BENCH_SIZE_MIB"
+SIZE=$(stat -c %s "$WORK/www/blob.bin")
+SHA=$(sha256sum "$WORK/www/blob.bin" | cut -d' ' -f1)
+PORT=$(free_port)
+write_nginx_conf "$WORK/nginx" "$WORK/www" "127.0.0.1:$PORT"
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" </dev/null >"$WORK/nginx/stdout" 2>&1 &
+NGINX_PID=$!
+URL="http://127.0.0.1:$PORT/blob.bin"
+wait_http "$URL" || bench_die "nginx did not start (see $WORK/nginx/error.log)"
+bench_log "nginx (pid $NGINX_PID) serves $URL ($SIZE bytes, sha256 $SHA)"
+
+TOOLS=(modelcache curl aria2c modelcache-c1 modelcache-c8 curl+fsync curl+sha256+fsync)
+
+# run_tool TOOL OUTDIR RESULTFILE: one fetch into the (new, empty) OUTDIR. Checks the result.
+run_tool() {
+    local tool=$1 dir=$2 res=$3 rc
+    case $tool in
+        modelcache) timed "$res" "$MODELCACHE_BIN" fetch "$URL" --cache-dir "$dir" --json ;;
+        modelcache-c1) timed "$res" "$MODELCACHE_BIN" fetch "$URL" --cache-dir "$dir" --json --connections 1 ;;
+        modelcache-c8) timed "$res" "$MODELCACHE_BIN" fetch "$URL" --cache-dir "$dir" --json --connections 8 ;;
+        curl) timed "$res" curl -sS -o "$dir/blob.bin" "$URL" ;;
+        aria2c) timed "$res" aria2c -q -x8 -s8 --summary-interval=0 --console-log-level=error -d "$dir" "$URL" ;;
+        curl+fsync) timed "$res" sh -c 'curl -sS -o "$1/blob.bin" "$2" && sync "$1/blob.bin"' sh "$dir" "$URL" ;;
+        curl+sha256+fsync)
+            timed "$res" sh -c 'set -e; curl -sS "$2" | tee "$1/blob.bin" | openssl dgst -sha256 -r >"$1/sum"; sync "$1/blob.bin"' sh "$dir" "$URL" ;;
+    esac
+    rc=$?
+    ((rc == 0)) || { bench_log "$tool failed (exit $rc): $(tail -3 "$res.stderr")"; return 1; }
+    case $tool in
+        modelcache*)
+            "$PYTHON" - "$res.stdout" "$SHA" "$SIZE" <<'EOF' || return 1
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+ok = r["sha256"] == sys.argv[2] and r["size"] == int(sys.argv[3]) and not r["cached"] and r["sources"].get("origin") == int(sys.argv[3])
+if not ok: sys.stderr.write("bench: unexpected modelcache result: %s\n" % r)
+sys.exit(0 if ok else 1)
+EOF
+            ;;
+        curl+sha256+fsync)
+            [[ $(cut -d' ' -f1 "$dir/sum") == "$SHA" ]] || { bench_log "$tool: wrong sha256"; return 1; } ;;
+        *)
+            [[ $(stat -c %s "$dir/blob.bin" 2>/dev/null) == "$SIZE" ]] || { bench_log "$tool: wrong size"; return 1; } ;;
+    esac
+}
+
+# one ROUND TOOL: fresh directory, sync, run, clean up.
+FAILED=0
+one() {
+    local round=$1 tool=$2 dir
+    dir=$(mktemp -d "$WORK/runs/$tool.$round.XXXX")
+    sync
+    if run_tool "$tool" "$dir" "$WORK/runs/$tool.$round.res"; then
+        bench_log "$(printf '%-8s %-18s %s s, %s KiB, %s CPU s' "$round" "$tool" $(cat "$WORK/runs/$tool.$round.res"))"
+    else
+        FAILED=1
+        echo "nan 0 nan" >"$WORK/runs/$tool.$round.res"
+    fi
+    rm -rf "$dir"
+}
+
+for t in "${TOOLS[@]}"; do one warmup "$t"; done
+for ((r = 1; r <= ROUNDS; r++)); do
+    order=("${TOOLS[@]}")
+    if ((r % 2 == 0)); then  # even rounds run the tools in reverse order
+        order=()
+        for ((i = ${#TOOLS[@]} - 1; i >= 0; i--)); do order+=("${TOOLS[$i]}"); done
+    fi
+    for t in "${order[@]}"; do one "r$r" "$t"; done
+done
+
+declare -A WALL RSS
+echo
+echo "origin fetch of $SIZE bytes from nginx on loopback; median of $ROUNDS rounds (after 1 warm-up each)"
+printf '%-20s %10s %8s %14s %12s   %s\n' tool "wall (s)" "MiB/s" "peak RSS MiB" "CPU s (u+s)" "walls of each round (s)"
+for t in "${TOOLS[@]}"; do
+    walls=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f1 "$WORK/runs/$t.r$r.res"; done)
+    rsss=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f2 "$WORK/runs/$t.r$r.res"; done)
+    cpus=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f3 "$WORK/runs/$t.r$r.res"; done)
+    WALL[$t]=$(echo "$walls" | median)
+    RSS[$t]=$(echo "$rsss" | median | awk '{ printf "%.1f", $1 / 1024 }')
+    printf '%-20s %10s %8s %14s %12s   %s\n' "$t" "${WALL[$t]}" \
+        "$(awk -v s="$SIZE" -v w="${WALL[$t]}" 'BEGIN { printf "%.0f", s / 1048576 / w }')" "${RSS[$t]}" \
+        "$(echo "$cpus" | median)" "$(echo $walls)"
+done
+echo
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo "modelcache wall / curl wall   = $(ratio "${WALL[modelcache]}" "${WALL[curl]}")   (target <= 1.0)"
+echo "modelcache wall / aria2c wall = $(ratio "${WALL[modelcache]}" "${WALL[aria2c]}")"
+echo "modelcache peak RSS           = ${RSS[modelcache]} MiB   (target <= 64 MiB)"
+echo "modelcache wall / (curl+sha256+fsync) wall = $(ratio "${WALL[modelcache]}" "${WALL[curl+sha256+fsync]}")"
+best=$(for c in 1 4 8; do
+    t=modelcache-c$c
+    [[ $c == 4 ]] && t=modelcache
+    echo "${WALL[$t]} $c"
+done | sort -g | head -1)
+echo "--connections: 1 -> ${WALL[modelcache-c1]} s, 4 -> ${WALL[modelcache]} s, 8 -> ${WALL[modelcache-c8]} s; best: ${best#* }"
+echo "after: $(load_note)"
+((FAILED == 0)) || { echo "some runs FAILED (see messages above)"; exit 1; }
