@@ -48,16 +48,21 @@ extension Job {
     }
 }
 
-/// Opens the control client of the node serving this cache, or says how to start one.
-func runningNode(_ global: GlobalOptions) async throws -> (ControlClient, HTTPClient) {
+/// Runs `body` with the control client of the node serving this cache (or says how to start one), then closes it.
+func withRunningNode(_ global: GlobalOptions, _ body: (ControlClient) async throws -> Void) async throws {
     let store = try global.openStore()
     let http = HTTPClient.forModelCache()
     let control = ControlClient(socketPath: store.root + "/node.sock", http: http)
-    guard await control.isNodeRunning() else {
+    do {
+        guard await control.isNodeRunning() else {
+            throw ModelCacheError.noSource("no node serves \(store.root): start one with 'modelcache serve'")
+        }
+        try await body(control)
+    } catch {
         try? await http.shutdown()
-        throw ModelCacheError.noSource("no node serves \(store.root): start one with 'modelcache serve'")
+        throw error
     }
-    return (control, http)
+    try? await http.shutdown()
 }
 
 func printJSON(_ value: some Encodable) throws {
@@ -73,10 +78,10 @@ struct JobsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let (control, http) = try await runningNode(global)
-            defer { Task { try? await http.shutdown() } }
-            let jobs = try await control.jobs()
-            if json { try printJSON(jobs) } else { for j in jobs { print(j.line) } }
+            try await withRunningNode(global) { control in
+                let jobs = try await control.jobs()
+                if json { try printJSON(jobs) } else { for j in jobs { print(j.line) } }
+            }
         }
     }
 }
@@ -88,9 +93,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let (control, http) = try await runningNode(global)
-            defer { Task { try? await http.shutdown() } }
-            try printJSON(try await control.job(id))
+            try await withRunningNode(global) { control in try printJSON(try await control.job(id)) }
         }
     }
 }
@@ -103,11 +106,11 @@ struct WaitCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let (control, http) = try await runningNode(global)
-            defer { Task { try? await http.shutdown() } }
-            let job = try await JobFollower.follow(id, control: control, bar: ProgressBar())
-            guard job.state == .success else { throw job.failure }
-            for r in job.requests { print(r.path ?? "") }
+            try await withRunningNode(global) { control in
+                let job = try await JobFollower.follow(id, control: control, bar: ProgressBar())
+                guard job.state == .success else { throw job.failure }
+                for r in job.requests { print(r.path ?? "") }
+            }
         }
     }
 }
@@ -119,9 +122,7 @@ struct AbortCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let (control, http) = try await runningNode(global)
-            defer { Task { try? await http.shutdown() } }
-            print(try await control.abort(id).line)
+            try await withRunningNode(global) { control in print(try await control.abort(id).line) }
         }
     }
 }
