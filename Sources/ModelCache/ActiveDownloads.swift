@@ -5,7 +5,8 @@ import Synchronization
 /// The downloads in progress on this node that have a trusted digest: what they hold and what they are fetching,
 /// served to peers (protocol §11) so that nodes downloading the same blob share every verified chunk.
 public final class ActiveDownloads: Sendable {
-    /// How long a claim ("I am fetching this chunk") stands without being renewed.
+    /// How long a claim ("I am fetching this chunk") stands after its last byte arrived: a node that stalls or
+    /// vanishes loses its claims within this time.
     public static let claimTTL: Duration = .seconds(10)
 
     public struct Availability: Codable, Sendable, Equatable {
@@ -62,6 +63,13 @@ public final class ActiveDownloads: Sendable {
             guard s.entries[d] != nil else { return }
             s.entries[d]!.claims[chunk] = .now
             s.version += 1
+        }
+    }
+
+    /// Bytes of a claimed chunk keep arriving: the claim stands (no version change, nobody needs waking).
+    func renew(_ d: BlobDigest, _ chunk: Int) {
+        state.withLock { s in
+            if s.entries[d]?.claims[chunk] != nil { s.entries[d]!.claims[chunk] = .now }
         }
     }
 

@@ -124,9 +124,12 @@ extension FetchEngine {
                 if let swarmKey { active?.claim(swarmKey, chunk) }
                 defer { if let swarmKey { active?.settle(swarmKey, chunk) } }
                 do {
+                    let active = self.active
                     let digest = try await withDeadline(source.id.kind == .peer ? settings.peerChunkTimeout : nil) {
                         try await self.fetchChunk(chunk, from: source.id, info: source.info, client: client,
-                                                  partial: partial, counters: counters)
+                                                  partial: partial, counters: counters) {
+                            if let swarmKey { active?.renew(swarmKey, chunk) }
+                        }
                     }
                     if let expected = source.verifyAgainst?[chunk], expected != digest {
                         logger.warning("peer served a corrupt chunk", metadata: [
@@ -173,7 +176,7 @@ extension FetchEngine {
 
     /// Streams one chunk from a source into the partial file, hashing as it goes. Returns the chunk's digest.
     func fetchChunk(_ chunk: Int, from id: SourceID, info: OriginInfo, client: OriginClient, partial: PartialDownload,
-                    counters: TransferCounters) async throws -> BlobDigest {
+                    counters: TransferCounters, onBytes: @Sendable () -> Void = {}) async throws -> BlobDigest {
         let range = partial.layout.range(of: chunk)
         var hasher = SHA256()
         var got: Int64 = 0
@@ -185,6 +188,7 @@ extension FetchEngine {
                 }
                 got += Int64(buffer.readableBytes)
                 counters.received(buffer.readableBytes, from: id)
+                onBytes()
             }
         } catch {
             throw ChunkFetchError(underlying: error, bytes: got)
