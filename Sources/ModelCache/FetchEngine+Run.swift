@@ -197,7 +197,8 @@ extension FetchEngine {
     }
 
     /// One GET of the whole body, for servers without Range support. Chunks are cut, hashed and journalled as the
-    /// stream passes their ends; chunks verified earlier are read past without being written.
+    /// stream passes their ends; chunks verified earlier (by a past run, or by the peers of a parallel run that could
+    /// not finish) are read past without being written.
     func singleStream(_ request: FetchRequest, _ info: OriginInfo, _ partial: PartialDownload,
                       digests initial: [Int: BlobDigest], counters: TransferCounters, origin: OriginClient) async throws -> [Int: BlobDigest] {
         let layout = partial.layout
@@ -216,7 +217,8 @@ extension FetchEngine {
                         let end = layout.range(of: chunk).upperBound
                         let n = Int(min(Int64(slice.readableBytes), end - position))
                         let piece = slice.readSlice(length: n)!
-                        if digests[chunk] == nil {
+                        let needed = digests[chunk] == nil && !partial.isVerified(chunk)
+                        if needed {
                             try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
                                 try partial.write(p, at: position)
                                 hasher.update(bufferPointer: p)
@@ -225,7 +227,7 @@ extension FetchEngine {
                             counters.received(n, from: .origin)
                         }
                         position += Int64(n)
-                        if position == end, digests[chunk] == nil {
+                        if position == end, needed {
                             let d = BlobDigest(hasher.finalize())
                             try partial.recordVerified(chunk: chunk, digest: d)
                             digests[chunk] = d
@@ -234,6 +236,8 @@ extension FetchEngine {
                         }
                     }
                 }
+                // Chunks verified by an interrupted parallel run (journalled, digests not at hand): read them back.
+                for chunk in 0..<layout.count where digests[chunk] == nil { digests[chunk] = try partial.sha256(ofChunk: chunk) }
                 return digests
             } catch {
                 counters.discarded(streamed)

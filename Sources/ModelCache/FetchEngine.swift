@@ -245,14 +245,15 @@ public final class FetchEngine: Sendable {
     }
 
     func backoff(_ attempt: Int) -> Duration {
-        ChunkScheduler(layout: try! ChunkLayout(size: 0), settings: settings.scheduler).backoff(attempt: attempt)
+        settings.scheduler.backoff(attempt: attempt)
     }
 }
 
 /// Seconds since creation, for reports.
-struct Stopwatch {
-    let start = ContinuousClock.now
-    var seconds: Double {
+public struct Stopwatch: Sendable {
+    public let start = ContinuousClock.now
+    public init() {}
+    public var seconds: Double {
         let d = ContinuousClock.now - start
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }

@@ -35,6 +35,16 @@ public struct ChunkScheduler: Sendable {
         /// fetch different chunks from the origin). 0 = chunk 0.
         public var originStart: Int = 0
         public init() {}
+
+        /// Exponential backoff before retry number `attempt` (1-based): base, 2×base, … capped at the maximum.
+        public func backoff(attempt: Int) -> Duration {
+            var d = retryBaseDelay
+            for _ in 1..<max(attempt, 1) {
+                d = d * 2
+                if d >= retryMaxDelay { return retryMaxDelay }
+            }
+            return d
+        }
     }
 
     public enum Decision: Equatable, Sendable {
@@ -90,6 +100,7 @@ public struct ChunkScheduler: Sendable {
     private var peerCopiesCache: [Int] = []
     private var claimedCache: [Bool] = []
     private var ownedCache: [Bool] = []
+    private var ownedFor: [String]? = nil  // the sorted members ownedCache was computed for
     private var peerViewDirty = true
     /// Chunks whose bytes came from each source (for blame and for `--json`).
     public private(set) var servedBy: [Int: SourceID] = [:]
@@ -154,13 +165,16 @@ public struct ChunkScheduler: Sendable {
         claimedCache = claimed
         var members = Set(sources.values.compactMap { $0.quarantined ? nil : $0.swarmID })
         if let me = swarmSelf { members.insert(me) }
-        // Rendezvous (highest-random-weight) hashing: each chunk belongs to the member with the highest hash of
-        // (member, chunk). Every node computes the same owner from the same members, and a member that joins late
-        // takes over only its own share (1/n of the chunks) instead of reshuffling everyone's.
-        let list = Array(members)
-        ownedCache = (0..<layout.count).map { c in
-            guard let me = swarmSelf, list.count > 1 else { return true }
-            return list.max { (ChunkScheduler.weight($0, c), $0) < (ChunkScheduler.weight($1, c), $1) } == me
+        let sorted = members.sorted()
+        if ownedFor != sorted || ownedCache.count != layout.count {
+            // Rendezvous (highest-random-weight) hashing: each chunk belongs to the member with the highest hash of
+            // (member, chunk). Every node computes the same owner from the same members, and a member that joins
+            // late takes over only its own share (1/n of the chunks) instead of reshuffling everyone's.
+            ownedCache = (0..<layout.count).map { c in
+                guard let me = swarmSelf, sorted.count > 1 else { return true }
+                return sorted.max { (ChunkScheduler.weight($0, c), $0) < (ChunkScheduler.weight($1, c), $1) } == me
+            }
+            ownedFor = sorted
         }
         peerViewDirty = false
     }
@@ -265,12 +279,5 @@ public struct ChunkScheduler: Sendable {
         return h ^ (h >> 31)
     }
 
-    public func backoff(attempt: Int) -> Duration {
-        var d = settings.retryBaseDelay
-        for _ in 1..<max(attempt, 1) {
-            d = d * 2
-            if d >= settings.retryMaxDelay { return settings.retryMaxDelay }
-        }
-        return d
-    }
+    public func backoff(attempt: Int) -> Duration { settings.backoff(attempt: attempt) }
 }

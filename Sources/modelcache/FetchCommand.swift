@@ -64,7 +64,7 @@ struct FetchCommand: AsyncParsableCommand {
                     try store.touch(hit.sha256)
                     result = .hit(hit)
                 } else if !noNode, staticPeers.isEmpty, await control.isNodeRunning() {
-                    let started = ContinuousClock.now
+                    let started = Stopwatch()
                     let job = try await control.createJob(requests: [Job.Request(url: url, sha256: expected, origin: noOrigin ? false : nil)],
                                                           connections: connections)
                     if detach {
@@ -74,7 +74,7 @@ struct FetchCommand: AsyncParsableCommand {
                         return
                     }
                     let done = try await JobFollower.follow(job.id, control: control, bar: bar)
-                    result = try done.fetchResult(seconds: Stopwatch.seconds(since: started))
+                    result = try done.fetchResult(seconds: started.seconds)
                 } else {
                     let directory = PeerDirectory(client: PeerClient(http: http, logger: Logging.logger("modelcache.peers")),
                                                   selfID: try? store.nodeID(), logger: Logging.logger("modelcache.peers"))

@@ -159,10 +159,3 @@ enum ByteCount {
         return n * multiplier
     }
 }
-
-enum Stopwatch {
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-}
