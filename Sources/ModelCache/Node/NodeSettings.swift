@@ -20,6 +20,8 @@ public struct NodeSettings: Sendable {
     public var pollInterval: Duration = .seconds(5)
     /// The local control socket (default: `<cache-dir>/node.sock`).
     public var controlSocket: String?
+    /// Web origins whose pages may use the browser API (`--allow-origin`, protocol §12), e.g. `http://localhost:8000`.
+    public var allowedOrigins: [String] = []
 
     public init() {}
 }
