@@ -218,6 +218,51 @@ import ModelCacheCore
         await env.close()
     }
 
+    @Test func closingTheHubEndsEveryStream() async throws {
+        let hub = EventHub<Int>()
+        let open = hub.subscribe()
+        let reader = Task { var n = 0; for await _ in open { n += 1 }; return n }
+        try await Task.sleep(for: .milliseconds(20))
+        hub.publish(1)
+        hub.close()
+        #expect(await reader.value == 1)
+        var late = hub.subscribe().makeAsyncIterator()
+        #expect(await late.next() == nil)  // a subscription after close ends at once
+        #expect(hub.count == 0)
+    }
+
+    @Test func sigtermStopsANodeWithAnOpenEventStream() async throws {
+        // A status page left open holds /v1/web/events; SIGTERM must still stop the node.
+        let env = try TestEnvironment()
+        let port = try freeLoopbackPort()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: modelcacheBinary)
+        p.arguments = ["serve", "--cache-dir", env.dir, "--listen", "127.0.0.1:\(port)", "--no-mdns"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) }; p.waitUntilExit() }
+        var connected = false
+        var stream: HTTPClientResponse?
+        for _ in 0..<100 where !connected {
+            var r = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/web/events")
+            r.headers.add(name: "Host", value: "127.0.0.1:\(port)")
+            if let response = try? await env.http.execute(r, timeout: .seconds(30)), response.status == .ok {
+                stream = response
+                connected = true
+            } else {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        #expect(connected)
+        kill(p.processIdentifier, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while p.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!p.isRunning)
+        if let stream { _ = try? await stream.body.collect(upTo: 1 << 20) }  // ended by the node
+        await env.close()
+    }
+
     @Test func serveRefusesAMalformedOrigin() async throws {
         let env = try TestEnvironment()
         let r = try await runCLI(["serve", "--cache-dir", env.dir, "--no-mdns", "--listen", "127.0.0.1:0",
@@ -226,6 +271,21 @@ import ModelCacheCore
         #expect(r.stderr.contains("--allow-origin 'localhost:8000' is not a web origin"))
         await env.close()
     }
+}
+
+/// A port nothing listens on now (bound, then released).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) { a in
+        a.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard ok else { throw POSIXError(.EADDRINUSE) }
+    return Int(UInt16(bigEndian: addr.sin_port))
 }
 
 /// A request context with any client address, for feeding the node's routes a request "from the LAN".

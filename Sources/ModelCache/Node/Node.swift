@@ -90,6 +90,7 @@ public final class Node: Sendable {
             logger: logger)
         var services: [any Service] = [peerApp, controlApp, PeerPoller(node: self)]
         if settings.mdns { services.append(DiscoveryService(node: self)) }
+        services.append(EventStreamsCloser(hub: jobs.events))  // last: shut down first, before the listeners
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: gracefulShutdownSignals,
@@ -140,6 +141,17 @@ struct PeerPoller: Service {
             }
         } onGracefulShutdown: {}
         _ = try? await Task.sleep(for: .zero)
+    }
+}
+
+/// Ends the job event streams when the node shuts down gracefully: an open stream (the status page's, or one whose
+/// client vanished) would otherwise keep its listener waiting forever.
+struct EventStreamsCloser: Service {
+    let hub: EventHub<Job>
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        hub.close()
     }
 }
 
