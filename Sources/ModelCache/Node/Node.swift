@@ -64,6 +64,9 @@ public final class Node: Sendable {
         for p in settings.staticPeers { await directory.addStatic(p) }
         try await jobs.resumeUnfinished()
         let router = Router(context: NodeRequestContext.self)
+        if let upstream = settings.hfUpstream {
+            router.add(middleware: HubMiddleware(hub: HubService(node: self, upstream: upstream, http: engine.http, logger: logger)))
+        }
         peerAPI.addRoutes(to: router)
         WebAPI(node: self, access: { [weak self] in self?.browserAccess.withLock { $0 } }).addRoutes(to: router)
         let peerApp = Application(
