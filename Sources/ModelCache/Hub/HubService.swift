@@ -6,7 +6,7 @@ import Logging
 import ModelCacheCore
 import NIOCore
 
-/// The node's Hugging Face endpoint (protocol §12): `HF_ENDPOINT=http://<node>` makes the real huggingface_hub
+/// The node's Hugging Face endpoint (protocol §13): `HF_ENDPOINT=http://<node>` makes the real huggingface_hub
 /// client download through the node. Metadata comes from the upstream (`serve --hf-upstream`) and is kept, so the
 /// node (and its peers) can answer with the upstream unreachable; file bytes come from the cache, or through the
 /// fetch engine (peers first, then the upstream) and are streamed to the client as their chunks are verified.
