@@ -80,6 +80,16 @@ public actor JobManager {
 
     public func list() -> [Job] { order.compactMap { jobs[$0] } }
 
+    /// The job once it has succeeded or failed (cancelling the wait leaves the job running).
+    public func waitUntilFinal(_ id: String) async throws -> Job {
+        let stream = events.subscribe()
+        let now = try get(id)
+        if now.state.isFinal { return now }
+        for await j in stream where j.id == id && j.state.isFinal { return j }
+        try Task.checkCancellation()
+        return try get(id)  // the hub closed: the node is shutting down
+    }
+
     public func abort(_ id: String) throws -> Job {
         guard jobs[id] != nil else { throw Failure.unknown(id) }
         update(id) { JobTransition.apply(.abort, to: &$0) }
