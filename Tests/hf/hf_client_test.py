@@ -351,7 +351,7 @@ class Test:
     def scenario_b(self):
         """b. snapshot_download (main, an older commit by hash), `hf download`, a dataset"""
         main, old = self.commit("acme/tiny-model"), self.commit("acme/tiny-model", "v1.0")
-        # The node's tree listing: every page's `Link: rel="next"` points back at the node, no entry has xetHash.
+        # The node's tree listing: no `Link: rel="next"` off the node, no entry with xetHash.
         path = "/api/models/acme/tiny-model/tree/%s?recursive=true&expand=false" % main["sha"]
         entries, links, bad_links, status = [], 0, [], []
         for _ in range(20):
@@ -373,9 +373,11 @@ class Test:
                 bad_links.append(nxt)
                 break
             path = nxt[len(self.a_url):]
-        self.check("node's tree listing: paged, every Link rel=next rewritten to the node (%s)" % self.a_url,
-                   links >= 2 and not bad_links and all(s == 200 for s in status),
-                   "statuses %s, %d next links, not rewritten: %s" % (status, links, bad_links))
+        # The fake pages its listing (3 entries a page); a node may merge the pages or rewrite each Link to itself.
+        self.info("node's tree listing: %d page(s) through the node" % (links + 1))
+        self.check("node's tree listing: 200, no Link rel=next pointing off the node (merged or rewritten)",
+                   not bad_links and all(s == 200 for s in status),
+                   "statuses %s, %d next links, not pointing at the node: %s" % (status, links, bad_links))
         files = {e.get("path") for e in entries if isinstance(e, dict) and e.get("type") == "file"}
         self.check("node's tree listing: all files of the commit", files == set(main["files"]),
                    "got %s" % sorted(files))
