@@ -25,6 +25,8 @@ public final class ActiveDownloads: Sendable {
     struct Entry {
         var partial: PartialDownload
         var urls: [String]
+        /// False for a private download: used by this node's own readers only, invisible to peers.
+        var shared = true
         var claims: [Int: ContinuousClock.Instant] = [:]
     }
 
@@ -42,9 +44,9 @@ public final class ActiveDownloads: Sendable {
     /// Called when a download starts or ends (the node re-publishes its catalogue version).
     public func setMembershipHandler(_ h: @escaping @Sendable () -> Void) { onMembershipChange.withLock { $0 = h } }
 
-    func register(_ d: BlobDigest, partial: PartialDownload, url: String) {
+    func register(_ d: BlobDigest, partial: PartialDownload, url: String, shared: Bool = true) {
         state.withLock { s in
-            s.entries[d] = Entry(partial: partial, urls: [url])
+            s.entries[d] = Entry(partial: partial, urls: [url], shared: shared)
             s.version += 1
         }
         onMembershipChange.withLock { $0 }?()
@@ -84,11 +86,14 @@ public final class ActiveDownloads: Sendable {
 
     public var version: Int { state.withLock { $0.version } }
 
-    public func partial(_ d: BlobDigest) -> PartialDownload? { state.withLock { $0.entries[d]?.partial } }
+    /// The download in progress for a blob; private ones only when asked for (this node's own Hub endpoint).
+    public func partial(_ d: BlobDigest, includingPrivate: Bool = false) -> PartialDownload? {
+        state.withLock { s in s.entries[d].flatMap { includingPrivate || $0.shared ? $0.partial : nil } }
+    }
 
     public func availability(_ d: BlobDigest) -> Availability? {
         state.withLock { s in
-            guard let e = s.entries[d] else { return nil }
+            guard let e = s.entries[d], e.shared else { return nil }
             let layout = e.partial.layout
             var claims = ChunkSet(capacity: layout.count)
             let now = ContinuousClock.now
@@ -101,7 +106,7 @@ public final class ActiveDownloads: Sendable {
 
     public func catalogueEntries() -> [Catalogue.Entry] {
         state.withLock { s in
-            s.entries.map { d, e in
+            s.entries.filter { $0.value.shared }.map { d, e in
                 Catalogue.Entry(sha256: d, size: e.partial.layout.size, chunkSize: e.partial.layout.chunkSize,
                                 urls: e.urls, etag: e.partial.meta.etag, partial: true)
             }

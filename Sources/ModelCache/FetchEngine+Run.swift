@@ -7,7 +7,7 @@ import NIOCore
 extension FetchEngine {
     /// Workers for every source (one per connection), driven by one `ChunkScheduler`.
     func parallel(sources: [Source], partial: PartialDownload, have: ChunkSet, digests: [Int: BlobDigest],
-                  counters: TransferCounters, peers: PeerView,
+                  counters: TransferCounters, peers: PeerView, origin: OriginClient? = nil,
                   swarm: (BlobDigest, [PeerView.Peer])? = nil) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
         let layout = partial.layout
         var schedulerSettings = settings.scheduler
@@ -46,7 +46,7 @@ extension FetchEngine {
                     for source in workerSources {
                         for _ in 0..<source.connections {
                             group.addTask {
-                                let client = source.id == .origin ? self.originClient : OriginClient(http: self.http, logger: self.logger)
+                                let client = source.id == .origin ? (origin ?? self.originClient) : OriginClient(http: self.http, logger: self.logger)
                                 try await self.worker(source, run: run, client: client, partial: partial, counters: counters,
                                                       peers: peers, swarmKey: key)
                             }

@@ -39,6 +39,10 @@ public final class FetchEngine: Sendable {
     /// The client for origin requests (rate-limited when the node has a limit).
     var originClient: OriginClient { OriginClient(http: http, limiter: originLimiter, logger: logger) }
 
+    func originClient(for request: FetchRequest) -> OriginClient {
+        OriginClient(http: http, headers: request.originHeaders, limiter: originLimiter, logger: logger)
+    }
+
     public init(store: Store, http: HTTPClient, settings: Settings = .init(), active: ActiveDownloads? = nil, logger: Logger) {
         self.active = active
         self.originLimiter = settings.maxOriginRate.map(RateLimiter.init(bytesPerSecond:))
@@ -84,7 +88,7 @@ public final class FetchEngine: Sendable {
 
         // 1. What the origin says (unless told not to ask it). A definite answer such as 404 ends the fetch; an
         //    unreachable origin leaves the peers to serve it.
-        let origin = originClient
+        let origin = originClient(for: request)
         var info: OriginInfo? = nil
         var originFailure: (any Error)? = nil
         if request.useOrigin {
@@ -126,9 +130,9 @@ public final class FetchEngine: Sendable {
         let (partial, resumed) = try PartialDownload.open(in: store, meta: meta, logger: logger)
         // Swarm (protocol §11): with a trusted digest, the download is shared while it runs, and peers downloading
         // the same blob are asked for what they have.
-        if let expected { active?.register(expected, partial: partial, url: request.url) }
+        if let expected { active?.register(expected, partial: partial, url: request.url, shared: !request.isPrivate) }
         defer { if let expected { active?.unregister(expected) } }
-        let swarm = expected == nil ? [] : peers.peers.filter { p in !peerSources.contains { $0.id == .peer(p.name) } }
+        let swarm = expected == nil || request.isPrivate ? [] : peers.peers.filter { p in !peerSources.contains { $0.id == .peer(p.name) } }
         let layout = partial.layout
         let counters = TransferCounters()
         var have = ChunkSet(capacity: layout.count)
@@ -179,7 +183,7 @@ public final class FetchEngine: Sendable {
         }
         let finalManifest = try Manifest(sha256: whole, layout: layout, chunks: (0..<layout.count).map { digests[$0]! })
         let record = try store.commit(file: partial.dataPath, manifest: finalManifest, url: request.url,
-                                      etag: info?.etag, lastModified: info?.lastModified)
+                                      etag: info?.etag, lastModified: info?.lastModified, isPrivate: request.isPrivate)
         partial.discard()
         progress?(FetchProgress(downloaded: size, total: size))
         logger.info("fetched", metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "blob.size": "\(size)",
@@ -200,7 +204,7 @@ public final class FetchEngine: Sendable {
         let rangeSources = sources.filter { $0.id != .origin || $0.info.acceptsRanges }
         do {
             let (d, served) = try await parallel(sources: rangeSources, partial: partial, have: have, digests: digests,
-                                                 counters: counters, peers: peers, swarm: swarm)
+                                                 counters: counters, peers: peers, origin: origin, swarm: swarm)
             return (d, served)
         } catch let e as ModelCacheError {
             guard case .noSource = e, let info, !info.acceptsRanges else { throw e }
@@ -219,7 +223,7 @@ public final class FetchEngine: Sendable {
         if try cached(request) != nil { return 0 }
         if request.useOrigin {
             do {
-                let info = try await probe(originClient, request.url)
+                let info = try await probe(originClient(for: request), request.url)
                 if let d = info.digest, try store.lookup(digest: d) != nil { return 0 }
                 return info.size
             } catch {

@@ -11,6 +11,11 @@ public struct FetchRequest: Sendable {
     public var connections: Int
     public var chunkSize: Int64
     public var useOrigin: Bool
+    /// Extra headers for the origin (a Hugging Face token): sent to the origin's own host only, never to the host
+    /// a redirect points to, never to peers.
+    public var originHeaders: [(String, String)] = []
+    /// The download and its blob stay off the catalogue, the swarm and the peer API (a gated or private file).
+    public var isPrivate = false
 
     public init(url: String, expected: BlobDigest? = nil, connections: Int = 4,
                 chunkSize: Int64 = ChunkLayout.defaultChunkSize, useOrigin: Bool = true) {

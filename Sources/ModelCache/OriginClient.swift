@@ -23,6 +23,21 @@ public struct OriginClient: Sendable {
         self.logger = logger
     }
 
+    /// The extra headers for a request to `target`: credentials (`Authorization`, `Cookie`) only while `target` is
+    /// on the requested URL's origin (scheme, host, port): a redirect to a CDN never sees the user's token.
+    func headers(for target: String, requested: String) -> [(String, String)] {
+        guard OriginClient.sameOrigin(target, requested) else {
+            return headers.filter { let n = $0.0.lowercased(); return n != "authorization" && n != "cookie" }
+        }
+        return headers
+    }
+
+    static func sameOrigin(_ a: String, _ b: String) -> Bool {
+        guard let x = URLComponents(string: a), let y = URLComponents(string: b) else { return false }
+        func port(_ c: URLComponents) -> Int? { c.port ?? (c.scheme?.lowercased() == "https" ? 443 : c.scheme?.lowercased() == "http" ? 80 : nil) }
+        return x.scheme?.lowercased() == y.scheme?.lowercased() && x.host?.lowercased() == y.host?.lowercased() && port(x) == port(y)
+    }
+
     /// Fails with `.rangeIgnored` when a server answers a partial request with the whole body.
     public struct RangeIgnored: Error {}
 
@@ -32,7 +47,7 @@ public struct OriginClient: Sendable {
         for _ in 0...OriginClient.maxRedirects {
             var req = HTTPClientRequest(url: current)
             req.method = .HEAD
-            for (k, v) in headers { req.headers.add(name: k, value: v) }
+            for (k, v) in headers(for: current, requested: url) { req.headers.add(name: k, value: v) }
             let res = try await execute(req, url: url)
             if res.status == .methodNotAllowed || res.status == .notImplemented {
                 // Some servers refuse HEAD: a one-byte GET gives the same facts through Content-Range.
@@ -95,7 +110,7 @@ public struct OriginClient: Sendable {
     public func fetch(url: String, range: Range<Int64>?, info: OriginInfo,
                       sink: (ByteBuffer, Int64) throws -> Void) async throws {
         var req = HTTPClientRequest(url: info.finalURL)
-        for (k, v) in headers { req.headers.add(name: k, value: v) }
+        for (k, v) in headers(for: info.finalURL, requested: url) { req.headers.add(name: k, value: v) }
         if let range { req.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound - 1)") }
         let res = try await execute(req, url: url)
         try OriginClient.check(res.status, url: url)

@@ -3,10 +3,11 @@ import GRDB
 import ModelCacheCore
 
 extension Store {
-    /// Every stored blob as a catalogue entry (URLs, and the ETag seen for the first of them).
+    /// Every stored public blob as a catalogue entry (URLs, and the ETag seen for the first of them). Private blobs
+    /// (gated or private Hub repos) are never advertised.
     public func catalogueEntries() throws -> [Catalogue.Entry] {
         try db.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT sha256, size, chunkSize FROM blob ORDER BY sha256")
+            let rows = try Row.fetchAll(db, sql: "SELECT sha256, size, chunkSize FROM blob WHERE NOT private ORDER BY sha256")
             return try rows.compactMap { row -> Catalogue.Entry? in
                 guard let d = BlobDigest(ifValid: row["sha256"] as String) else { return nil }
                 let urls = try Row.fetchAll(db, sql: "SELECT url, etag FROM url WHERE sha256 = ? ORDER BY url", arguments: [d.hex])

@@ -13,6 +13,8 @@ public struct BlobRecord: Sendable, Hashable, Codable {
     public var lastUsedAt: Date
     public var pinned: Bool
     public var path: String
+    /// Fetched from a gated or private Hub repo: never served to peers nor listed in the catalogue.
+    public var isPrivate: Bool = false
 }
 
 /// The content-addressed cache: `blobs/sha256/<hex>` files plus a SQLite index (GRDB).
@@ -82,6 +84,33 @@ public final class Store: Sendable {
                 );
                 """)
         }
+        m.registerMigration("v3-hub") { db in
+            try db.execute(sql: """
+                ALTER TABLE blob ADD COLUMN private BOOLEAN NOT NULL DEFAULT 0;
+                CREATE TABLE hub_ref (                -- a repo's revision (branch, tag, commit) → commit
+                    kind TEXT NOT NULL, repo TEXT NOT NULL, revision TEXT NOT NULL,
+                    commitID TEXT NOT NULL,
+                    info BLOB,                       -- the upstream's /api/{kind}/{repo}/revision/{revision} JSON
+                    public BOOLEAN NOT NULL,
+                    updatedAt DOUBLE NOT NULL,
+                    PRIMARY KEY (kind, repo, revision)
+                );
+                CREATE TABLE hub_tree (               -- a tree listing, all pages merged, Xet stripped
+                    kind TEXT NOT NULL, repo TEXT NOT NULL, revision TEXT NOT NULL, query TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    public BOOLEAN NOT NULL,
+                    updatedAt DOUBLE NOT NULL,
+                    PRIMARY KEY (kind, repo, revision, query)
+                );
+                CREATE TABLE hub_file (               -- a file at a commit: what a resolve HEAD answers
+                    kind TEXT NOT NULL, repo TEXT NOT NULL, commitID TEXT NOT NULL, path TEXT NOT NULL,
+                    size INTEGER, etag TEXT NOT NULL, sha256 TEXT,
+                    public BOOLEAN NOT NULL,
+                    updatedAt DOUBLE NOT NULL,
+                    PRIMARY KEY (kind, repo, commitID, path)
+                );
+                """)
+        }
         return m
     }
 
@@ -126,7 +155,7 @@ public final class Store: Sendable {
             sha256: digest, size: row["size"], chunkSize: row["chunkSize"], urls: urls,
             createdAt: Date(timeIntervalSince1970: row["createdAt"]),
             lastUsedAt: Date(timeIntervalSince1970: row["lastUsedAt"]),
-            pinned: row["pinned"], path: blobPath(digest))
+            pinned: row["pinned"], path: blobPath(digest), isPrivate: row["private"])
     }
 
     public func touch(_ digest: BlobDigest) throws {
@@ -152,7 +181,7 @@ public final class Store: Sendable {
     /// this fsyncs, renames into `blobs/sha256/<hex>` and indexes. If the blob is already stored, the file is dropped.
     @discardableResult
     public func commit(file path: String, manifest: Manifest, url: String?, etag: String? = nil,
-                       lastModified: String? = nil) throws -> BlobRecord {
+                       lastModified: String? = nil, isPrivate: Bool = false) throws -> BlobRecord {
         let dest = blobPath(manifest.sha256)
         if PosixFile.fileSize(dest) == manifest.size {
             unlink(path)
@@ -167,13 +196,14 @@ public final class Store: Sendable {
             fchmod(f.fd, 0o444)
             try PosixFile.rename(path, to: dest)
         }
-        try index(manifest: manifest)
+        try index(manifest: manifest, isPrivate: isPrivate)
         if let url { try addURL(url, to: manifest.sha256, etag: etag, lastModified: lastModified) }
         logger.info("blob committed", metadata: ["blob.sha256": "\(manifest.sha256)", "blob.size": "\(manifest.size)"])
         return try lookup(digest: manifest.sha256)!
     }
 
-    func index(manifest: Manifest) throws {
+    /// A blob stored once as private becomes public when a public source delivers the same bytes (never the reverse).
+    func index(manifest: Manifest, isPrivate: Bool = false) throws {
         let raw = Data(manifest.chunks.flatMap { d in stride(from: 0, to: 64, by: 2).map { i in
             let s = d.hex.utf8.dropFirst(i).prefix(2)
             return UInt8(String(decoding: s, as: UTF8.self), radix: 16)!
@@ -181,9 +211,9 @@ public final class Store: Sendable {
         let now = Date().timeIntervalSince1970
         try db.write { db in
             try db.execute(sql: """
-                INSERT INTO blob (sha256, size, chunkSize, chunks, createdAt, lastUsedAt) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT(sha256) DO UPDATE SET lastUsedAt = excluded.lastUsedAt
-                """, arguments: [manifest.sha256.hex, manifest.size, manifest.chunkSize, raw, now, now])
+                INSERT INTO blob (sha256, size, chunkSize, chunks, createdAt, lastUsedAt, private) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(sha256) DO UPDATE SET lastUsedAt = excluded.lastUsedAt, private = private AND excluded.private
+                """, arguments: [manifest.sha256.hex, manifest.size, manifest.chunkSize, raw, now, now, isPrivate])
         }
     }
 

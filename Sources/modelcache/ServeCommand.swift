@@ -34,6 +34,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Bytes per second uploaded to peers, all together (suffixes K, M, G).")
     var maxUploadRate: String?
 
+    @Option(help: ArgumentHelp("The Hugging Face Hub behind the node's Hub endpoint (clients set HF_ENDPOINT=http://<node>); 'none' turns the endpoint off.", valueName: "url"))
+    var hfUpstream: String = NodeSettings.defaultHFUpstream
+
     @Option(help: "Cache size limit in bytes (suffixes K, M, G, T): least-recently-used unpinned blobs are evicted.")
     var maxSize: String?
 
@@ -47,6 +50,12 @@ struct ServeCommand: AsyncParsableCommand {
             settings.mdns = !noMdns
             if let name { settings.name = name }
             settings.maxUploads = maxUploads
+            if hfUpstream == "none" {
+                settings.hfUpstream = nil
+            } else {
+                try FetchEngine.validate(url: hfUpstream)
+                settings.hfUpstream = hfUpstream
+            }
             settings.maxUploadRate = try maxUploadRate.map(ByteCount.parse)
             let store = try global.openStore()
             let http = HTTPClient.forModelCache(readTimeout: .seconds(10))

@@ -59,6 +59,9 @@ public final class Node: Sendable {
         for p in settings.staticPeers { await directory.addStatic(p) }
         try await jobs.resumeUnfinished()
         let router = Router()
+        if let upstream = settings.hfUpstream {
+            router.add(middleware: HubMiddleware(hub: HubService(node: self, upstream: upstream, http: engine.http, logger: logger)))
+        }
         peerAPI.addRoutes(to: router)
         let peerApp = Application(
             router: router,

@@ -18,6 +18,9 @@ public struct NodeSettings: Sendable {
     public var maxUploadRate: Int64?
     /// How often static peers' catalogues are re-read (mDNS peers are re-read when their TXT changes, and as often).
     public var pollInterval: Duration = .seconds(5)
+    /// The Hugging Face Hub (or mirror) behind the node's Hub endpoint (`serve --hf-upstream`); nil = no endpoint.
+    public var hfUpstream: String? = NodeSettings.defaultHFUpstream
+    public static let defaultHFUpstream = "https://huggingface.co"
     /// The local control socket (default: `<cache-dir>/node.sock`).
     public var controlSocket: String?
 

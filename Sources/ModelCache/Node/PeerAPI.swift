@@ -60,7 +60,7 @@ public struct PeerAPI: Sendable {
             }
         }
         if let a = active.availability(d) { return try PeerAPI.json(a) }
-        if let r = try store.lookup(digest: d) {
+        if let r = try store.lookup(digest: d), !r.isPrivate {
             let layout = try ChunkLayout(size: r.size, chunkSize: r.chunkSize)
             return try PeerAPI.json(ActiveDownloads.Availability(
                 version: active.version, size: r.size, chunkSize: r.chunkSize, have: ChunkSet.full(layout.count).hex,
@@ -106,7 +106,7 @@ public struct PeerAPI: Sendable {
 
     func manifest(_ raw: String?) throws -> Response {
         let d = try digest(raw)
-        guard let m = try store.manifest(of: d), try store.lookup(digest: d) != nil else {
+        guard let m = try store.manifest(of: d), let r = try store.lookup(digest: d), !r.isPrivate else {
             throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
         }
         return try PeerAPI.json(m)
@@ -114,7 +114,7 @@ public struct PeerAPI: Sendable {
 
     func blob(_ raw: String?, range rangeHeader: String?, head: Bool) throws -> Response {
         let d = try digest(raw)
-        guard let record = try store.lookup(digest: d) else {
+        guard let record = try store.lookup(digest: d), !record.isPrivate else {
             if let partial = active.partial(d) { return try partialBlob(d, partial, range: rangeHeader, head: head) }
             throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
         }

@@ -36,6 +36,8 @@ final class TestOrigin: Sendable {
         var requests = 0
         var gets = 0
         var getPaths: [String] = []
+        /// Paths of requests that carried an Authorization header.
+        var authorized: [String] = []
         var bytesServed: Int64 = 0
         var redirects: [String: String] = [:]
         var extraHeaders: [String: [(String, String)]] = [:]
@@ -63,6 +65,7 @@ final class TestOrigin: Sendable {
     var requests: Int { state.withLock { $0.requests } }
     var gets: Int { state.withLock { $0.gets } }
     var getPaths: [String] { state.withLock { $0.getPaths } }
+    var authorizedPaths: [String] { state.withLock { $0.authorized } }
     func gets(under prefix: String) -> Int { state.withLock { $0.getPaths.filter { $0.hasPrefix(prefix) }.count } }
 
     func serve(_ path: String, _ bytes: [UInt8], headers: [(String, String)] = []) {
@@ -131,6 +134,7 @@ final class TestOrigin: Sendable {
         let isHead = req.method == .head
         let (file, faults, redirect, extra, failStatus, dropAfter) = state.withLock { s -> ([UInt8]?, [Fault], String?, [(String, String)], Int?, Int?) in
             s.requests += 1
+            if req.headers[.authorization] != nil { s.authorized.append(path) }
             if !isHead { s.gets += 1; s.getPaths.append(path) }
             var failStatus: Int? = nil
             var dropAfter: Int? = nil

@@ -1,0 +1,101 @@
+import _NIOFileSystem
+import Foundation
+import Hummingbird
+import ModelCacheCore
+import NIOCore
+
+/// A response body that streams a byte range of a blob while it is being downloaded: bytes go out as soon as the
+/// chunks holding them are verified (never an unverified byte), from the partial file, then from the stored blob
+/// once it is committed. If the download fails the connection is cut short, and the client retries with Range.
+struct HubStream: Sendable {
+    let store: Store
+    let active: ActiveDownloads?
+    let digest: BlobDigest?
+    let url: String
+    let flight: HubFlights.Flight
+    /// How long the stream waits without a new verified byte before giving up (the client has its own 10 s timeout
+    /// and retries with Range).
+    var stallLimit: Duration = .seconds(60)
+
+    func body(_ range: Range<Int64>) -> ResponseBody {
+        ResponseBody(contentLength: range.count) { writer in
+            var offset = range.lowerBound
+            var lastProgress = ContinuousClock.now
+            while offset < range.upperBound {
+                if let blob = try stored() {
+                    _ = try await HubStream.copy(blob.path, offset..<range.upperBound, to: &writer)
+                    offset = range.upperBound
+                    break
+                }
+                if let d = digest, let partial = active?.partial(d, includingPrivate: true) {
+                    let upto = HubStream.verifiedEnd(from: offset, limit: range.upperBound, layout: partial.layout,
+                                                     isVerified: partial.isVerified)
+                    if upto > offset {
+                        // 0 when the file was just committed and moved away: the next turn reads the stored blob.
+                        let n = try await HubStream.copy(partial.dataPath, offset..<upto, to: &writer, missingIsEmpty: true)
+                        if n > 0 {
+                            offset += n
+                            lastProgress = .now
+                            continue
+                        }
+                    }
+                }
+                if flight.ended.isSet {
+                    // Either committed a moment ago (then `stored()` finds it) or failed.
+                    if try stored() != nil { continue }
+                    _ = try await flight.task.value
+                    throw HubStream.Interrupted(detail: "the download of \(url) ended without a stored blob")
+                }
+                guard ContinuousClock.now - lastProgress < stallLimit else {
+                    throw HubStream.Interrupted(detail: "no verified byte of \(url) for \(stallLimit)")
+                }
+                try await Task.sleep(for: .milliseconds(40))
+            }
+            try await writer.finish(nil)
+        }
+    }
+
+    /// `range` of a stored blob.
+    static func fileBody(_ path: String, _ range: Range<Int64>) -> ResponseBody {
+        ResponseBody(contentLength: range.count) { writer in
+            _ = try await HubStream.copy(path, range, to: &writer)
+            try await writer.finish(nil)
+        }
+    }
+
+    struct Interrupted: Error, CustomStringConvertible { var detail: String; var description: String { detail } }
+
+    private func stored() throws -> BlobRecord? {
+        if let d = digest { return try store.lookup(digest: d) }
+        return try store.lookup(url: url)
+    }
+
+    /// The end of the verified bytes from `offset` (chunk by chunk), at most `limit`.
+    static func verifiedEnd(from offset: Int64, limit: Int64, layout: ChunkLayout, isVerified: (Int) -> Bool) -> Int64 {
+        var upto = offset
+        while upto < limit {
+            let c = Int(upto / layout.chunkSize)
+            guard c < layout.count, isVerified(c) else { break }
+            upto = min(limit, layout.range(of: c).upperBound)
+        }
+        return upto
+    }
+
+    /// Writes `range` of a file; returns the bytes written. With `missingIsEmpty`, a file that is gone gives 0.
+    static func copy(_ path: String, _ range: Range<Int64>, to writer: inout any ResponseBodyWriter,
+                     missingIsEmpty: Bool = false) async throws -> Int64 {
+        guard !range.isEmpty else { return 0 }
+        var written: Int64 = 0
+        do {
+            try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { file in
+                for try await chunk in file.readChunks(in: range, chunkLength: .kibibytes(512)) {
+                    written += Int64(chunk.readableBytes)
+                    try await writer.write(chunk)
+                }
+            }
+        } catch let e as FileSystemError where missingIsEmpty && written == 0 && e.code == .notFound {
+            return 0
+        }
+        return written
+    }
+}
