@@ -25,13 +25,15 @@ to, like cas-bridge.xethub.hf.co). It behaves like the public Hub as far as hugg
 
 Repos: acme/tiny-model (two commits, `main` -> newest, tag `v1.0` -> older; config.json and one LFS shard differ),
 datasets/acme/tiny-dataset, acme/gated-model (token `hf_test_token`), acme/stream-model (one 24 MiB LFS file, for the
-streaming check) and, with `--big-mib N`, acme/big-model (two N MiB LFS files). LFS contents are generated
+streaming check), acme/bad-model (12 MiB, for corrupted CDN bytes), acme/twin-model (16 MiB, two clients at
+once) and, with `--big-mib N`, acme/big-model (two N MiB LFS files). LFS contents are generated
 deterministically (seeded PRNG) into --data-dir, reused across runs.
 
 Test hooks (on the Hub port): `GET /_stats` (JSON: requests with time, server, method, path, status, auth
 none/right/wrong/other, range, body bytes, first/last body byte times; body bytes per path and in total;
 xet-read-token requests), `POST /_stats/reset`, `POST /_control` with JSON `{"cdn_rate": bytes_per_s_per_connection,
-"hub_rate": ...}` (0 = unlimited), `GET /_manifest` (every repo, commit and file with sha256/sha1/size).
+"hub_rate": ..., "corrupt": [sha256, ...]}` (rates: 0 = unlimited; corrupt: the CDN flips the byte 100 bytes before
+the end of those files, same size), `GET /_manifest` (every repo, commit and file with sha256/sha1/size).
 
     python3 Tests/hf/fakehub.py --port 0 --cdn-port 0 --ports-file PORTS.json --data-dir DIR [--big-mib 512]
 """
@@ -180,6 +182,16 @@ def build_repos(data_dir, big_mib):
                    "stream.safetensors": lfs_blob(data_dir, 41, 24 * MiB)}, refs=["main"])
     repos[("model", stream.id)] = stream
 
+    bad = Repo("model", "acme/bad-model")  # its CDN bytes can be corrupted (/_control "corrupt")
+    bad.commit({".gitattributes": GITATTRIBUTES, "model.safetensors": lfs_blob(data_dir, 61, 12 * MiB)},
+               refs=["main"])
+    repos[("model", bad.id)] = bad
+
+    twin = Repo("model", "acme/twin-model")  # for two clients asking for the same cold file at once
+    twin.commit({".gitattributes": GITATTRIBUTES, "model.safetensors": lfs_blob(data_dir, 71, 16 * MiB)},
+                refs=["main"])
+    repos[("model", twin.id)] = twin
+
     if big_mib:
         big = Repo("model", "acme/big-model")
         big.commit({".gitattributes": GITATTRIBUTES, "README.md": text("# big-model\n"),
@@ -203,6 +215,7 @@ class State:
         self.hub_base = self.cdn_base = ""
         self.cdn_rate = 0
         self.hub_rate = 0
+        self.corrupt = set()  # sha256s whose CDN bytes get one byte flipped (100 bytes before the end)
         self.reset()
 
     def reset(self):
@@ -285,7 +298,7 @@ class Handler(BaseHTTPRequestHandler):
             h.append(("X-Error-Code", code))
         self.send_json(status, {"error": message}, h)
 
-    def send_range(self, blob, extra_headers, rate, ctype="application/octet-stream"):
+    def send_range(self, blob, extra_headers, rate, ctype="application/octet-stream", corrupt=False):
         """200 or 206 of BLOB's bytes, honouring Range; throttled to RATE bytes/s when set."""
         size, start, end = blob.size, 0, blob.size
         status = 200
@@ -324,7 +337,15 @@ class Handler(BaseHTTPRequestHandler):
         self.entry["file_body"] = True
         try:
             self.entry["t_first"] = time.time()
-            if blob.data is not None and not rate:
+            if corrupt:  # the same size, one byte flipped 100 bytes before the end of the file
+                data = bytearray(blob.read(start, end))
+                flip = blob.size - 100
+                if start <= flip < end:
+                    data[flip - start] ^= 0xFF
+                self.entry["corrupted"] = start <= flip < end
+                self.wfile.write(bytes(data))
+                self.entry["sent"] = end - start
+            elif blob.data is not None and not rate:
                 self.wfile.write(blob.data[start:end])
                 self.entry["sent"] = end - start
             elif not rate:
@@ -408,7 +429,10 @@ class HubHandler(Handler):
                     st.cdn_rate = int(cfg["cdn_rate"])
                 if "hub_rate" in cfg:
                     st.hub_rate = int(cfg["hub_rate"])
-            return self.send_json(200, {"cdn_rate": st.cdn_rate, "hub_rate": st.hub_rate})
+                if "corrupt" in cfg:
+                    st.corrupt = set(cfg["corrupt"])
+            return self.send_json(200, {"cdn_rate": st.cdn_rate, "hub_rate": st.hub_rate,
+                                        "corrupt": sorted(st.corrupt)})
         if u.path == "/_manifest":
             self.entry["internal"] = True
             return self.send_json(200, st.manifest())
@@ -595,8 +619,8 @@ class CdnHandler(Handler):
         if disp:
             headers.append(("Content-Disposition", disp))
         with st.lock:
-            rate = st.cdn_rate
-        return self.send_range(blob, headers, rate)
+            rate, corrupt = st.cdn_rate, blob.sha256 in st.corrupt
+        return self.send_range(blob, headers, rate, corrupt=corrupt)
 
 
 def main():

@@ -269,7 +269,8 @@ class Test:
         self.a_url, self.a_port = self.start_node("a")
         self.info("fake Hub %s (CDN port %d), node A %s, output %s" % (self.hub, self.cdn_port, self.a_url, self.out))
         steps = [self.scenario_a, self.scenario_b, self.scenario_c, self.scenario_e, self.scenario_f,
-                 self.scenario_h, self.scenario_i, self.scenario_d, self.scenario_g]
+                 self.scenario_h, self.scenario_i, self.scenario_j, self.scenario_k, self.scenario_d,
+                 self.scenario_g]
         for step in steps:
             print("== " + (step.__doc__ or step.__name__).strip().splitlines()[0], flush=True)
             t0 = time.time()
@@ -416,6 +417,12 @@ class Test:
         probs = self.snapshot_problems(d, main) if rc == 0 else ["hf download exited %d: %s" % (rc, outp)]
         self.check("`hf download acme/tiny-model` through A: exit 0, every file identical", not probs,
                    "\n".join(probs))
+
+        home = self.new_home()
+        ld = os.path.join(home, "local")
+        r = self.client(home, self.a_url, op="snapshot", repo_id="acme/tiny-model", local_dir=ld)
+        probs = self.snapshot_problems(ld, main) if r["ok"] else [self.describe(r)]
+        self.check("snapshot_download(local_dir=...) through A: every file identical", not probs, "\n".join(probs))
 
         ds = self.commit("acme/tiny-dataset")
         home = self.new_home()
@@ -588,6 +595,56 @@ class Test:
         self.check("the client's first body byte arrived before the CDN finished sending the file",
                    client_first < cdn_done, "client first body byte %.3f s after the CDN's last byte"
                    % (client_first - cdn_done))
+
+    # -- j ----------------------------------------------------------------------------------------------------
+    def scenario_j(self):
+        """j. corrupted CDN bytes (same size): the client never keeps wrong bytes (it checks only the size)"""
+        f = self.commit("acme/bad-model")["files"]["model.safetensors"]
+        self.fake("/_control", {"corrupt": [f["sha256"]]})
+        try:
+            r = self.client(self.new_home(), self.a_url, timeout=90, op="download", repo_id="acme/bad-model",
+                            filename="model.safetensors")
+        finally:
+            self.fake("/_control", {"corrupt": []})
+        st = self.fake("/_stats")
+        bad = [x for x in st["requests"] if x.get("corrupted")]
+        self.check("(sanity) the CDN sent the corrupted byte to the node", bool(bad), "no corrupted response")
+        got = self.sha256(r["path"]) if r["ok"] else None
+        self.check("the client got an error or the right bytes, never the corrupted ones",
+                   not r["ok"] or got == f["sha256"],
+                   "client returned a file with sha256 %s (expected %s or an error)" % (got, f["sha256"]))
+        self.info("client with corrupted CDN bytes: %s" % self.describe(r).splitlines()[0])
+        r = self.client(self.new_home(), self.a_url, op="download", repo_id="acme/bad-model",
+                        filename="model.safetensors")
+        self.check("CDN fixed: a new client gets the right bytes (nothing wrong was cached)",
+                   r["ok"] and self.sha256(r["path"]) == f["sha256"], self.describe(r))
+
+    # -- k ----------------------------------------------------------------------------------------------------
+    def scenario_k(self):
+        """k. two clients ask for the same cold file at once: both get it, the CDN sends it about once"""
+        f = self.commit("acme/twin-model")["files"]["model.safetensors"]
+        self.fake("/_control", {"cdn_rate": 4 * MiB})
+        res, homes = [None, None], [self.new_home(), self.new_home()]
+
+        def run(i):
+            res[i] = self.client(homes[i], self.a_url, op="download", repo_id="acme/twin-model",
+                                 filename="model.safetensors")
+        try:
+            ts = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+            for t in ts:
+                t.start()
+                time.sleep(0.3)
+            for t in ts:
+                t.join(150)
+        finally:
+            self.fake("/_control", {"cdn_rate": 0})
+        for i, r in enumerate(res):
+            self.check("client %d: identical bytes" % (i + 1), r is not None and r["ok"] and
+                       self.sha256(r["path"]) == f["sha256"], self.describe(r) if r else "no result")
+        st = self.fake("/_stats")
+        sent = sum(x["sent"] for x in st["requests"] if x["server"] == "cdn" and f["sha256"] in x["path"])
+        self.check("the CDN sent the file about once (<= 1.1 x %d MiB), not once per client" % (f["size"] // MiB),
+                   sent <= 1.1 * f["size"], "CDN sent %.1f MiB" % (sent / MiB))
 
     # -- g ----------------------------------------------------------------------------------------------------
     def scenario_g(self):
