@@ -465,6 +465,10 @@ class Test:
         x = st["xet_token_requests"]
         self.check("no xet-read-token request ever reached the fake Hub", not x,
                    "%d requests, first: %s" % (len(x), x[:3]))
+        cdn_auth = [r for r in st["requests"] if r["server"] == "cdn" and r["auth"] != "none"]
+        self.check("no request to the CDN carried an Authorization header (tokens stay on the Hub's host)",
+                   not cdn_auth, "; ".join("%s %s auth=%s" % (r["method"], r["path"][:80], r["auth"])
+                                           for r in cdn_auth[:3]))
         cdn_direct = [r for r in st["requests"] if r["server"] == "cdn" and "hf_hub" in r["ua"]]
         self.check("the client never went to the CDN itself (no hf_hub user-agent there)", not cdn_direct,
                    "; ".join("%s %s ua=%s" % (r["method"], r["path"][:80], r["ua"]) for r in cdn_direct[:3]))
