@@ -65,6 +65,13 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
+            // The status page and modelcache.js, compiled into the binary (PackageResources.<name>).
+            resources: [
+                .embedInCode("Web/index.html"),
+                .embedInCode("Web/status.css"),
+                .embedInCode("Web/status.js"),
+                .embedInCode("Web/modelcache.js"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -142,7 +142,7 @@ public final class FetchEngine: Sendable {
         let reporter = progress.map { p in
             Task {
                 while !Task.isCancelled {
-                    p(FetchProgress(downloaded: counters.downloaded.load(ordering: .relaxed), total: size))
+                    p(FetchProgress(downloaded: counters.downloaded.load(ordering: .relaxed), total: size, sources: counters.sources))
                     try? await Task.sleep(for: .milliseconds(200))
                 }
             }

@@ -61,6 +61,8 @@ extension FetchResult {
 public struct FetchProgress: Sendable, Equatable {
     public var downloaded: Int64
     public var total: Int64?
+    /// Bytes received so far from each source (`"origin"`, `"peer NAME"`), as in `FetchResult.sources`.
+    public var sources: [String: Int64] = [:]
 }
 
 /// Byte counters shared by the workers of one fetch (hot path: one atomic add per body part).

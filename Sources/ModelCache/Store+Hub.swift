@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import ModelCacheCore
 
-/// The node's Hugging Face metadata cache (protocol §12): revisions, tree listings and files, so that a node (and
+/// The node's Hugging Face metadata cache (protocol §13): revisions, tree listings and files, so that a node (and
 /// its peers) can answer the client with the upstream unreachable.
 extension Store {
     public struct HubRef: Sendable, Equatable {

@@ -40,6 +40,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Cache size limit in bytes (suffixes K, M, G, T): least-recently-used unpinned blobs are evicted.")
     var maxSize: String?
 
+    @Option(name: .customLong("allow-origin"),
+            help: "A web origin whose pages may use the browser API, e.g. http://localhost:8000 (repeatable; none by default).")
+    var allowOrigins: [String] = []
+
     func run() async throws {
         try await runReportingErrors {
             var settings = NodeSettings()
@@ -57,6 +61,12 @@ struct ServeCommand: AsyncParsableCommand {
                 settings.hfUpstream = hfUpstream
             }
             settings.maxUploadRate = try maxUploadRate.map(ByteCount.parse)
+            settings.allowedOrigins = try allowOrigins.map { o in
+                guard let n = BrowserAccess.normalizedOrigin(o) else {
+                    throw ValidationError("--allow-origin '\(o)' is not a web origin: give scheme://host[:port], e.g. http://localhost:8000")
+                }
+                return n
+            }
             let store = try global.openStore()
             let http = HTTPClient.forModelCache(readTimeout: .seconds(10))
             var engineSettings = FetchEngine.Settings()
@@ -64,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
             engineSettings.maxOriginRate = try maxOriginRate.map(ByteCount.parse)
             let node = try Node(settings: settings, store: store, http: http, engineSettings: engineSettings,
                                 logger: Logging.logger("modelcache.node"))
-            FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath)\n".utf8))
+            FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath); status page http://127.0.0.1:\(listenAddress.port)/\n".utf8))
             do {
                 try await node.run(gracefulShutdownSignals: [.sigterm, .sigint])
             } catch {

@@ -45,6 +45,15 @@ check "C took chunks from B" python3 -c "import json; d=json.load(open('$OUT/c.j
 check "C's blob has the right sha256" test "$(json 'd["sha256"]' <"$OUT/c.json" 2>/dev/null)" = "$SHA"
 check "the origin sent C no body byte (access log)" test "$(origin_body_bytes_to 10.77.0.3)" = 0
 
+# The browser routes answer loopback clients only: a LAN peer is refused even with a loopback Host and the token.
+web_status_from_2() { "$LAB" exec 2 curl -s -o /dev/null -w '%{http_code}' -H 'Host: 127.0.0.1:7070' "$@"; }
+token1=$(cat "$OUT/node1/web-token" 2>/dev/null)
+check "a LAN peer gets 403 for A's status page" test "$(web_status_from_2 http://10.77.0.1:7070/)" = 403
+check "a LAN peer gets 403 for A's browser API" test "$(web_status_from_2 http://10.77.0.1:7070/v1/web/jobs)" = 403
+check "a LAN peer with A's token cannot start a job" test "$(web_status_from_2 -X POST -H "X-ModelCache-Token: $token1" \
+    -H 'Content-Type: application/json' -d "{\"requests\":[{\"url\":\"$URL\"}]}" http://10.77.0.1:7070/v1/web/jobs)" = 403
+check "the peer API still answers the LAN peer" test "$(web_status_from_2 http://10.77.0.1:7070/v1/info)" = 200
+
 if ((FAIL)); then
     for f in a b c; do echo "--- $f.json"; cat "$OUT/$f.json" "$OUT/$f.err" 2>/dev/null; done
     echo "--- access.log"; cat "$OUT/access.log"

@@ -19,7 +19,9 @@ actor HubFlights {
 
     private var running: [String: Flight] = [:]
 
-    func flight(_ key: String, start: @escaping @Sendable () async throws -> FetchResult) -> Flight {
+    /// `onFailure` runs before the failure reaches anyone waiting for the flight.
+    func flight(_ key: String, onFailure: @escaping @Sendable () -> Void = {},
+                start: @escaping @Sendable () async throws -> FetchResult) -> Flight {
         if let f = running[key] { return f }
         let ended = EndedFlag()
         let t = Task<FetchResult, any Error> {
@@ -29,6 +31,7 @@ actor HubFlights {
                 self.finished(key)
                 return r
             } catch {
+                onFailure()
                 self.finished(key)
                 throw error
             }

@@ -5,8 +5,9 @@ import Hummingbird
 import Logging
 import ModelCacheCore
 import NIOCore
+import Synchronization
 
-/// The node's Hugging Face endpoint (protocol §12): `HF_ENDPOINT=http://<node>` makes the real huggingface_hub
+/// The node's Hugging Face endpoint (protocol §13): `HF_ENDPOINT=http://<node>` makes the real huggingface_hub
 /// client download through the node. Metadata comes from the upstream (`serve --hf-upstream`) and is kept, so the
 /// node (and its peers) can answer with the upstream unreachable; file bytes come from the cache, or through the
 /// fetch engine (peers first, then the upstream) and are streamed to the client as their chunks are verified.
@@ -20,6 +21,9 @@ public final class HubService: Sendable {
     let upstream: HubUpstream
     let flights = HubFlights()
     let logger: Logger
+    /// Files whose download failed while bytes of it were being streamed: clients may hold bytes that the failed
+    /// check did not vouch for, so their Range resumes get the whole file instead (in memory; a few URLs).
+    let tainted = Mutex<Set<String>>([])
 
     public init(node: Node, upstream: String, http: HTTPClient, logger: Logger) {
         self.node = node
@@ -108,7 +112,7 @@ public final class HubService: Sendable {
         headers[HTTPField.Name("X-Linked-Size")!] = String(size)
         var range: Range<Int64> = 0..<size
         var status = HTTPResponse.Status.ok
-        if !call.isHead {
+        if !call.isHead && !tainted.withLock({ $0.contains(url) }) {
             switch ByteRangeRequest.parse(call.request.headers[.range], size: size) {
             case .whole: break
             case .range(let r):
@@ -132,6 +136,10 @@ public final class HubService: Sendable {
         return Response(status: status, headers: headers, body: stream.body(range))
     }
 
+    func taint(_ url: String) -> @Sendable () -> Void {
+        { [self] in tainted.withLock { _ = $0.insert(url) } }
+    }
+
     /// The stored blob for a file, if any.
     func storedBlob(_ meta: HubFileMeta, url: String) throws -> BlobRecord? {
         if let d = meta.sha256, let r = try store.lookup(digest: d) { return r }
@@ -145,12 +153,31 @@ public final class HubService: Sendable {
         return m
     }
 
-    /// Starts (or joins) the node's download of a file. A gated or private file is fetched with the client's token
-    /// and kept off the catalogue; a public one is fetched without any token.
+    /// Starts (or joins) the node's download of a file. A public file becomes one of the node's jobs (listed on the
+    /// status page and by `modelcache jobs`, resumed after a restart, paused while offline); its download goes on
+    /// when the client leaves. A gated or private file is fetched with the client's token, kept off the catalogue,
+    /// and is not a job (a job is persisted, a token must not be). With the upstream known down, the file comes from
+    /// peers directly, without a job that would wait for the upstream.
     func startFetch(_ meta: HubFileMeta, url: String, auth: String?) async -> HubFlights.Flight {
         let key = meta.isPublic ? url : url + "\u{0}" + (auth ?? "")
         let useOrigin = !upstream.isKnownDown
-        return await flights.flight(key) { [node, store, logger] in
+        if meta.isPublic && useOrigin {
+            return await flights.flight(key, onFailure: taint(url)) { [node, store] in
+                let job = try await node.jobs.create(id: nil, title: "\(meta.repo.id): \(meta.path) (Hugging Face)",
+                                                     requests: [Job.Request(url: url, sha256: meta.sha256)])
+                let done = try await node.jobs.waitUntilFinal(job.id)
+                guard done.state == .success, let d = done.requests.first?.result, let record = try store.lookup(digest: d) else {
+                    throw HubStream.Interrupted(detail: "job \(job.id) for \(url) ended: \(done.failureReason?.rawValue ?? "") \(done.message ?? "")")
+                }
+                if meta.sha256 == nil {
+                    var known = meta
+                    known.sha256 = d
+                    try store.saveHubFile(known)
+                }
+                return FetchResult.hit(record)
+            }
+        }
+        return await flights.flight(key, onFailure: taint(url)) { [node, store, logger] in
             var request = FetchRequest(url: url, expected: meta.sha256, useOrigin: useOrigin)
             request.isPrivate = !meta.isPublic
             if !meta.isPublic, let auth { request.originHeaders = [("Authorization", auth)] }

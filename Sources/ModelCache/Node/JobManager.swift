@@ -38,7 +38,7 @@ public actor JobManager {
     private var order: [String] = []
     private var tasks: [String: Task<Void, Never>] = [:]
     private var flights: [String: (task: Task<FetchResult, any Error>, waiters: Int)] = [:]
-    private var flightProgress: [String: Int64] = [:]
+    private var flightProgress: [String: FetchProgress] = [:]
     private var networkGeneration = 0
 
     init(node: Node, settings: Settings, logger: Logger) {
@@ -80,6 +80,16 @@ public actor JobManager {
 
     public func list() -> [Job] { order.compactMap { jobs[$0] } }
 
+    /// The job once it has succeeded or failed (cancelling the wait leaves the job running).
+    public func waitUntilFinal(_ id: String) async throws -> Job {
+        let stream = events.subscribe()
+        let now = try get(id)
+        if now.state.isFinal { return now }
+        for await j in stream where j.id == id && j.state.isFinal { return j }
+        try Task.checkCancellation()
+        return try get(id)  // the hub closed: the node is shutting down
+    }
+
     public func abort(_ id: String) throws -> Job {
         guard jobs[id] != nil else { throw Failure.unknown(id) }
         update(id) { JobTransition.apply(.abort, to: &$0) }
@@ -118,12 +128,13 @@ public actor JobManager {
             let r = job.requests[index]
             let request = FetchRequest(url: r.url, expected: r.sha256, connections: job.connections ?? 4,
                                        chunkSize: settings.chunkSize, useOrigin: r.origin ?? true)
+            let finishedSources = job.bySource
             do {
-                let result = try await sharedFetch(request, for: id)
+                let result = try await sharedFetch(request, for: id, finishedSources: finishedSources)
                 pauses = 0
                 update(id) { j in
                     JobTransition.apply(.online, to: &j)
-                    for (k, v) in result.sources { j.bySource[k, default: 0] += v }
+                    j.bySource = finishedSources.merging(result.sources, uniquingKeysWith: +)
                     JobTransition.apply(.requestDone(index: index, digest: result.sha256, size: result.size, path: result.path), to: &j)
                     j.downloaded = self.finishedBytes(j)
                 }
@@ -183,7 +194,8 @@ public actor JobManager {
     }
 
     /// One download per file, however many jobs want it; progress is reported to each waiting job.
-    private func sharedFetch(_ request: FetchRequest, for id: String) async throws -> FetchResult {
+    /// `finishedSources`: the job's bytes per source from its finished files, to which the download's are added live.
+    private func sharedFetch(_ request: FetchRequest, for id: String, finishedSources: [String: Int64]) async throws -> FetchResult {
         let key = request.expected?.hex ?? request.url
         let flight: Task<FetchResult, any Error>
         if let existing = flights[key] {
@@ -192,7 +204,7 @@ public actor JobManager {
         } else {
             let node = self.node
             flight = Task {
-                try await node.fetch(request) { p in Task { await self.progress(key, p.downloaded) } }
+                try await node.fetch(request) { p in Task { await self.progress(key, p) } }
             }
             flights[key] = (flight, 1)
         }
@@ -201,8 +213,9 @@ public actor JobManager {
         let follower = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(200))
-                let current = await self.currentProgress(key)
-                await self.setDownloaded(id, base + current)
+                if let current = self.currentProgress(key) {
+                    self.setProgress(id, base + current.downloaded, finishedSources.merging(current.sources, uniquingKeysWith: +))
+                }
             }
         }
         defer { follower.cancel() }
@@ -213,11 +226,11 @@ public actor JobManager {
         }
     }
 
-    private func progress(_ key: String, _ downloaded: Int64) { flightProgress[key] = downloaded }
-    private func currentProgress(_ key: String) -> Int64 { flightProgress[key] ?? 0 }
-    private func setDownloaded(_ id: String, _ n: Int64) {
-        guard let j = jobs[id], !j.state.isFinal, j.downloaded != n else { return }
-        update(id) { $0.downloaded = n }
+    private func progress(_ key: String, _ p: FetchProgress) { flightProgress[key] = p }
+    private func currentProgress(_ key: String) -> FetchProgress? { flightProgress[key] }
+    private func setProgress(_ id: String, _ n: Int64, _ sources: [String: Int64]) {
+        guard let j = jobs[id], !j.state.isFinal, j.downloaded != n || j.bySource != sources else { return }
+        update(id) { $0.downloaded = n; $0.bySource = sources }
     }
 
     /// A job stops waiting for a finished (or failed) download.

@@ -23,6 +23,10 @@ public final class Node: Sendable {
     let boundPort = Mutex<Int?>(nil)
     let discovery = Mutex<AvahiDiscovery?>(nil)
     private let jobsBox = Mutex<JobManager?>(nil)
+    /// The token the browser API wants for actions (`<cache-dir>/web-token`, protocol §12).
+    public let webToken: String
+    /// Who may use the browser routes; set once the listener is bound (the port is part of the accepted hosts).
+    let browserAccess = Mutex<BrowserAccess?>(nil)
     /// The node's background fetches.
     public var jobs: JobManager { jobsBox.withLock { $0! } }
 
@@ -32,6 +36,7 @@ public final class Node: Sendable {
         self.store = store
         self.logger = logger
         self.nodeID = try store.nodeID()
+        self.webToken = try store.webToken()
         let active = ActiveDownloads()
         active.nodeID = nodeID
         self.engine = FetchEngine(store: store, http: http, settings: engineSettings, active: active, logger: logger)
@@ -58,17 +63,19 @@ public final class Node: Sendable {
     public func run(gracefulShutdownSignals: [UnixSignal] = []) async throws {
         for p in settings.staticPeers { await directory.addStatic(p) }
         try await jobs.resumeUnfinished()
-        let router = Router()
+        let router = Router(context: NodeRequestContext.self)
         if let upstream = settings.hfUpstream {
             router.add(middleware: HubMiddleware(hub: HubService(node: self, upstream: upstream, http: engine.http, logger: logger)))
         }
         peerAPI.addRoutes(to: router)
+        WebAPI(node: self, access: { [weak self] in self?.browserAccess.withLock { $0 } }).addRoutes(to: router)
         let peerApp = Application(
             router: router,
             configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "modelcache"),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? settings.listenPort
                 boundPort.withLock { $0 = port }
+                browserAccess.withLock { $0 = makeBrowserAccess(port: port) }
                 portContinuation.yield(port)
                 portContinuation.finish()
                 logger.info("node listening", metadata: ["listen": "\(settings.listenHost):\(port)", "node.id": "\(nodeID)"])
@@ -86,12 +93,22 @@ public final class Node: Sendable {
             logger: logger)
         var services: [any Service] = [peerApp, controlApp, PeerPoller(node: self)]
         if settings.mdns { services.append(DiscoveryService(node: self)) }
+        services.append(EventStreamsCloser(hub: jobs.events))  // last: shut down first, before the listeners
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: gracefulShutdownSignals,
             logger: logger))
         defer { unlink(socketPath) }
         try await group.run()
+    }
+
+    /// The browser routes' rules: the allowed origins, and the names this node answers to (loopback, its host
+    /// name, its mDNS name, its listen address), each with the bound port.
+    func makeBrowserAccess(port: Int) -> BrowserAccess {
+        let host = ProcessInfo.processInfo.hostName
+        let short = host.split(separator: ".").first.map(String.init) ?? host
+        let names = [host, short, short + ".local", settings.name, settings.name + ".local", settings.listenHost]
+        return BrowserAccess(allowedOrigins: settings.allowedOrigins, names: names, port: port, token: webToken)
     }
 
     /// A fetch on this node: the engine with the node's current view of its peers. Announces the new catalogue.
@@ -127,6 +144,17 @@ struct PeerPoller: Service {
             }
         } onGracefulShutdown: {}
         _ = try? await Task.sleep(for: .zero)
+    }
+}
+
+/// Ends the job event streams when the node shuts down gracefully: an open stream (the status page's, or one whose
+/// client vanished) would otherwise keep its listener waiting forever.
+struct EventStreamsCloser: Service {
+    let hub: EventHub<Job>
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        hub.close()
     }
 }
 

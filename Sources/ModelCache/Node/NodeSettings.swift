@@ -23,6 +23,8 @@ public struct NodeSettings: Sendable {
     public static let defaultHFUpstream = "https://huggingface.co"
     /// The local control socket (default: `<cache-dir>/node.sock`).
     public var controlSocket: String?
+    /// Web origins whose pages may use the browser API (`--allow-origin`, protocol §12), e.g. `http://localhost:8000`.
+    public var allowedOrigins: [String] = []
 
     public init() {}
 }

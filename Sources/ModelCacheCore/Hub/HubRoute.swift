@@ -1,6 +1,6 @@
 import Foundation
 
-/// The Hugging Face Hub paths a node answers (protocol/PROTOCOL.md §12), parsed from a request path.
+/// The Hugging Face Hub paths a node answers (protocol/PROTOCOL.md §13), parsed from a request path.
 ///
 /// Repo ids are `name` or `owner/name`; datasets and spaces are prefixed (`/datasets/…`, `/api/datasets/…`).
 /// Revisions arrive percent-encoded (`refs%2Fpr%2F1`) and are decoded here; `path` is the file's path in the repo.

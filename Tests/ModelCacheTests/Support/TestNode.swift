@@ -14,7 +14,7 @@ final class TestNode: Sendable {
     var name: String { address.description }
 
     static func start(peers: [TestNode] = [], extraPeers: [PeerAddress] = [], maxCacheSize: Int64? = nil,
-                      maxOriginRate: Int64? = nil, maxUploadRate: Int64? = nil,
+                      maxOriginRate: Int64? = nil, maxUploadRate: Int64? = nil, allowedOrigins: [String] = [],
                       env existing: TestEnvironment? = nil) async throws -> TestNode {
         let env = try existing ?? TestEnvironment()
         var settings = NodeSettings()
@@ -24,6 +24,7 @@ final class TestNode: Sendable {
         settings.staticPeers = peers.map(\.address) + extraPeers
         settings.name = "test"
         settings.maxUploadRate = maxUploadRate
+        settings.allowedOrigins = allowedOrigins
         var logger = Logger(label: "test-node")
         logger.logLevel = .critical
         var engineSettings = env.engine.settings
