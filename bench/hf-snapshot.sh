@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Hugging Face snapshot_download through a node (issue #5), on loopback. The fake Hub (Tests/hf/fakehub.py) serves
+# acme/big-model: two LFS files of BENCH_SIZE_MIB/2 MiB each (1 GiB in all by default) + 3 small files, its LFS
+# 302s pointing at its separate CDN port (Python, sendfile). The real huggingface_hub 2.4.0 (the .venv-hf of
+# Tests/hf/hf-client-test.sh, made here if missing) downloads the repo into a fresh HF_HOME each time:
+#
+#   straight   HF_ENDPOINT=<fake Hub>, HF_HUB_DISABLE_XET=1 (the fake's Xet headers are bait: a client that goes
+#              Xet fails there), plain HTTP from the fake's CDN;
+#   A cold     HF_ENDPOINT=<node A> with an empty cache (a new A each round): A fetches from the fake's CDN and
+#              streams to the client;
+#   A warm     the same again: A's cache;
+#   B warm     a new node B (`--peer A`, empty cache) with the fake still up: metadata from the fake, every byte
+#              from peer A (checked: the fake's CDN sends nothing during B's runs).
+#
+# Time = the snapshot_download call inside the client process (not Python's start-up); every run's files are
+# checked (sha256) afterwards, outside the timing. ROUNDS rounds, each mode once a round; medians, then ratios
+# to `straight`.
+#
+#   bench/hf-snapshot.sh      MODELCACHE_BIN (default .build-release/release/modelcache), BENCH_SIZE_MIB (1024),
+#                             ROUNDS (3), BENCH_TMP (/tmp), BENCH_HF_DATA (where the fake's generated files are kept
+#                             between runs; default $BENCH_TMP/modelcache-bench-hf-data)
+#
+# Every process started is stopped by its pid on exit. Traffic stays on 127.0.0.1; no mDNS (`--no-mdns`).
+
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+ROUNDS=${ROUNDS:-3}
+HF_VERSION=2.4.0
+VENV=$BENCH_ROOT/.venv-hf
+BENCH_HF_DATA=${BENCH_HF_DATA:-$BENCH_TMP/modelcache-bench-hf-data}
+HALF_MIB=$((BENCH_SIZE_MIB / 2))
+
+require_bin
+"$MODELCACHE_BIN" serve --help 2>&1 | grep -q -- --hf-upstream || bench_die "$MODELCACHE_BIN has no serve --hf-upstream"
+if ! "$VENV/bin/python" -c "import sys, huggingface_hub; sys.exit(huggingface_hub.__version__ != '$HF_VERSION')" 2>/dev/null; then
+    bench_log "making $VENV (huggingface_hub==$HF_VERSION from PyPI)"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV" || bench_die "python3 -m venv failed (apt-get install python3-venv)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "huggingface_hub==$HF_VERSION" || bench_die "pip install failed"
+fi
+VPY=$VENV/bin/python
+
+WORK=$(mktemp -d "$BENCH_TMP/modelcache-bench-hf.XXXXXX")
+mkdir -p "$BENCH_HF_DATA" "$WORK/runs"
+PIDS=()
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+forget() {
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+bench_log "before: $(load_note)"
+bench_log "fake Hub: acme/big-model, 2 x $HALF_MIB MiB (generated once into $BENCH_HF_DATA)"
+"$PYTHON" "$BENCH_ROOT/Tests/hf/fakehub.py" --data-dir "$BENCH_HF_DATA" --big-mib "$HALF_MIB" \
+    --ports-file "$WORK/ports.json" </dev/null >"$WORK/fakehub.log" 2>&1 &
+FAKE_PID=$!
+PIDS+=("$FAKE_PID")
+for _ in $(seq 600); do [[ -s $WORK/ports.json ]] && break; kill -0 "$FAKE_PID" 2>/dev/null || break; sleep 0.1; done
+[[ -s $WORK/ports.json ]] || bench_die "the fake Hub did not start: $(tail -5 "$WORK/fakehub.log")"
+HUB_PORT=$("$PYTHON" -c "import json; print(json.load(open('$WORK/ports.json'))['hub'])")
+HUB=http://127.0.0.1:$HUB_PORT
+curl -sf "$HUB/_manifest" >"$WORK/manifest.json" || bench_die "no /_manifest from the fake Hub"
+
+# cdn_bytes: file-body bytes the fake's CDN has sent so far.
+cdn_bytes() {
+    curl -sf "$HUB/_stats" | "$PYTHON" -c "import json, sys; d = json.load(sys.stdin); print(sum(r['sent'] for r in d['requests'] if r['server'] == 'cdn' and r['file_body']))"
+}
+
+# start_node NAME [PEER]: a node on a free port with an empty cache; sets NODE_URL, NODE_PID.
+start_node() {
+    local name=$1 peer=${2:-} port
+    port=$(free_port)
+    rm -rf "$WORK/node-$name"
+    "$MODELCACHE_BIN" serve --cache-dir "$WORK/node-$name" --listen "127.0.0.1:$port" --no-mdns --name "$name" \
+        --hf-upstream "$HUB" ${peer:+--peer "$peer"} </dev/null >"$WORK/node-$name.log" 2>&1 &
+    NODE_PID=$!
+    PIDS+=("$NODE_PID")
+    NODE_URL=http://127.0.0.1:$port
+    wait_http "$NODE_URL/v1/info" 200 || bench_die "node $name did not start: $(tail -5 "$WORK/node-$name.log")"
+}
+
+# one MODE ROUND ENDPOINT [XET_OFF]: snapshot_download acme/big-model into a fresh HF_HOME; appends
+# "MODE ROUND SECONDS" to $WORK/results; checks every file against the fake's manifest.
+one() {
+    local mode=$1 round=$2 ep=$3 xetoff=${4:-} home=$WORK/runs/home-$1-$2 secs
+    rm -rf "$home"
+    mkdir -p "$home"
+    sync
+    secs=$(env -u HF_TOKEN -u HF_HUB_OFFLINE -u HF_HUB_DISABLE_XET HF_HOME="$home" HF_ENDPOINT="$ep" \
+        HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_DISABLE_IMPLICIT_TOKEN=1 \
+        ${xetoff:+HF_HUB_DISABLE_XET=1} timeout -k 5 600 "$VPY" - "$WORK/manifest.json" 2>"$WORK/runs/$mode-$round.err" <<'EOF'
+import hashlib, json, os, sys, time
+from huggingface_hub import snapshot_download
+t0 = time.perf_counter()
+d = snapshot_download("acme/big-model")
+t = time.perf_counter() - t0
+repo = next(r for r in json.load(open(sys.argv[1])) if r["id"] == "acme/big-model")
+files = next(c for c in repo["commits"] if c["sha"] == repo["refs"]["main"])["files"]
+for p, f in files.items():
+    h = hashlib.sha256()
+    with open(os.path.join(d, p), "rb") as fh:
+        for b in iter(lambda: fh.read(1 << 22), b""):
+            h.update(b)
+    if h.hexdigest() != f["sha256"]:
+        sys.exit("wrong bytes in %s" % p)
+print("%.3f" % t)
+EOF
+    ) || { bench_log "$mode $round failed: $(tail -3 "$WORK/runs/$mode-$round.err")"; secs=nan; }
+    echo "$mode $round $secs" >>"$WORK/results"
+    bench_log "$(printf '%-9s round %s: %s s' "$mode" "$round" "$secs")"
+    rm -rf "$home"
+}
+
+: >"$WORK/results"
+bad_b=0
+for ((r = 0; r <= ROUNDS; r++)); do
+    round=$r
+    ((r == 0)) && round=warmup
+    start_node a
+    A_PID=$NODE_PID A_URL=$NODE_URL
+    one straight "$round" "$HUB" xetoff
+    one a-cold "$round" "$A_URL"
+    one a-warm "$round" "$A_URL"
+    start_node b "127.0.0.1:${A_URL##*:}"
+    B_PID=$NODE_PID
+    before=$(cdn_bytes)
+    one b-warm "$round" "$NODE_URL"
+    after=$(cdn_bytes)
+    if [[ $before != "$after" ]]; then
+        bench_log "b-warm $round: the fake's CDN sent $((after - before)) bytes during B's run (expected 0)"
+        bad_b=1
+    fi
+    stop_pid "$B_PID"; forget "$B_PID"
+    stop_pid "$A_PID"; forget "$A_PID"
+    rm -rf "$WORK/node-a" "$WORK/node-b"
+done
+bench_log "after: $(load_note)"
+
+med() { awk -v m="$1" '$1 == m && $2 != "warmup" { print $3 }' "$WORK/results" | grep -v nan | median; }
+rounds() { awk -v m="$1" '$1 == m && $2 != "warmup" { printf "%s ", $3 }' "$WORK/results"; }
+S=$(med straight)
+echo
+echo "snapshot_download acme/big-model ($((2 * HALF_MIB)) MiB in 2 LFS files + 3 small), huggingface_hub $HF_VERSION,"
+echo "median of $ROUNDS rounds (after a warm-up round); $(nproc) CPUs; $(date -u +%F)"
+printf '%-40s %9s %8s %9s   %s\n' "" "wall (s)" "MiB/s" "/ straight" "rounds (s)"
+for m in straight a-cold a-warm b-warm; do
+    case $m in
+        straight) label="straight from the fake Hub (no Xet)" ;;
+        a-cold) label="through node A, cold (A from the CDN)" ;;
+        a-warm) label="through node A, warm (A's cache)" ;;
+        b-warm) label="through node B, warm from peer A" ;;
+    esac
+    w=$(med "$m")
+    printf '%-40s %9s %8s %9s   %s\n' "$label" "$w" \
+        "$(awk -v s=$((2 * HALF_MIB)) -v w="$w" 'BEGIN { if (w > 0) printf "%.0f", s / w; else print "nan" }')" \
+        "$(awk -v a="$w" -v b="$S" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')" "$(rounds "$m")"
+done
+((bad_b)) && echo "WARNING: the fake's CDN sent bytes during a B run: B did not take everything from peer A"
+exit 0
