@@ -26,11 +26,15 @@ public struct OriginClient: Sendable {
     /// The extra headers for a request to `target`: credentials (`Authorization`, `Cookie`) only while `target` is
     /// on the requested URL's origin (scheme, host, port): a redirect to a CDN never sees the user's token.
     func headers(for target: String, requested: String) -> [(String, String)] {
+        var out = headers
+        if !out.contains(where: { $0.0.lowercased() == "user-agent" }) { out.append(("User-Agent", OriginClient.userAgent)) }
         guard OriginClient.sameOrigin(target, requested) else {
-            return headers.filter { let n = $0.0.lowercased(); return n != "authorization" && n != "cookie" }
+            return out.filter { let n = $0.0.lowercased(); return n != "authorization" && n != "cookie" }
         }
-        return headers
+        return out
     }
+
+    public static let userAgent = "modelcache/\(ModelCacheVersion.string)"
 
     static func sameOrigin(_ a: String, _ b: String) -> Bool {
         guard let x = URLComponents(string: a), let y = URLComponents(string: b) else { return false }

@@ -20,7 +20,7 @@ actor HubFlights {
     private var running: [String: Flight] = [:]
 
     /// `onFailure` runs before the failure reaches anyone waiting for the flight.
-    func flight(_ key: String, onFailure: @escaping @Sendable () -> Void = {},
+    func flight(_ key: String, onFailure: @escaping @Sendable (any Error) -> Void = { _ in },
                 start: @escaping @Sendable () async throws -> FetchResult) -> Flight {
         if let f = running[key] { return f }
         let ended = EndedFlag()
@@ -31,7 +31,7 @@ actor HubFlights {
                 self.finished(key)
                 return r
             } catch {
-                onFailure()
+                onFailure(error)
                 self.finished(key)
                 throw error
             }

@@ -136,8 +136,13 @@ public final class HubService: Sendable {
         return Response(status: status, headers: headers, body: stream.body(range))
     }
 
-    func taint(_ url: String) -> @Sendable () -> Void {
-        { [self] in tainted.withLock { _ = $0.insert(url) } }
+    /// After a failed download: logged, and the file's Range resumes get the whole file (see `HubStream`).
+    func taint(_ url: String) -> @Sendable (any Error) -> Void {
+        { [self] error in
+            logger.warning("hub download failed; clients that got part of it will get the whole file again",
+                           metadata: ["url": "\(url)", "error": "\(error)"])
+            tainted.withLock { _ = $0.insert(url) }
+        }
     }
 
     /// The stored blob for a file, if any.

@@ -56,7 +56,7 @@ final class HubUpstream: Sendable {
             req.method = method
             if let auth { req.headers.add(name: "Authorization", value: auth) }
             req.headers.add(name: "Accept-Encoding", value: "identity")
-            req.headers.add(name: "User-Agent", value: "modelcache/\(ModelCacheVersion.string)")
+            req.headers.add(name: "User-Agent", value: OriginClient.userAgent)
             do {
                 let res = try await http.execute(req, timeout: timeout, logger: logger)
                 let body = method == .HEAD ? [] : Array(buffer: try await res.body.collect(upTo: maxBody))
