@@ -105,7 +105,8 @@ public struct BrowserAccess: Sendable, Equatable {
             return .refuse(status: 403, code: "not-local",
                            message: "the status page and the browser API answer only on this machine: open http://127.0.0.1:\(port)/ there")
         }
-        // Root may too: it can read the token file and the node's memory anyway.
+        // Other accounts on this machine reach loopback too: only the node's user may go on, and root (which can
+        // read the token file and the node's memory anyway).
         guard let user = r.clientUser else {
             return .refuse(status: 403, code: "owner-unknown",
                            message: "could not tell which user of this machine opened this connection (it needs Linux's /proc/net/tcp and a client that keeps its socket open): the status page and the browser API answer only the user who runs the node")

@@ -15,7 +15,7 @@ import Darwin
 public enum ProcNetTCP {
     /// One end of a connection: 16 address bytes (IPv4 as `::ffff:a.b.c.d`, so the IPv4 and IPv6 views of one
     /// socket compare equal) and a port.
-    public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    public struct Endpoint: Sendable, Hashable {
         public var address: [UInt8]
         public var port: UInt16
 
@@ -38,13 +38,6 @@ public enum ProcNetTCP {
         init(address: [UInt8], port: UInt16) {
             self.address = address
             self.port = port
-        }
-
-        public var description: String {
-            let words = stride(from: 0, to: address.count - 1, by: 2).map {
-                String(UInt16(address[$0]) << 8 | UInt16(address[$0 + 1]), radix: 16)
-            }
-            return "[\(words.joined(separator: ":"))]:\(port)"
         }
     }
 
