@@ -5,6 +5,7 @@ import Foundation
 ///
 /// Any web site a user opens can send requests to loopback, so the node answers only
 /// - clients on this machine (loopback), never LAN peers;
+/// - and of those, only the node's own user (and root): other accounts on a shared machine reach loopback too;
 /// - requests whose `Host` is one of the node's own names (a DNS-rebinding attack carries the attacker's name);
 /// - same-origin requests (the status page), requests without an origin that a browser did not make cross-site
 ///   (curl, a navigation), and origins the user allowed (`serve --allow-origin`): CORS headers only for those;
@@ -32,9 +33,11 @@ public struct BrowserAccess: Sendable, Equatable {
         /// The token presented (`X-ModelCache-Token`, or `Authorization: Bearer`).
         public var token: String?
         public var remoteIsLoopback: Bool
+        /// The local user (uid) whose process holds the client's end of the connection; nil when unknown.
+        public var clientUser: UInt32?
 
         public init(method: String, kind: Kind, host: String?, origin: String? = nil, fetchSite: String? = nil,
-                    fetchMode: String? = nil, token: String? = nil, remoteIsLoopback: Bool) {
+                    fetchMode: String? = nil, token: String? = nil, remoteIsLoopback: Bool, clientUser: UInt32?) {
             self.method = method
             self.kind = kind
             self.host = host
@@ -43,6 +46,7 @@ public struct BrowserAccess: Sendable, Equatable {
             self.fetchMode = fetchMode
             self.token = token
             self.remoteIsLoopback = remoteIsLoopback
+            self.clientUser = clientUser
         }
     }
 
@@ -69,10 +73,13 @@ public struct BrowserAccess: Sendable, Equatable {
     public let token: String
     /// The port, for messages.
     public let port: Int
+    /// The user (uid) the node runs as: the only one, with root, whose clients it answers.
+    public let nodeUser: UInt32
 
     /// - Parameters:
     ///   - names: host names and addresses the node answers to (without port; IPv6 in brackets or bare).
-    public init(allowedOrigins: [String], names: [String], port: Int, token: String) {
+    ///   - nodeUser: the node's effective uid (the owner of its token file).
+    public init(allowedOrigins: [String], names: [String], port: Int, token: String, nodeUser: UInt32) {
         self.allowedOrigins = Set(allowedOrigins.compactMap(BrowserAccess.normalizedOrigin))
         var hosts = Set<String>()
         for raw in names + ["127.0.0.1", "localhost", "[::1]"] {
@@ -85,6 +92,7 @@ public struct BrowserAccess: Sendable, Equatable {
         self.ownHosts = hosts
         self.token = token
         self.port = port
+        self.nodeUser = nodeUser
     }
 
     public static let tokenHeader = "X-ModelCache-Token"
@@ -96,6 +104,16 @@ public struct BrowserAccess: Sendable, Equatable {
         guard r.remoteIsLoopback else {
             return .refuse(status: 403, code: "not-local",
                            message: "the status page and the browser API answer only on this machine: open http://127.0.0.1:\(port)/ there")
+        }
+        // Other accounts on this machine reach loopback too: only the node's user may go on, and root (which can
+        // read the token file and the node's memory anyway).
+        guard let user = r.clientUser else {
+            return .refuse(status: 403, code: "owner-unknown",
+                           message: "could not tell which user of this machine opened this connection (it needs Linux's /proc/net/tcp and a client that keeps its socket open): the status page and the browser API answer only the user who runs the node")
+        }
+        guard user == nodeUser || user == 0 else {
+            return .refuse(status: 403, code: "other-user",
+                           message: "this node belongs to another user of this machine (uid \(nodeUser)), and its status page and browser API answer only that user: run your own node (`modelcache serve --listen 127.0.0.1:<free port>`)")
         }
         let host = r.host?.lowercased() ?? ""
         guard ownHosts.contains(host) else {

@@ -6,14 +6,14 @@ import Testing
     let token = String(repeating: "ab", count: 32)
     var access: BrowserAccess {
         BrowserAccess(allowedOrigins: ["http://localhost:8000", "https://App.Example/"], names: ["lab-3", "10.0.0.5"],
-                      port: 7070, token: token)
+                      port: 7070, token: token, nodeUser: 1000)
     }
 
     func request(_ method: String = "GET", kind: BrowserAccess.Kind = .api, host: String? = "127.0.0.1:7070",
                  origin: String? = nil, site: String? = nil, mode: String? = nil, token: String? = nil,
-                 loopback: Bool = true) -> BrowserAccess.Request {
+                 loopback: Bool = true, user: UInt32? = 1000) -> BrowserAccess.Request {
         BrowserAccess.Request(method: method, kind: kind, host: host, origin: origin, fetchSite: site, fetchMode: mode,
-                              token: token, remoteIsLoopback: loopback)
+                              token: token, remoteIsLoopback: loopback, clientUser: user)
     }
 
     func refusal(_ d: BrowserAccess.Decision) -> (Int, String)? {
@@ -44,6 +44,25 @@ import Testing
         #expect(refusal(access.decide(request(kind: .statusPage, loopback: false)))?.1 == "not-local")
     }
 
+    @Test func answersOnlyTheNodesUserAndRoot() {
+        // Another account on the same machine reaches loopback too: refused, even with the token, for every kind.
+        for kind in [BrowserAccess.Kind.statusPage, .asset, .api] {
+            let other = refusal(access.decide(request(kind: kind, user: 1001)))
+            #expect(other?.0 == 403 && other?.1 == "other-user", "\(kind)")
+            #expect(refusal(access.decide(request(kind: kind, user: nil)))?.1 == "owner-unknown", "\(kind)")
+            #expect(refusal(access.decide(request(kind: kind, user: 1000))) == nil, "\(kind)")
+            #expect(refusal(access.decide(request(kind: kind, user: 0))) == nil, "\(kind)")  // root reads the token file anyway
+        }
+        #expect(refusal(access.decide(request("POST", token: token, user: 1001)))?.1 == "other-user")
+        #expect(refusal(access.decide(request("OPTIONS", origin: "http://localhost:8000", user: 65534)))?.1 == "other-user")
+        // A LAN client is refused as such, whatever the owner lookup said.
+        #expect(refusal(access.decide(request(loopback: false, user: nil)))?.1 == "not-local")
+        // A node run as root answers root only (and the node's user is root).
+        let rootNode = BrowserAccess(allowedOrigins: [], names: [], port: 7070, token: token, nodeUser: 0)
+        #expect(refusal(rootNode.decide(request(user: 0))) == nil)
+        #expect(refusal(rootNode.decide(request(user: 1000)))?.1 == "other-user")
+    }
+
     @Test func refusesForeignHostNames() {
         // DNS rebinding: the attacker's name points at 127.0.0.1, the browser sends it as Host.
         #expect(refusal(access.decide(request(host: "evil.example:7070", origin: "http://evil.example:7070")))?.1 == "unknown-host")
@@ -55,7 +74,7 @@ import Testing
     }
 
     @Test func port80NeedsNoPortInHost() {
-        let a = BrowserAccess(allowedOrigins: [], names: [], port: 80, token: token)
+        let a = BrowserAccess(allowedOrigins: [], names: [], port: 80, token: token, nodeUser: 1000)
         #expect(refusal(a.decide(request(host: "localhost"))) == nil)
         #expect(refusal(a.decide(request(host: "localhost:80"))) == nil)
         #expect(refusal(a.decide(request(host: "localhost:81")))?.1 == "unknown-host")
@@ -166,7 +185,7 @@ import Testing
 
     @Test func ownHostsCoverLoopbackNamesAndAddresses() {
         #expect(access.ownHosts.isSuperset(of: ["127.0.0.1:7070", "localhost:7070", "[::1]:7070", "lab-3:7070", "10.0.0.5:7070"]))
-        let any = BrowserAccess(allowedOrigins: [], names: ["0.0.0.0", "fd00::5"], port: 7070, token: token)
+        let any = BrowserAccess(allowedOrigins: [], names: ["0.0.0.0", "fd00::5"], port: 7070, token: token, nodeUser: 1000)
         #expect(!any.ownHosts.contains("0.0.0.0:7070"))
         #expect(any.ownHosts.contains("[fd00::5]:7070"))
     }

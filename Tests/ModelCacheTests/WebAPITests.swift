@@ -127,28 +127,69 @@ import ModelCacheCore
         await n.stop(); await origin.stop()
     }
 
-    @Test func refusesClientsOnTheLAN() async throws {
+    @Test func refusesClientsOnTheLANAndOtherUsers() async throws {
         // Loopback is all this test may use, so a LAN client is a request context with a LAN address, fed to the
-        // node's own routes (peer API and browser routes) without a socket.
+        // node's own routes (peer API and browser routes) without a socket; so is a loopback client of another user
+        // (port 40001) or of an unknown one (40002).
         let n = try await TestNode.start(allowedOrigins: [Self.allowed])
         let router = Router(context: RemoteContext.self)
         n.node.peerAPI.addRoutes(to: router)
-        WebAPI(node: n.node, access: { n.node.browserAccess.withLock { $0 } }).addRoutes(to: router)
+        let users: [Int: UInt32] = [40_000: UInt32(geteuid()), 40_001: 65534]
+        WebAPI(node: n.node, access: { n.node.browserAccess.withLock { $0 } },
+               clientUser: { client, _ in client.port.flatMap { users[$0] } }).addRoutes(to: router)
         let responder = router.buildResponder()
-        func send(_ method: HTTPRequest.Method, _ path: String, from ip: String, token: String? = nil) async throws -> Response {
+        func send(_ method: HTTPRequest.Method, _ path: String, from ip: String, port: Int = 40_000,
+                  token: String? = nil) async throws -> Response {
             var head = HTTPRequest(method: method, scheme: "http", authority: "127.0.0.1:\(n.port)", path: path)
             if let token { head.headerFields[HTTPField.Name(BrowserAccess.tokenHeader)!] = token }
             var context = RemoteContext(source: .init(logger: Logger(label: "test")))
-            context.remoteAddress = try SocketAddress(ipAddress: ip, port: 40_000)
+            context.remoteAddress = try SocketAddress(ipAddress: ip, port: port)
+            context.localAddress = try SocketAddress(ipAddress: "127.0.0.1", port: n.port)
             return try await responder.respond(to: Request(head: head, body: .init(buffer: ByteBuffer())), context: context)
         }
         for path in ["/", "/modelcache.js", "/v1/web/jobs", "/v1/web/peers"] {
             #expect(try await send(.get, path, from: "10.1.2.3").status == .forbidden, "\(path)")
             #expect(try await send(.get, path, from: "127.0.0.1").status == .ok, "\(path)")
+            #expect(try await send(.get, path, from: "127.0.0.1", port: 40_001).status == .forbidden, "\(path)")
+            #expect(try await send(.get, path, from: "127.0.0.1", port: 40_002).status == .forbidden, "\(path)")
         }
+        #expect(try await send(.post, "/v1/web/jobs", from: "127.0.0.1", port: 40_001, token: n.node.webToken).status == .forbidden)
+        #expect(try await send(.get, "/v1/info", from: "127.0.0.1", port: 40_001).status == .ok)  // the peer API is open to all
         #expect(try await send(.post, "/v1/web/jobs", from: "10.1.2.3", token: n.node.webToken).status == .forbidden)
         #expect(try await send(.get, "/v1/web/jobs", from: "::ffff:10.1.2.3").status == .forbidden)
         #expect(try await send(.get, "/v1/info", from: "10.1.2.3").status == .ok)  // peers still get the peer API
+        await n.stop()
+    }
+
+    @Test func anotherLocalUserIsRefusedOverRealSockets() async throws {
+        // Another account on this machine: curl run as nobody against the node on 127.0.0.1, refused (no status
+        // page, so no token); the same curl as the node's user is answered.
+        guard geteuid() == 0 else { print("skipped anotherLocalUserIsRefusedOverRealSockets: needs root to run curl as another user"); return }
+        let tools = ["/usr/bin/setpriv", "/usr/bin/curl"]
+        if let missing = tools.first(where: { !FileManager.default.isExecutableFile(atPath: $0) }) {
+            print("skipped anotherLocalUserIsRefusedOverRealSockets: \(missing) is missing"); return
+        }
+        let n = try await TestNode.start()
+        func curl(_ path: String, asNobody: Bool, _ extra: [String] = []) async throws -> (status: Int, body: String) {
+            let args = ["-sS", "--max-time", "20", "-w", "\n%{http_code}"] + extra + ["http://127.0.0.1:\(n.port)\(path)"]
+            let r = asNobody
+                ? try await runProcess(tools[0], ["--reuid=65534", "--regid=65534", "--clear-groups", tools[1]] + args)
+                : try await runProcess(tools[1], args)
+            #expect(r.status == 0, "curl failed: \(r.stderr)")
+            return (Int(r.lastLine) ?? 0, r.stdout)
+        }
+        for path in ["/", "/modelcache.js", "/v1/web/jobs"] {
+            let other = try await curl(path, asNobody: true)
+            #expect(other.status == 403 && other.body.contains("\"other-user\""), "\(path): \(other.body)")
+            #expect(!other.body.contains(n.node.webToken))
+            #expect(try await curl(path, asNobody: false).status == 200, "\(path)")
+        }
+        let page = try await curl("/", asNobody: false)
+        #expect(page.body.contains(n.node.webToken))
+        let post = try await curl("/v1/web/pin", asNobody: true, ["-X", "POST", "-H", "X-ModelCache-Token: \(n.node.webToken)",
+                                                                  "--data", "{\"what\":\"x\",\"pinned\":true}"])
+        #expect(post.status == 403 && post.body.contains("\"other-user\""))
+        #expect(try await curl("/v1/info", asNobody: true).status == 200)  // the peer API is for everyone
         await n.stop()
     }
 
@@ -289,13 +330,15 @@ func freeLoopbackPort() throws -> Int {
 }
 
 /// A request context with any client address, for feeding the node's routes a request "from the LAN".
-struct RemoteContext: RequestContext, RemoteAddressRequestContext {
+struct RemoteContext: RequestContext, ConnectionRequestContext {
     struct Source: RequestContextSource { var logger: Logger }
     var coreContext: CoreRequestContextStorage
     var remoteAddress: SocketAddress?
+    var localAddress: SocketAddress?
 
     init(source: Source) {
         coreContext = .init(source: source)
         remoteAddress = nil
+        localAddress = nil
     }
 }

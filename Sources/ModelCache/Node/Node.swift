@@ -102,13 +102,14 @@ public final class Node: Sendable {
         try await group.run()
     }
 
-    /// The browser routes' rules: the allowed origins, and the names this node answers to (loopback, its host
-    /// name, its mDNS name, its listen address), each with the bound port.
+    /// The browser routes' rules: the allowed origins, the names this node answers to (loopback, its host name, its
+    /// mDNS name, its listen address), each with the bound port, and its user (the owner of its token file).
     func makeBrowserAccess(port: Int) -> BrowserAccess {
         let host = ProcessInfo.processInfo.hostName
         let short = host.split(separator: ".").first.map(String.init) ?? host
         let names = [host, short, short + ".local", settings.name, settings.name + ".local", settings.listenHost]
-        return BrowserAccess(allowedOrigins: settings.allowedOrigins, names: names, port: port, token: webToken)
+        return BrowserAccess(allowedOrigins: settings.allowedOrigins, names: names, port: port, token: webToken,
+                             nodeUser: UInt32(geteuid()))
     }
 
     /// A fetch on this node: the engine with the node's current view of its peers. Announces the new catalogue.

@@ -12,13 +12,17 @@ struct WebAPI: Sendable {
     let control: ControlAPI
     /// The access rules, known once the listener is bound (the port is part of the accepted `Host`s).
     let access: @Sendable () -> BrowserAccess?
+    /// Which local user opened a loopback connection (`SocketOwner.uid`; tests without sockets give their own).
+    let clientUser: @Sendable (_ client: SocketAddress, _ node: SocketAddress) -> UInt32?
     /// Concurrent byte streams to browsers (separate from the peers' upload slots and upload rate).
     let reads = UploadLimiter(limit: 64)
 
-    init(node: Node, access: @escaping @Sendable () -> BrowserAccess?) {
+    init(node: Node, access: @escaping @Sendable () -> BrowserAccess?,
+         clientUser: @escaping @Sendable (_ client: SocketAddress, _ node: SocketAddress) -> UInt32? = SocketOwner.uid) {
         self.node = node
         self.control = ControlAPI(node: node)
         self.access = access
+        self.clientUser = clientUser
     }
 
     /// Every path of the API, for its CORS preflight route.
@@ -28,7 +32,7 @@ struct WebAPI: Sendable {
         "/v1/web/pin", "/v1/web/peers",
     ]
 
-    func addRoutes<Context: RemoteAddressRequestContext>(to router: Router<Context>) {
+    func addRoutes<Context: ConnectionRequestContext>(to router: Router<Context>) {
         let page = router.group().add(middleware: guardFor(.statusPage, Context.self))
         page.get("/") { _, _ in try self.statusPage() }
         let assets = router.group().add(middleware: guardFor(.asset, Context.self))
@@ -57,8 +61,8 @@ struct WebAPI: Sendable {
         api.head("/v1/web/bytes") { req, _ in try self.bytes(url: req.uri.queryParameters.get("url"), req, head: true) }
     }
 
-    private func guardFor<Context: RemoteAddressRequestContext>(_ kind: BrowserAccess.Kind, _: Context.Type) -> BrowserGuard<Context> {
-        BrowserGuard(access: access, kind: kind, logger: node.logger)
+    private func guardFor<Context: ConnectionRequestContext>(_ kind: BrowserAccess.Kind, _: Context.Type) -> BrowserGuard<Context> {
+        BrowserGuard(access: access, kind: kind, clientUser: clientUser, logger: node.logger)
     }
 
     /// The status page, with this node's token in a `<meta>` tag (the page is served only to itself, never

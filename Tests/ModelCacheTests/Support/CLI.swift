@@ -1,6 +1,6 @@
 import Foundation
 
-/// Runs the built `modelcache` binary and captures what it prints.
+/// What a child process (the built `modelcache` binary, or another program) printed, and its exit status.
 struct CLIResult {
     var status: Int32
     var stdout: String
@@ -8,16 +8,18 @@ struct CLIResult {
     var lastLine: String { stdout.split(separator: "\n").last.map(String.init) ?? "" }
 }
 
+/// Runs the built `modelcache` binary (after `prefix`, a command such as `env` or `setpriv …`, if given).
 func runCLI(_ args: [String], environment: [String: String] = [:], prefix: [String] = [], timeout: Duration = .seconds(60)) async throws -> CLIResult {
+    if prefix.isEmpty { return try await runProcess(modelcacheBinary, args, environment: environment, timeout: timeout) }
+    return try await runProcess(prefix[0], Array(prefix.dropFirst()) + [modelcacheBinary] + args, environment: environment, timeout: timeout)
+}
+
+/// Runs any program (killed after `timeout`) and captures what it prints.
+func runProcess(_ executable: String, _ args: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> CLIResult {
     let p = Process()
     let out = Pipe(), err = Pipe()
-    if prefix.isEmpty {
-        p.executableURL = URL(fileURLWithPath: modelcacheBinary)
-        p.arguments = args
-    } else {
-        p.executableURL = URL(fileURLWithPath: prefix[0])
-        p.arguments = Array(prefix.dropFirst()) + [modelcacheBinary] + args
-    }
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
     p.environment = env
