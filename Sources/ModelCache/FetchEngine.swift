@@ -181,6 +181,7 @@ public final class FetchEngine: Sendable {
             partial.discard()
             throw ModelCacheError.digestMismatch(expected: expected, got: whole)
         }
+        partial.markWholeVerified()
         let finalManifest = try Manifest(sha256: whole, layout: layout, chunks: (0..<layout.count).map { digests[$0]! })
         let record = try store.commit(file: partial.dataPath, manifest: finalManifest, url: request.url,
                                       etag: info?.etag, lastModified: info?.lastModified, isPrivate: request.isPrivate)

@@ -88,6 +88,11 @@ public final class PartialDownload: Sendable {
     public func isVerified(_ chunk: Int) -> Bool { verified.withLock { $0.contains(chunk) } }
     public var verifiedSet: ChunkSet { verified.withLock { $0 } }
 
+    private let whole = Mutex(false)
+    /// Set once the whole file matched its expected digest (before the fsync and commit): every byte may be served.
+    public var isWholeVerified: Bool { whole.withLock { $0 } }
+    func markWholeVerified() { whole.withLock { $0 = true } }
+
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(ModelCacheError) {
         try data.write(bytes, at: offset)
     }

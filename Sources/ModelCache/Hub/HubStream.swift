@@ -6,8 +6,8 @@ import NIOCore
 
 /// A response body that streams a byte range of a blob while it is being downloaded: bytes go out as soon as the
 /// chunks holding them are written and hashed (checked against the manifest when they came from a peer), from the
-/// partial file, then from the stored blob once it is committed. The file's last byte is sent only from the stored
-/// blob, after the whole-blob check: the client checks nothing but the size, so a download that fails its check
+/// partial file, then from the stored blob once it is committed. The file's last byte is sent only after the
+/// whole-blob check: the client checks nothing but the size, so a download that fails its check
 /// (a corrupt origin) leaves the client one byte short, never with a complete wrong file. The connection is then cut;
 /// the client retries, and `HubService` answers that retry with the whole file (200), not a Range of it, so no byte
 /// of the failed download survives on the client.
@@ -32,8 +32,9 @@ struct HubStream: Sendable {
                     break
                 }
                 if let d = digest, let partial = active?.partial(d, includingPrivate: true) {
-                    let upto = HubStream.verifiedEnd(from: offset, limit: min(range.upperBound, partial.layout.size - 1),
-                                                     layout: partial.layout, isVerified: partial.isVerified)
+                    // The last byte only once the whole file matched its digest (it may still be on its way to the store).
+                    let limit = partial.isWholeVerified ? range.upperBound : min(range.upperBound, partial.layout.size - 1)
+                    let upto = HubStream.verifiedEnd(from: offset, limit: limit, layout: partial.layout, isVerified: partial.isVerified)
                     if upto > offset {
                         // 0 when the file was just committed and moved away: the next turn reads the stored blob.
                         let n = try await HubStream.copy(partial.dataPath, offset..<upto, to: &writer, missingIsEmpty: true)
