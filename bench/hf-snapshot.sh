@@ -42,26 +42,19 @@ VPY=$VENV/bin/python
 
 WORK=$(mktemp -d "$BENCH_TMP/modelcache-bench-hf.XXXXXX")
 mkdir -p "$BENCH_HF_DATA" "$WORK/runs"
-PIDS=()
 cleanup() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    stop_tracked
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-forget() {
-    local keep=() p
-    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
-}
 
 bench_log "before: $(load_note)"
 bench_log "fake Hub: acme/big-model, 2 x $HALF_MIB MiB (generated once into $BENCH_HF_DATA)"
 "$PYTHON" "$BENCH_ROOT/Tests/hf/fakehub.py" --data-dir "$BENCH_HF_DATA" --big-mib "$HALF_MIB" \
     --ports-file "$WORK/ports.json" </dev/null >"$WORK/fakehub.log" 2>&1 &
 FAKE_PID=$!
-PIDS+=("$FAKE_PID")
+track "$FAKE_PID"
 for _ in $(seq 600); do [[ -s $WORK/ports.json ]] && break; kill -0 "$FAKE_PID" 2>/dev/null || break; sleep 0.1; done
 [[ -s $WORK/ports.json ]] || bench_die "the fake Hub did not start: $(tail -5 "$WORK/fakehub.log")"
 HUB_PORT=$("$PYTHON" -c "import json; print(json.load(open('$WORK/ports.json'))['hub'])")
@@ -81,7 +74,7 @@ start_node() {
     "$MODELCACHE_BIN" serve --cache-dir "$WORK/node-$name" --listen "127.0.0.1:$port" --no-mdns --name "$name" \
         --hf-upstream "$HUB" ${peer:+--peer "$peer"} </dev/null >"$WORK/node-$name.log" 2>&1 &
     NODE_PID=$!
-    PIDS+=("$NODE_PID")
+    track "$NODE_PID"
     NODE_URL=http://127.0.0.1:$port
     wait_http "$NODE_URL/v1/info" 200 || bench_die "node $name did not start: $(tail -5 "$WORK/node-$name.log")"
 }

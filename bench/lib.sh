@@ -138,3 +138,17 @@ PYTHON=${PYTHON:-$(if [[ -x /usr/bin/python3 ]]; then echo /usr/bin/python3; els
 load_note() {
     echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); busy processes: $(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 >= 20 { printf "%s(%s%%) ", $2, $1 }')"
 }
+
+# Background processes of a benchmark: `track PID` after starting one; `forget PID` once it was stopped by hand;
+# `stop_tracked` (from the script's EXIT trap) stops what is left, newest first.
+PIDS=()
+track() { PIDS+=("$1"); }
+forget() {
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+stop_tracked() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+}

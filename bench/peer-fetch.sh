@@ -52,23 +52,14 @@ chmod 0755 "$WORK"
 # A lab of our own (its own bridge and namespaces): never clashes with another one.
 export MCLAB_PREFIX=${MCLAB_PREFIX:-mcbench$$}
 export MCLAB_STATE=${MCLAB_STATE:-/tmp/modelcache-lanlab-$MCLAB_PREFIX}
-PIDS=()
 LAB_UP=0
 cleanup() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    stop_tracked
     ((LAB_UP)) && "$LAB" down >/dev/null 2>&1
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# forget PID: drop it from PIDS once stopped.
-forget() {
-    local keep=() p
-    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
-}
 now() { date +%s.%N; }
 mbit() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b * 8 / s / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -113,13 +104,13 @@ part_a() {
     write_nginx_conf "$WORK/nginx-a" "$WORK/www" "127.0.0.1:$port"
     nginx -c "$WORK/nginx-a/nginx.conf" -p "$WORK/nginx-a" </dev/null >"$WORK/nginx-a/stdout" 2>&1 &
     nginx_pid=$!
-    PIDS+=("$nginx_pid")
+    track "$nginx_pid"
     url="http://127.0.0.1:$port/blob.bin"
     wait_http "$url" || bench_die "nginx did not start (see $WORK/nginx-a/error.log)"
     pa=$(free_port)
     "$MODELCACHE_BIN" serve --cache-dir "$WORK/a" --listen "127.0.0.1:$pa" --no-mdns --name a </dev/null >"$WORK/a.log" 2>&1 &
     a_pid=$!
-    PIDS+=("$a_pid")
+    track "$a_pid"
     wait_http "http://127.0.0.1:$pa/v1/info" || bench_die "node A did not start (see $WORK/a.log)"
     local t0 t1
     t0=$(now)
@@ -200,7 +191,7 @@ lab_up() {
     write_nginx_conf "$WORK/nginx-o" "$WORK/www" "10.77.0.100:8080"
     "$LAB" exec origin nginx -c "$WORK/nginx-o/nginx.conf" -p "$WORK/nginx-o" </dev/null >"$WORK/nginx-o/stdout" 2>&1 &
     ORIGIN_PID=$!
-    PIDS+=("$ORIGIN_PID")
+    track "$ORIGIN_PID"
     local i
     for ((i = 0; i < 100; i++)); do
         "$LAB" exec 4 curl -sf -o /dev/null -r 0-0 "http://10.77.0.100:8080/blob.bin" && break
@@ -217,7 +208,7 @@ start_node() {
     shift 2
     "$LAB" exec "$i" "$MODELCACHE_BIN" serve --cache-dir "$dir" "$@" </dev/null >>"$dir.log" 2>&1 &
     NODE_PID=$!
-    PIDS+=("$NODE_PID")
+    track "$NODE_PID"
     local k
     for ((k = 0; k < 100; k++)); do
         [[ -S $dir/node.sock ]] && curl -sf --unix-socket "$dir/node.sock" -o /dev/null http://node/v1/local/info && return 0

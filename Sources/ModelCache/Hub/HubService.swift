@@ -97,7 +97,6 @@ public final class HubService: Sendable {
         headers[HTTPField.Name("X-Repo-Commit")!] = meta.commit
         headers[.eTag] = "\"\(meta.etag)\""
         headers[HTTPField.Name("X-Linked-Etag")!] = "\"\(meta.etag)\""
-        headers[.acceptRanges] = "bytes"
         headers[.contentType] = "application/octet-stream"
         if let sha = meta.sha256 ?? blob?.sha256 { headers[HTTPField.Name(HubService.sha256Header)!] = sha.hex }
         let size: Int64
@@ -110,21 +109,14 @@ public final class HubService: Sendable {
             blob = try storedBlob(meta, url: url)
         }
         headers[HTTPField.Name("X-Linked-Size")!] = String(size)
-        var range: Range<Int64> = 0..<size
-        var status = HTTPResponse.Status.ok
-        if !call.isHead && !tainted.withLock({ $0.contains(url) }) {
-            switch ByteRangeRequest.parse(call.request.headers[.range], size: size) {
-            case .whole: break
-            case .range(let r):
-                range = r
-                status = .partialContent
-                headers[.contentRange] = ContentRange(first: r.lowerBound, last: r.upperBound - 1, total: size).header
-            case .unsatisfiable:
-                headers[.contentRange] = "bytes */\(size)"
-                return try HubService.error(.rangeNotSatisfiable, code: nil, "\(path) has \(size) bytes", head: false, headers: headers)
-            }
+        let status: HTTPResponse.Status
+        let range: Range<Int64>
+        switch RangedAnswer.decide(size: size, rangeHeader: call.request.headers[.range], headers: headers,
+                                   ignoreRange: call.isHead || tainted.withLock({ $0.contains(url) })) {
+        case .serve(let s, let h, let r): (status, headers, range) = (s, h, r)
+        case .unsatisfiable(let h):
+            return try HubService.error(.rangeNotSatisfiable, code: nil, "\(path) has \(size) bytes", head: false, headers: h)
         }
-        headers[.contentLength] = String(range.count)
         if call.isHead || range.isEmpty { return Response(status: status, headers: headers) }
         if let blob {
             try store.touch(blob.sha256)

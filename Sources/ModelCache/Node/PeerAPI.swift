@@ -118,23 +118,15 @@ public struct PeerAPI: Sendable {
             if let partial = active.partial(d) { return try partialBlob(d, partial, range: rangeHeader, head: head) }
             throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
         }
-        var headers = HTTPFields()
-        headers[.acceptRanges] = "bytes"
-        headers[.eTag] = "\"\(d.hex)\""
-        headers[.contentType] = "application/octet-stream"
-        var range: Range<Int64> = 0..<record.size
-        var status = HTTPResponse.Status.ok
-        switch ByteRangeRequest.parse(rangeHeader, size: record.size) {
-        case .whole: break
-        case .range(let r):
-            range = r
-            status = .partialContent
-            headers[.contentRange] = ContentRange(first: r.lowerBound, last: r.upperBound - 1, total: record.size).header
-        case .unsatisfiable:
-            headers[.contentRange] = "bytes */\(record.size)"
-            return try PeerAPI.errorResponse(.rangeNotSatisfiable, "range-not-satisfiable", "the blob has \(record.size) bytes", headers: headers)
+        var base = HTTPFields()
+        base[.eTag] = "\"\(d.hex)\""
+        base[.contentType] = "application/octet-stream"
+        let (status, headers, range): (HTTPResponse.Status, HTTPFields, Range<Int64>)
+        switch RangedAnswer.decide(size: record.size, rangeHeader: rangeHeader, headers: base) {
+        case .serve(let s, let h, let r): (status, headers, range) = (s, h, r)
+        case .unsatisfiable(let h):
+            return try PeerAPI.errorResponse(.rangeNotSatisfiable, "range-not-satisfiable", "the blob has \(record.size) bytes", headers: h)
         }
-        headers[.contentLength] = String(range.count)
         if head || range.isEmpty { return Response(status: status, headers: headers) }
         guard uploads.tryAcquire() else {
             var h = HTTPFields()

@@ -124,24 +124,16 @@ struct WebAPI: Sendable {
 
     /// A cached blob's bytes, with `Range` (one range; `206` + `Content-Range`, `416` when unsatisfiable).
     func bytes(_ record: BlobRecord, range rangeHeader: String?, head: Bool) throws -> Response {
-        var headers = HTTPFields()
-        headers[.acceptRanges] = "bytes"
-        headers[.eTag] = "\"\(record.sha256.hex)\""
-        headers[.contentType] = "application/octet-stream"
-        headers[.cacheControl] = "no-cache"
-        var range: Range<Int64> = 0..<record.size
-        var status = HTTPResponse.Status.ok
-        switch ByteRangeRequest.parse(rangeHeader, size: record.size) {
-        case .whole: break
-        case .range(let r):
-            range = r
-            status = .partialContent
-            headers[.contentRange] = ContentRange(first: r.lowerBound, last: r.upperBound - 1, total: record.size).header
-        case .unsatisfiable:
-            headers[.contentRange] = "bytes */\(record.size)"
-            return try PeerAPI.errorResponse(.rangeNotSatisfiable, "range-not-satisfiable", "the blob has \(record.size) bytes", headers: headers)
+        var base = HTTPFields()
+        base[.eTag] = "\"\(record.sha256.hex)\""
+        base[.contentType] = "application/octet-stream"
+        base[.cacheControl] = "no-cache"
+        let (status, headers, range): (HTTPResponse.Status, HTTPFields, Range<Int64>)
+        switch RangedAnswer.decide(size: record.size, rangeHeader: rangeHeader, headers: base) {
+        case .serve(let s, let h, let r): (status, headers, range) = (s, h, r)
+        case .unsatisfiable(let h):
+            return try PeerAPI.errorResponse(.rangeNotSatisfiable, "range-not-satisfiable", "the blob has \(record.size) bytes", headers: h)
         }
-        headers[.contentLength] = String(range.count)
         try? node.store.touch(record.sha256)
         if head || range.isEmpty { return Response(status: status, headers: headers) }
         guard reads.tryAcquire() else {

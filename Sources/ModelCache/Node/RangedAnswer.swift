@@ -1,0 +1,28 @@
+import HTTPTypes
+import ModelCacheCore
+
+/// How to answer a GET or HEAD of `size` bytes that may carry a `Range` header (one range, RFC 9110): the status,
+/// the headers (`Accept-Ranges`, `Content-Range`, `Content-Length`) and the bytes to send, or the headers of a `416`.
+/// Shared by the peer API, the browser API and the Hugging Face endpoint; each words its own 416.
+enum RangedAnswer {
+    case serve(HTTPResponse.Status, HTTPFields, Range<Int64>)
+    case unsatisfiable(HTTPFields)
+
+    /// `ignoreRange`: answer the whole body whatever the request asked (a server may always do so).
+    static func decide(size: Int64, rangeHeader: String?, headers base: HTTPFields, ignoreRange: Bool = false) -> RangedAnswer {
+        var h = base
+        h[.acceptRanges] = "bytes"
+        switch ignoreRange ? .whole : ByteRangeRequest.parse(rangeHeader, size: size) {
+        case .whole:
+            h[.contentLength] = String(size)
+            return .serve(.ok, h, 0..<size)
+        case .range(let r):
+            h[.contentRange] = ContentRange(first: r.lowerBound, last: r.upperBound - 1, total: size).header
+            h[.contentLength] = String(r.count)
+            return .serve(.partialContent, h, r)
+        case .unsatisfiable:
+            h[.contentRange] = "bytes */\(size)"
+            return .unsatisfiable(h)
+        }
+    }
+}
