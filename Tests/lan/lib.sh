@@ -72,10 +72,12 @@ EOC
 }
 
 # start_nodes NAME...: `modelcache serve` (mDNS on) on nodes 1..N with those names; waits for their sockets.
+# Extra `serve` arguments for every node: the array NODE_ARGS (e.g. NODE_ARGS=(--hf-upstream URL)).
 start_nodes() {
     local i=1 name _
     for name in "$@"; do
-        "$LAB" exec "$i" "$BIN" serve --cache-dir "$OUT/node$i" --name "$name" -v 2>"$OUT/node$i.log" &
+        "$LAB" exec "$i" "$BIN" serve --cache-dir "$OUT/node$i" --name "$name" -v ${NODE_ARGS[@]+"${NODE_ARGS[@]}"} \
+            2>"$OUT/node$i.log" &
         BG+=($!)
         i=$((i + 1))
     done
