@@ -188,7 +188,8 @@ public final class FetchEngine: Sendable {
         partial.discard()
         progress?(FetchProgress(downloaded: size, total: size))
         logger.info("fetched", metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "blob.size": "\(size)",
-                                          "digest.source": "\(decision.source)", "seconds": "\(clock.seconds)"])
+                                          "digest.source": "\(decision.source)", "seconds": "\(clock.seconds)",
+                                          "sources": "\(counters.sources.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"])
         return FetchResult(path: record.path, sha256: whole, size: size, sources: counters.sources,
                            seconds: clock.seconds, cached: false, resumedBytes: resumedBytes)
     }

@@ -148,6 +148,9 @@ WANT=$(python3 -c "import json; r=next(x for x in json.load(open('$OUT/manifest.
 c={c['sha']: c['files'] for c in r['commits']}; print(sum(f['size'] for f in c[r['refs']['main']].values()) + c['$OLD']['$SHARD2']['size'])")
 echo "  node 1's eth0 sent $TX1 bytes while node 2's client ran (the files: $WANT bytes)"
 check "node 1 sent at least those files' bytes on the LAN meanwhile (its eth0 counters)" test "${TX1:-0}" -ge "$WANT"
+# Node 2's engine logs each fetch's bytes per source: every LFS blob it fetched came from peer "teacher" alone.
+check "node 2's log: its fetches took bytes from peer teacher and none from the origin" bash -c \
+    "grep -q 'sources=peer teacher=' '$OUT/node2.log' && ! grep 'fetched' '$OUT/node2.log' | grep -q 'origin='"
 check "the fake Hub is still stopped" bash -c "! kill -0 $FAKE 2>/dev/null && ! \"$LAB\" exec 2 curl -s -m 3 -o /dev/null '$HUB/_manifest'"
 
 # 5. The gated file is not obtainable through node 2 with the Hub down (nobody can check a token), with or without
