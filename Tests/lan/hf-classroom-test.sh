@@ -123,14 +123,18 @@ check "the fake Hub is stopped (node 2's namespace: connection refused)" bash -c
 
 # 3. The pupil's node finds the teacher's over mDNS (no --peer anywhere), with its catalogue.
 N1_BLOBS=$(catalogue_of 1 | json 'len(d["blobs"])' 2>/dev/null)
+# Node 1 is looked up by its address: avahi may have renamed its service "teacher #2" (a collision while the
+# namespace's daemon re-registered its host name); that is discovery working, not this test's subject.
 found=0
 for _ in $(seq 200); do
-    if [[ $(peers_of 2 | json 'sum(p["blobs"] for p in d if p["name"] == "teacher")' 2>/dev/null) -ge ${N1_BLOBS:-1} ]]; then found=1; break; fi
+    if [[ $(peers_of 2 | json 'sum(p["blobs"] for p in d if p["address"] == "10.77.0.1:7070")' 2>/dev/null) -ge ${N1_BLOBS:-1} ]]; then found=1; break; fi
     sleep 0.1
 done
+TEACHER=$(peers_of 2 | json '[p["name"] for p in d if p["address"] == "10.77.0.1:7070"][0]' 2>/dev/null)
+[[ $TEACHER == teacher ]] || echo "  note: node 1's service is published as '$TEACHER'"
 check "node 2 found node 1 over mDNS, with its catalogue ($N1_BLOBS blobs)" test $found = 1
-check "node 2's peer 'teacher' is found by mdns at 10.77.0.1:7070" test \
-    "$(peers_of 2 | json '[p["foundBy"] + " " + p["address"] for p in d if p["name"] == "teacher"][0]' 2>/dev/null)" = "mdns 10.77.0.1:7070"
+check "node 2's peer at 10.77.0.1:7070 ('$TEACHER') is found by mdns" test \
+    "$(peers_of 2 | json '[p["foundBy"] for p in d if p["address"] == "10.77.0.1:7070"][0]' 2>/dev/null)" = "mdns"
 
 # 4. The pupil's client, Hub down: the same files through node 2, from node 1.
 check "(before) node 2's catalogue holds none of $MODEL's blobs" test "$(not_listed 2 "$(IFS='|'; echo "${MAIN_SHAS[*]}")")" = yes
@@ -149,8 +153,8 @@ c={c['sha']: c['files'] for c in r['commits']}; print(sum(f['size'] for f in c[r
 echo "  node 1's eth0 sent $TX1 bytes while node 2's client ran (the files: $WANT bytes)"
 check "node 1 sent at least those files' bytes on the LAN meanwhile (its eth0 counters)" test "${TX1:-0}" -ge "$WANT"
 # Node 2's engine logs each fetch's bytes per source: every LFS blob it fetched came from peer "teacher" alone.
-check "node 2's log: its fetches took bytes from peer teacher and none from the origin" bash -c \
-    "grep -q 'sources=peer teacher=' '$OUT/node2.log' && ! grep 'fetched' '$OUT/node2.log' | grep -q 'origin='"
+check "node 2's log: its fetches took bytes from peer '$TEACHER' and none from the origin" bash -c \
+    "grep -qF 'sources=peer $TEACHER=' '$OUT/node2.log' && ! grep 'fetched' '$OUT/node2.log' | grep -q 'origin='"
 check "the fake Hub is still stopped" bash -c "! kill -0 $FAKE 2>/dev/null && ! \"$LAB\" exec 2 curl -s -m 3 -o /dev/null '$HUB/_manifest'"
 
 # 5. The gated file is not obtainable through node 2 with the Hub down (nobody can check a token), with or without
