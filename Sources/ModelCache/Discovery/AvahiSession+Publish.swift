@@ -57,6 +57,7 @@ extension AvahiSession {
             if let pub = publication {
                 logger.info("mDNS: service published", metadata: ["mdns.name": "\(pub.name)", "mdns.port": "\(pub.port)"])
             }
+            if txtDeferred { applyTXTUpdate() }
         case AVAHI_ENTRY_GROUP_COLLISION:
             // Someone on the network has our name: pick "name #2", "name #3", ... and re-add.
             rename(reason: "collision on the network")
@@ -93,6 +94,13 @@ extension AvahiSession {
             ensurePublished()
             return
         }
+        // While avahi is still probing the name, a changed TXT record looks like a conflicting record for our own
+        // name and the service gets renamed ("name #2"): wait until it is established (the state callback applies it).
+        guard avahi_entry_group_get_state(group) == Int32(AVAHI_ENTRY_GROUP_ESTABLISHED.rawValue) else {
+            txtDeferred = true
+            return
+        }
+        txtDeferred = false
         let updated = AvahiInterop.withStringList(pub.txt.encode()) { list in
             avahi_entry_group_update_service_txt_strlst(
                 group, AvahiIfIndex(AVAHI_IF_UNSPEC), AvahiProtocol(AVAHI_PROTO_UNSPEC), AvahiPublishFlags(0),

@@ -49,6 +49,8 @@ final class AvahiSession: @unchecked Sendable {
     var needsNewClient = true
     var retryDelayMS: UInt32 = 0
     var warnedAboutServiceCap = false
+    /// A TXT update that arrived while the service was still being probed; applied once it is established.
+    var txtDeferred = false
     private var retryTimer: OpaquePointer?
     private var txtTimer: OpaquePointer?
     /// Our own reference, handed to avahi as `userdata`; released in ``teardown()``.
