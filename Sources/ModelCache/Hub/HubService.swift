@@ -158,30 +158,26 @@ public final class HubService: Sendable {
     func startFetch(_ meta: HubFileMeta, url: String, auth: String?) async -> HubFlights.Flight {
         let key = meta.isPublic ? url : url + "\u{0}" + (auth ?? "")
         let useOrigin = !upstream.isKnownDown
-        if meta.isPublic && useOrigin {
-            return await flights.flight(key, onFailure: taint(url)) { [node, store] in
+        let viaJob = meta.isPublic && useOrigin
+        return await flights.flight(key, onFailure: taint(url)) { [node, store, logger] in
+            let result: FetchResult
+            if viaJob {
                 let job = try await node.jobs.create(id: nil, title: "\(meta.repo.id): \(meta.path) (Hugging Face)",
                                                      requests: [Job.Request(url: url, sha256: meta.sha256)])
                 let done = try await node.jobs.waitUntilFinal(job.id)
                 guard done.state == .success, let d = done.requests.first?.result, let record = try store.lookup(digest: d) else {
                     throw HubStream.Interrupted(detail: "job \(job.id) for \(url) ended: \(done.failureReason?.rawValue ?? "") \(done.message ?? "")")
                 }
-                if meta.sha256 == nil {
-                    var known = meta
-                    known.sha256 = d
-                    try store.saveHubFile(known)
-                }
-                return FetchResult.hit(record)
+                result = .hit(record)
+            } else {
+                var request = FetchRequest(url: url, expected: meta.sha256, useOrigin: useOrigin)
+                request.isPrivate = !meta.isPublic
+                if !meta.isPublic, let auth { request.originHeaders = [("Authorization", auth)] }
+                logger.info("hub file fetch", metadata: ["hub.repo": "\(meta.repo.id)", "hub.path": "\(meta.path)", "url": "\(url)",
+                                                         "private": "\(request.isPrivate)"])
+                result = try await node.fetch(request)
             }
-        }
-        return await flights.flight(key, onFailure: taint(url)) { [node, store, logger] in
-            var request = FetchRequest(url: url, expected: meta.sha256, useOrigin: useOrigin)
-            request.isPrivate = !meta.isPublic
-            if !meta.isPublic, let auth { request.originHeaders = [("Authorization", auth)] }
-            logger.info("hub file fetch", metadata: ["hub.repo": "\(meta.repo.id)", "hub.path": "\(meta.path)", "url": "\(url)",
-                                                     "private": "\(request.isPrivate)"])
-            let result = try await node.fetch(request)
-            if meta.sha256 == nil {
+            if meta.sha256 == nil {  // a non-LFS file: its sha256 is known now
                 var known = meta
                 known.sha256 = result.sha256
                 try store.saveHubFile(known)

@@ -26,17 +26,13 @@ struct HubStream: Sendable {
             var offset = range.lowerBound
             var lastProgress = ContinuousClock.now
             while offset < range.upperBound {
-                if let blob = try stored() {
-                    _ = try await HubStream.copy(blob.path, offset..<range.upperBound, to: &writer)
-                    offset = range.upperBound
-                    break
-                }
+                // While the download runs, its partial file (no index read per turn); once it is gone, the blob.
                 if let d = digest, let partial = active?.partial(d, includingPrivate: true) {
                     // The last byte only once the whole file matched its digest (it may still be on its way to the store).
                     let limit = partial.isWholeVerified ? range.upperBound : min(range.upperBound, partial.layout.size - 1)
                     let upto = HubStream.verifiedEnd(from: offset, limit: limit, layout: partial.layout, isVerified: partial.isVerified)
                     if upto > offset {
-                        // 0 when the file was just committed and moved away: the next turn reads the stored blob.
+                        // 0 when the file was just committed and moved away: a later turn reads the stored blob.
                         let n = try await HubStream.copy(partial.dataPath, offset..<upto, to: &writer, missingIsEmpty: true)
                         if n > 0 {
                             offset += n
@@ -44,11 +40,13 @@ struct HubStream: Sendable {
                             continue
                         }
                     }
-                }
-                if flight.ended.isSet {
-                    // Either committed a moment ago (then `stored()` finds it) or failed.
-                    if try stored() != nil { continue }
-                    _ = try await flight.task.value
+                } else if let blob = try stored() {
+                    _ = try await HubStream.copy(blob.path, offset..<range.upperBound, to: &writer)
+                    offset = range.upperBound
+                    break
+                } else if flight.ended.isSet {
+                    if try stored() != nil { continue }  // committed just after the check above
+                    _ = try await flight.task.value  // a failed download's error
                     throw HubStream.Interrupted(detail: "the download of \(url) ended without a stored blob")
                 }
                 guard ContinuousClock.now - lastProgress < stallLimit else {
