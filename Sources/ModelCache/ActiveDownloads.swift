@@ -9,18 +9,8 @@ public final class ActiveDownloads: Sendable {
     /// vanishes loses its claims within this time.
     public static let claimTTL: Duration = .seconds(10)
 
-    public struct Availability: Codable, Sendable, Equatable {
-        public var version: Int
-        public var size: Int64
-        public var chunkSize: Int64
-        /// Hex bitmap of verified chunks (ChunkSet encoding).
-        public var have: String
-        /// Hex bitmap of chunks being fetched now.
-        public var claims: String
-        public var complete: Bool
-        /// The serving node's id (swarm members split the origin's work by it).
-        public var node: String?
-    }
+    /// The availability answer (its parsing lives in ModelCacheCore, where the fuzz targets reach it).
+    public typealias Availability = PeerAvailability
 
     struct Entry {
         var partial: PartialDownload

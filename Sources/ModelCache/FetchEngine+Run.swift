@@ -214,9 +214,13 @@ extension FetchEngine {
                     var position = offset
                     while slice.readableBytes > 0 {
                         let chunk = Int(position / layout.chunkSize)
+                        // OriginClient.fetch stops a body longer than the size; never index past the last chunk.
+                        guard chunk < layout.count else {
+                            throw ModelCacheError.protocolViolation("the origin of \(request.url) sent more than \(layout.size) bytes")
+                        }
                         let end = layout.range(of: chunk).upperBound
                         let n = Int(min(Int64(slice.readableBytes), end - position))
-                        let piece = slice.readSlice(length: n)!
+                        guard let piece = slice.readSlice(length: n) else { break }
                         let needed = digests[chunk] == nil && !partial.isVerified(chunk)
                         if needed {
                             try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in

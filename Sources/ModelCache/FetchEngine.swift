@@ -53,8 +53,7 @@ public final class FetchEngine: Sendable {
     }
 
     public static func validate(url: String) throws(ModelCacheError) {
-        guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = u.host, !host.isEmpty else { throw .malformedURL(url) }
+        guard HTTPURLCheck.problem(url) == nil else { throw .malformedURL(url) }
     }
 
     /// A stored blob for this request, without any network request.

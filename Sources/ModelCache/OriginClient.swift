@@ -69,6 +69,12 @@ public struct OriginClient: Sendable {
                 guard let next = URL(string: loc, relativeTo: URL(string: current))?.absoluteString else {
                     throw ModelCacheError.protocolViolation("redirect to malformed Location '\(loc)'")
                 }
+                if let problem = HTTPURLCheck.problem(next) {
+                    throw ModelCacheError.protocolViolation("the origin of \(url) redirected to \(next): \(problem)")
+                }
+                if hops.contains(where: { $0.url == next }) {
+                    throw ModelCacheError.protocolViolation("the origin of \(url) redirects in a loop (back to \(next))")
+                }
                 current = next
                 continue
             }
@@ -87,14 +93,16 @@ public struct OriginClient: Sendable {
 
     /// Whether a failure is worth another attempt (network trouble, 5xx, 408, 429) or final (404, 403, ...).
     public static func isRetryable(_ error: any Error) -> Bool {
-        switch error as? ModelCacheError {
-        case .originStatus(_, let status, _)?: return status >= 500 || status == 408 || status == 429
-        case .originChanged?, .diskFull?, .malformedURL?, .io?: return false
-        default: return true
-        }
+        (error as? ModelCacheError)?.isRetryable ?? true
     }
 
     func execute(_ req: HTTPClientRequest, url: String) async throws -> HTTPClientResponse {
+        // The HTTP client traps on some URLs (an IP literal with a port above 65535): check every one first. A bad
+        // URL other than the one asked for came from the origin (a redirect, a stored final URL): a violation.
+        if let problem = HTTPURLCheck.problem(req.url) {
+            if req.url == url { throw ModelCacheError.malformedURL(url) }
+            throw ModelCacheError.protocolViolation("the origin of \(url) sent the client to \(req.url): \(problem)")
+        }
         do {
             return try await http.execute(req, timeout: .seconds(30), logger: logger)
         } catch let e as ModelCacheError {
@@ -138,6 +146,9 @@ public struct OriginClient: Sendable {
             if let range, !(range.lowerBound == 0 && Int64(range.count) == info.size) { throw RangeIgnored() }
             start = 0
             expectedLength = info.size
+        }
+        if let expectedLength, let declared = res.headers.first(name: "Content-Length"), Int64(declared) != expectedLength {
+            throw ModelCacheError.protocolViolation("the origin of \(url) declares Content-Length \(declared) where \(expectedLength) bytes are due (the HEAD said \(info.size.map(String.init) ?? "no size"))")
         }
         var received: Int64 = 0
         do {

@@ -20,12 +20,19 @@ public struct ChunkLayout: Hashable, Sendable, Codable {
         self.chunkSize = chunkSize
     }
 
+    /// For values already validated (a decoded manifest): no check, no throw.
+    init(validated size: Int64, chunkSize: Int64) {
+        self.size = size
+        self.chunkSize = chunkSize
+    }
+
     public static func isValidChunkSize(_ c: Int64) -> Bool {
         c >= minimumChunkSize && c <= maximumChunkSize && (c & (c - 1)) == 0
     }
 
     /// A zero-byte blob has zero chunks.
-    public var count: Int { Int((size + chunkSize - 1) / chunkSize) }
+    /// (Computed without `size + chunkSize - 1`, which overflows for a size near Int64.max.)
+    public var count: Int { Int(size / chunkSize + (size % chunkSize == 0 ? 0 : 1)) }
 
     public func range(of index: Int) -> Range<Int64> {
         precondition(index >= 0 && index < count, "chunk \(index) out of 0..<\(count)")

@@ -21,8 +21,8 @@ public struct Manifest: Hashable, Sendable, Codable {
     }
 
     public var layout: ChunkLayout {
-        // Validated at init/decode time, so this cannot fail.
-        try! ChunkLayout(size: size, chunkSize: chunkSize)
+        // Validated at init/decode time.
+        ChunkLayout(validated: size, chunkSize: chunkSize)
     }
 
     public init(from decoder: any Decoder) throws {

@@ -17,6 +17,10 @@ public enum ModelCacheError: Error, Sendable, Equatable, CustomStringConvertible
     case peerRejected(peer: String, detail: String)
     case aborted
     case quotaExceeded(needed: Int64, limit: Int64)
+    /// A command-line value out of range or not a number (`--max-size 99999999999T`, a port above 65535).
+    case invalidArgument(String)
+    /// The listen address is held by another process (a node still running, or one that just quit).
+    case portInUse(String)
 
     public var code: String {
         switch self {
@@ -36,13 +40,16 @@ public enum ModelCacheError: Error, Sendable, Equatable, CustomStringConvertible
         case .peerRejected: "peer-rejected"
         case .aborted: "aborted"
         case .quotaExceeded: "quota-exceeded"
+        case .invalidArgument: "invalid-argument"
+        case .portInUse: "port-in-use"
         }
     }
 
     /// Process exit status for the CLI (documented in README.md).
     public var exitCode: Int32 {
         switch self {
-        case .malformedURL, .malformedDigest: 64
+        case .malformedURL, .malformedDigest, .invalidArgument: 64
+        case .portInUse: 69
         case .originStatus: 3
         case .originUnreachable, .noSource, .peerRejected: 4
         case .digestMismatch, .sizeMismatch, .originChanged, .invalidManifest, .protocolViolation: 5
@@ -87,6 +94,21 @@ public enum ModelCacheError: Error, Sendable, Equatable, CustomStringConvertible
             "the download was aborted"
         case .quotaExceeded(let needed, let limit):
             "the blob needs \(needed) bytes but the cache limit is \(limit): raise --max-size or remove blobs"
+        case .invalidArgument(let d):
+            d
+        case .portInUse(let address):
+            "port \(address) is in use: stop the other node or pass --listen HOST:PORT"
+        }
+    }
+
+    /// Whether another attempt may succeed (network trouble, a 5xx, 408 or 429) or the failure is final: a wrong
+    /// argument, a full disk, or an origin or peer that broke the protocol (a lying Content-Length, a redirect
+    /// loop, a redirect to an impossible port) fails at once instead of being retried forever.
+    public var isRetryable: Bool {
+        switch self {
+        case .originStatus(_, let status, _): status >= 500 || status == 408 || status == 429
+        case .originChanged, .diskFull, .malformedURL, .io, .protocolViolation, .invalidArgument, .portInUse: false
+        default: true
         }
     }
 

@@ -41,8 +41,9 @@ public struct OriginInfo: Sendable, Hashable, Codable {
 
     /// Builds the info from every hop (the first may be a 302 carrying `X-Linked-Etag`, the last is the 200).
     public static func from(hops: [Hop]) -> OriginInfo {
-        precondition(!hops.isEmpty)
-        let last = hops.last!
+        guard let last = hops.last else {
+            return OriginInfo(requestedURL: "", finalURL: "", size: nil, etag: nil, lastModified: nil, acceptsRanges: false, digest: nil)
+        }
         var digest: BlobDigest? = nil
         var linkedSize: Int64? = nil
         for hop in hops {
@@ -107,8 +108,13 @@ public struct ContentRange: Hashable, Sendable {
         guard se.count == 2, let f = Int64(se[0]), let l = Int64(se[1]), f >= 0, l >= f else { return nil }
         first = f
         last = l
-        total = slash[1] == "*" ? nil : Int64(slash[1])
-        if slash[1] != "*" && total == nil { return nil }
+        if slash[1] == "*" {
+            total = nil
+        } else {
+            // RFC 9110 §14.4: the last byte lies inside the representation (so `last + 1` never overflows).
+            guard let t = Int64(slash[1]), t > l else { return nil }
+            total = t
+        }
     }
 
     public var header: String { "bytes \(first)-\(last)/\(total.map(String.init) ?? "*")" }
@@ -137,6 +143,7 @@ public enum ByteRangeRequest: Equatable, Sendable {
         guard first < size else { return .unsatisfiable }
         if b.isEmpty { return .range(first..<size) }
         guard let last = Int64(b), last >= first else { return .unsatisfiable }
-        return .range(first..<min(last + 1, size))
+        // `last` may be anything up to Int64.max: clamp it to the last byte before adding one.
+        return .range(first..<(min(last, size - 1) + 1))
     }
 }

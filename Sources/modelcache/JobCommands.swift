@@ -146,16 +146,3 @@ struct UnpinCommand: AsyncParsableCommand {
         try await runReportingErrors { print("unpinned \(try global.openStore().setPinned(what, false).sha256.hex)") }
     }
 }
-
-enum ByteCount {
-    /// `1000`, `64K`, `10G` (binary multiples).
-    static func parse(_ s: String) throws -> Int64 {
-        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-        var text = s.uppercased()
-        if text.hasSuffix("IB") { text.removeLast(2) } else if text.hasSuffix("B") { text.removeLast() }
-        var multiplier: Int64 = 1
-        if let last = text.last, let m = units[last] { multiplier = m; text.removeLast() }
-        guard let n = Int64(text), n >= 0 else { throw ValidationError("'\(s)' is not a size (say 50G)") }
-        return n * multiplier
-    }
-}

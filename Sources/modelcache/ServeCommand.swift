@@ -47,33 +47,40 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             var settings = NodeSettings()
-            let listenAddress = try PeerAddress(parsing: listen, allowAnyPort: true)
+            let listenAddress = try PeerAddress(parsing: listen, allowAnyPort: true, role: "--listen address")
             settings.listenHost = listenAddress.host
             settings.listenPort = listenAddress.port
             settings.staticPeers = try peers.map { p throws(ModelCacheError) in try PeerAddress(parsing: p) }
             settings.mdns = !noMdns
             if let name { settings.name = name }
-            settings.maxUploads = maxUploads
+            settings.maxUploads = try CommandLineNumber.check(maxUploads, option: "--max-upload-connections", in: 1...4096)
             if hfUpstream == "none" {
                 settings.hfUpstream = nil
             } else {
                 try FetchEngine.validate(url: hfUpstream)
                 settings.hfUpstream = hfUpstream
             }
-            settings.maxUploadRate = try maxUploadRate.map(ByteCount.parse)
+            settings.maxUploadRate = try maxUploadRate.map { r throws(ModelCacheError) in try CommandLineNumber.size(r, option: "--max-upload-rate") }
             settings.allowedOrigins = try allowOrigins.map { o in
                 guard let n = BrowserAccess.normalizedOrigin(o) else {
                     throw ValidationError("--allow-origin '\(o)' is not a web origin: give scheme://host[:port], e.g. http://localhost:8000")
                 }
                 return n
             }
-            let store = try global.openStore()
-            let http = HTTPClient.forModelCache(readTimeout: .seconds(10))
             var engineSettings = FetchEngine.Settings()
-            engineSettings.maxCacheSize = try maxSize.map(ByteCount.parse)
-            engineSettings.maxOriginRate = try maxOriginRate.map(ByteCount.parse)
-            let node = try Node(settings: settings, store: store, http: http, engineSettings: engineSettings,
+            engineSettings.maxCacheSize = try maxSize.map { s throws(ModelCacheError) in try CommandLineNumber.size(s, option: "--max-size") }
+            engineSettings.maxOriginRate = try maxOriginRate.map { r throws(ModelCacheError) in try CommandLineNumber.size(r, option: "--max-origin-rate") }
+            let store = try global.openStore()
+            // Created once every argument is checked: a client dropped without shutdown() traps.
+            let http = HTTPClient.forModelCache(readTimeout: .seconds(10))
+            let node: Node
+            do {
+                node = try Node(settings: settings, store: store, http: http, engineSettings: engineSettings,
                                 logger: Logging.logger("modelcache.node"))
+            } catch {
+                try? await http.shutdown()
+                throw error
+            }
             FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath); status page http://127.0.0.1:\(listenAddress.port)/\n".utf8))
             do {
                 try await node.run(gracefulShutdownSignals: [.sigterm, .sigint])

@@ -44,8 +44,13 @@ public final class AvahiDiscovery: Service, Sendable {
     /// Publishes `instanceName` on `port` (1...65535) with `txt`, and browses.
     /// The name is cut to 63 bytes (one DNS label); an empty name becomes "modelcache".
     public init(instanceName: String, port: Int, txt: PeerTXT, logger: Logger) {
-        precondition((1...65535).contains(port), "AvahiDiscovery: port must be in 1...65535, got \(port)")
-        let publication = AvahiSession.Publication(name: AvahiInterop.serviceName(instanceName), port: UInt16(port), txt: txt)
+        // A port outside 1...65535 (0: the listener never bound) cannot be published: browse only, and say so.
+        let publication = UInt16(exactly: port).flatMap { p in
+            p == 0 ? nil : AvahiSession.Publication(name: AvahiInterop.serviceName(instanceName), port: p, txt: txt)
+        }
+        if publication == nil {
+            logger.error("mDNS: not publishing, the port is not in 1...65535", metadata: ["mdns.port": "\(port)"])
+        }
         self.logger = logger
         (stream, continuation) = AsyncStream.makeStream(of: DiscoveryEvent.self, bufferingPolicy: .unbounded)
         state = Mutex(.idle(publication))

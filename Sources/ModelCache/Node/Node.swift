@@ -69,9 +69,12 @@ public final class Node: Sendable {
         }
         peerAPI.addRoutes(to: router)
         WebAPI(node: self, access: { [weak self] in self?.browserAccess.withLock { $0 } }).addRoutes(to: router)
+        let limits = ConnectionLimits.current(settings)
         let peerApp = Application(
             router: router,
-            configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "modelcache"),
+            server: .http1(configuration: .init(idleTimeout: limits.idleTimeout)),
+            configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "modelcache",
+                                 availableConnectionsDelegate: .maximum(limits.maxConnections, logger: logger)),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? settings.listenPort
                 boundPort.withLock { $0 = port }
@@ -88,7 +91,9 @@ public final class Node: Sendable {
         let socketPath = controlSocketPath
         let controlApp = Application(
             router: controlRouter,
-            configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "modelcache-control"),
+            server: .http1(configuration: .init(idleTimeout: limits.idleTimeout)),
+            configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "modelcache-control",
+                                 availableConnectionsDelegate: .maximum(limits.maxControlConnections, logger: logger)),
             onServerRunning: { _ in chmod(socketPath, 0o600) },
             logger: logger)
         var services: [any Service] = [peerApp, controlApp, PeerPoller(node: self)]
@@ -99,7 +104,13 @@ public final class Node: Sendable {
             gracefulShutdownSignals: gracefulShutdownSignals,
             logger: logger))
         defer { unlink(socketPath) }
-        try await group.run()
+        do {
+            try await group.run()
+        } catch where ListenError.isAddressInUse(error) {
+            portContinuation.finish()
+            let wildcard = ["0.0.0.0", "::", "[::]", ""].contains(settings.listenHost)
+            throw ModelCacheError.portInUse(wildcard ? "\(settings.listenPort)" : "\(settings.listenPort) on \(settings.listenHost)")
+        }
     }
 
     /// The browser routes' rules: the allowed origins, the names this node answers to (loopback, its host name, its
@@ -165,7 +176,8 @@ struct DiscoveryService: Service {
 
     func run() async throws {
         let port = await node.listeningPort()
-        guard let txt = node.currentTXT() else { return }
+        // 0: the listener never bound (its port is busy; the node is stopping with that error): publish nothing.
+        guard port > 0, let txt = node.currentTXT() else { return }
         let discovery = AvahiDiscovery(instanceName: node.settings.name, port: port, txt: txt, logger: node.logger)
         node.discovery.withLock { $0 = discovery }
         try await withThrowingTaskGroup(of: Void.self) { group in

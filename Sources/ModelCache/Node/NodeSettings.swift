@@ -25,6 +25,12 @@ public struct NodeSettings: Sendable {
     public var controlSocket: String?
     /// Web origins whose pages may use the browser API (`--allow-origin`, protocol §12), e.g. `http://localhost:8000`.
     public var allowedOrigins: [String] = []
+    /// A connection to a listener (peer port, control socket) with no request for this long is closed; the same
+    /// time bounds how long a client may take to send a request's headers.
+    public var idleTimeout: Duration = .seconds(30)
+    /// Concurrent connections accepted on the peer port (more wait in the kernel's backlog); lowered to what
+    /// RLIMIT_NOFILE allows (ConnectionBudget).
+    public var maxConnections = 512
 
     public init() {}
 }

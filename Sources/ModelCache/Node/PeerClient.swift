@@ -15,7 +15,8 @@ public struct PeerAddress: Hashable, Sendable, Codable, CustomStringConvertible 
     }
 
     /// `HOST:PORT` (`[v6]:PORT` for IPv6). Port 0 (any free port) only with `allowAnyPort`, for listen addresses.
-    public init(parsing s: String, allowAnyPort: Bool = false) throws(ModelCacheError) {
+    /// `role` names the value in errors ("peer", "--listen address").
+    public init(parsing s: String, allowAnyPort: Bool = false, role: String = "peer") throws(ModelCacheError) {
         var hostPart: Substring
         var portPart: Substring
         if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
@@ -25,13 +26,13 @@ public struct PeerAddress: Hashable, Sendable, Codable, CustomStringConvertible 
             hostPart = s[..<colon]
             portPart = s[s.index(after: colon)...]
         } else {
-            throw .malformedURL("peer '\(s)' (give HOST:PORT)")
+            throw .invalidArgument("\(role) '\(s)' is not HOST:PORT: give a host and a port, e.g. 192.168.1.20:7070")
         }
-        guard !hostPart.isEmpty, let port = Int(portPart), ((allowAnyPort ? 0 : 1)...65535).contains(port) else {
-            throw .malformedURL("peer '\(s)' (give HOST:PORT)")
+        guard !hostPart.isEmpty else {
+            throw .invalidArgument("\(role) '\(s)' has no host: give HOST:PORT, e.g. 192.168.1.20:7070")
         }
+        self.port = try CommandLineNumber.port(portPart, option: "\(role) '\(s)': the port", allowAny: allowAnyPort)
         self.host = String(hostPart)
-        self.port = port
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
@@ -81,7 +82,7 @@ public struct PeerClient: Sendable {
         let res = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(5), logger: logger)
         let body = try await res.body.collect(upTo: 1 << 20)
         if res.status == .notFound { return nil }
-        guard res.status == .ok, let a = try? JSONDecoder().decode(ActiveDownloads.Availability.self, from: Data(buffer: body)) else {
+        guard res.status == .ok, let a = PeerAvailability.decode(Array(buffer: body)) else {
             throw ModelCacheError.peerRejected(peer: peer.description, detail: "availability of \(d.short) answered \(res.status.code)")
         }
         return a

@@ -28,6 +28,8 @@ final class TestOrigin: Sendable {
         case stallAfter(bytes: Int)
         /// All bodies together at most this many bytes per second (a shared uplink).
         case sharedRate(bytesPerSecond: Int)
+        /// A GET body (and its Content-Length) `extraBytes` longer than the HEAD said: a lying Content-Length.
+        case longerGET(extraBytes: Int)
     }
 
     struct State {
@@ -187,7 +189,12 @@ final class TestOrigin: Sendable {
         }
         headers[.contentLength] = String(range.count)
         if isHead { return Response(status: status, headers: headers) }
-        let body = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
+        var served = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
+        for case .longerGET(let extra) in faults {
+            served += [UInt8](repeating: 0x4C, count: extra)
+            headers[.contentLength] = String(served.count)
+        }
+        let body = served
         let rate = faults.compactMap { f -> Int? in if case .trickle(let r) = f { return r }; return nil }.first
         let stallAt = faults.compactMap { f -> Int? in if case .stallAfter(let b) = f { return b }; return nil }.first
         let shared = faults.compactMap { f -> Int? in if case .sharedRate(let r) = f { return r }; return nil }.first
