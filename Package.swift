@@ -5,6 +5,12 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// The libFuzzer executable (scripts/fuzz) joins the package only when MODELCACHE_FUZZ=1, so the normal build and
+// `swift test` never compile or link it. It depends on ModelCacheCore alone.
+let fuzzTargets: [Target] = Context.environment["MODELCACHE_FUZZ"] == "1" ? [
+    .executableTarget(name: "ModelCacheFuzz", dependencies: ["ModelCacheCore"], swiftSettings: swiftSettings),
+] : []
+
 let package = Package(
     name: "ModelCache",
     platforms: [.macOS(.v14)],
@@ -99,5 +105,5 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-    ]
+    ] + fuzzTargets
 )

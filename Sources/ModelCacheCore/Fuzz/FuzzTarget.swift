@@ -1,0 +1,88 @@
+import Foundation
+
+/// The parsers a peer, an origin or a browser can reach, each fed arbitrary bytes. Used by the libFuzzer
+/// executable (`Sources/ModelCacheFuzz`, built only by `scripts/fuzz`) and by the test that replays every crash the
+/// fuzzer ever found (`Tests/Fuzz/crashes/<target>/`): a parser must return (a value or nil), never trap.
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    case range            // Range request header (GET/HEAD of a blob: peer API, browser API, Hub endpoint)
+    case contentRange     // Content-Range of an origin's or a peer's 206
+    case peerTXT          // mDNS TXT strings (NUL-separated here)
+    case catalogue        // a peer's catalogue (JSON, or gzip when the bytes start with the gzip magic)
+    case manifest         // a peer's manifest (JSON)
+    case availability     // a peer's availability answer (JSON + chunk bitmaps)
+    case hubRoute         // a request path on the Hub endpoint
+    case hubJSON          // Hub JSON and Link headers (HubXet)
+    case originHeaders    // an origin's response headers ("Name: value" lines): Repr-Digest, ETag, sizes
+    case chunkJournal     // a partial download's journal (a file)
+    case procNetTCP       // /proc/net/tcp text
+
+    /// Feeds `data` to the parser and touches what it returns (so that lazily computed fields are computed too).
+    public func run(_ data: [UInt8]) {
+        let text = String(decoding: data, as: UTF8.self)
+        switch self {
+        case .range:
+            for size: Int64 in [0, 1, 4096, 1 << 30, Int64.max] {
+                if case .range(let r) = ByteRangeRequest.parse(text, size: size) {
+                    _ = ContentRange(first: r.lowerBound, last: r.upperBound - 1, total: size).header
+                    _ = r.count
+                }
+            }
+        case .contentRange:
+            if let cr = ContentRange(parsing: text) { _ = cr.header; _ = cr.last - cr.first }
+        case .peerTXT:
+            _ = PeerTXT.parse(data.split(separator: 0, omittingEmptySubsequences: false).map(Array.init))?.encode()
+        case .catalogue:
+            let body = data.starts(with: [0x1f, 0x8b]) ? (Gzip.decompress(data, limit: 1 << 20) ?? []) : data
+            if let c = try? JSONDecoder().decode(Catalogue.self, from: Data(body)) {
+                _ = Catalogue.version(of: c.blobs)
+                for e in c.blobs { _ = try? ChunkLayout(size: e.size, chunkSize: e.chunkSize).count }
+            }
+        case .manifest:
+            if let m = try? JSONDecoder().decode(Manifest.self, from: Data(data)) {
+                let layout = m.layout
+                if layout.count > 0 { _ = layout.range(of: layout.count - 1) }
+                _ = layout.chunks(covering: 0..<layout.size)
+            }
+        case .availability:
+            if let a = PeerAvailability.decode(data), let layout = try? ChunkLayout(size: a.size, chunkSize: a.chunkSize),
+               layout.count <= 1 << 20 {
+                _ = a.chunkSets(for: layout).map { $0.have.indices.count + $0.claims.count }
+            }
+        case .hubRoute:
+            if case .resolve(let repo, let revision, let path)? = HubRoute.parse(path: text) {
+                _ = repo.resolveURL(upstream: "https://huggingface.co", revision: revision, path: path)
+            }
+        case .hubJSON:
+            _ = HubXet.strip(json: data)
+            _ = HubXet.linkEntries(text)
+            _ = HubXet.nextLink(text)
+        case .originHeaders:
+            let headers = FuzzTarget.headerLines(text)
+            for status in [200, 206, 302] {
+                let info = OriginInfo.from(hops: [OriginInfo.Hop(url: "http://o/f", status: status, headers: headers)])
+                _ = info.size.map { try? ChunkLayout(size: $0).count }
+            }
+            for (_, v) in headers {
+                _ = OriginInfo.parseReprDigest(v)
+                _ = OriginInfo.normalizeETag(v)
+                _ = HTTPURLCheck.problem(v)
+            }
+            _ = HubXet.strip(headers: headers)
+        case .chunkJournal:
+            _ = ChunkJournal.parse(text, chunkCount: 1 << 20)
+        case .procNetTCP:
+            if let l = ProcNetTCP.Endpoint(ip: "127.0.0.1", port: 7070), let r = ProcNetTCP.Endpoint(ip: "127.0.0.1", port: 40000) {
+                _ = ProcNetTCP.owner(local: l, remote: r, in: text)
+                _ = ProcNetTCP.owner(local: r, remote: l, in: text)
+            }
+        }
+    }
+
+    /// `Name: value` lines (CR LF or LF); a line without a colon is skipped.
+    static func headerLines(_ text: String) -> [(String, String)] {
+        text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).compactMap { line in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), String(line[line.index(after: colon)...].drop { $0 == " " }))
+        }
+    }
+}
