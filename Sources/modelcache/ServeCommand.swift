@@ -40,6 +40,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Cache size limit in bytes (suffixes K, M, G, T): least-recently-used unpinned blobs are evicted.")
     var maxSize: String?
 
+    @Option(help: "Seconds a connection may stay without a request (also the time to send a request's headers).")
+    var idleTimeout: String = "30"
+
+    @Option(help: "Connections accepted at once on the peer port (lowered to what the open-file limit allows).")
+    var maxConnections: String = "512"
+
     @Option(name: .customLong("allow-origin"),
             help: "A web origin whose pages may use the browser API, e.g. http://localhost:8000 (repeatable; none by default).")
     var allowOrigins: [String] = []
@@ -52,6 +58,8 @@ struct ServeCommand: AsyncParsableCommand {
             settings.listenPort = listenAddress.port
             settings.staticPeers = try peers.map { p throws(ModelCacheError) in try PeerAddress(parsing: p) }
             settings.mdns = !noMdns
+            settings.idleTimeout = .seconds(try CommandLineNumber.count(idleTimeout, option: "--idle-timeout", in: 1...86_400))
+            settings.maxConnections = try CommandLineNumber.count(maxConnections, option: "--max-connections", in: 1...1_000_000)
             if let name { settings.name = name }
             settings.maxUploads = try CommandLineNumber.check(maxUploads, option: "--max-upload-connections", in: 1...4096)
             if hfUpstream == "none" {
