@@ -42,8 +42,9 @@ extension Store {
     /// Evicts least-recently-used unpinned blobs until `needed` more bytes fit under `limit`.
     /// Throws `quotaExceeded` (evicting nothing) when even evicting every unpinned blob would not make room.
     public func makeRoom(for needed: Int64, limit: Int64, keep: Set<BlobDigest> = []) throws {
+        // Compared as `needed > limit - total` (never `total + needed`): `needed` may be an origin's Int64.max.
         let total = try totalSize()
-        guard total + needed > limit else { return }
+        guard needed > limit - total else { return }
         let candidates = try db.read { db in
             try Row.fetchAll(db, sql: "SELECT sha256, size FROM blob WHERE pinned = 0 ORDER BY lastUsedAt ASC")
         }.compactMap { row -> (BlobDigest, Int64)? in
@@ -51,9 +52,9 @@ extension Store {
             return (d, row["size"])
         }
         let evictable = candidates.reduce(Int64(0)) { $0 + $1.1 }
-        guard total - evictable + needed <= limit else { throw ModelCacheError.quotaExceeded(needed: needed, limit: limit) }
+        guard needed <= limit - total + evictable else { throw ModelCacheError.quotaExceeded(needed: needed, limit: limit) }
         var current = total
-        for (d, size) in candidates where current + needed > limit {
+        for (d, size) in candidates where needed > limit - current {
             logger.info("evicting blob (LRU)", metadata: ["blob.sha256": "\(d)", "blob.size": "\(size)"])
             try drop(d)
             current -= size

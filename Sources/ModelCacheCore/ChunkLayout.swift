@@ -16,9 +16,17 @@ public struct ChunkLayout: Hashable, Sendable, Codable {
         guard ChunkLayout.isValidChunkSize(chunkSize) else {
             throw .invalidManifest("chunk size \(chunkSize) is not a power of two between 16 KiB and 64 MiB")
         }
+        // A size from an origin or a peer may be anything up to Int64.max: past 2^24 chunks (64 TiB in 4 MiB chunks)
+        // the chunk bitmaps alone would take more memory than a node has. Refuse rather than trap on allocation.
+        guard size / chunkSize < Int64(ChunkLayout.maximumChunkCount) else {
+            throw .invalidManifest("\(size) bytes in \(chunkSize)-byte chunks is more than \(ChunkLayout.maximumChunkCount) chunks")
+        }
         self.size = size
         self.chunkSize = chunkSize
     }
+
+    /// The most chunks a blob may have (a 2 MiB bitmap).
+    public static let maximumChunkCount = 1 << 24
 
     /// For values already validated (a decoded manifest): no check, no throw.
     init(validated size: Int64, chunkSize: Int64) {

@@ -135,6 +135,8 @@ public enum ByteRangeRequest: Equatable, Sendable {
         let se = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
         guard se.count == 2 else { return .unsatisfiable }
         let a = se[0].trimmingCharacters(in: .whitespaces), b = se[1].trimmingCharacters(in: .whitespaces)
+        // RFC 9110 §14.1.1: positions are decimal digits only (Int64("+5") would also accept a sign).
+        guard (a + b).utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return .unsatisfiable }
         if a.isEmpty {
             guard let n = Int64(b), n > 0 else { return .unsatisfiable }
             return size == 0 ? .unsatisfiable : .range(max(0, size - n)..<size)

@@ -43,7 +43,7 @@ struct DiscoverCommand: AsyncParsableCommand {
         guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be more than 0 and at most 86400") }
         if let nodeID, !PeerTXT.isValidNodeID(nodeID) { throw ValidationError("--node-id must be 16 lowercase hex digits") }
         if bumpAfter != nil, publishPort == nil { throw ValidationError("--bump-after needs --publish-port") }
-        if let bumpAfter, !(bumpAfter >= 0) { throw ValidationError("--bump-after must not be negative") }
+        if let bumpAfter, !(bumpAfter >= 0 && bumpAfter <= 86_400) { throw ValidationError("--bump-after must be from 0 to 86400 seconds") }
     }
 
     func run() async throws {

@@ -45,6 +45,9 @@ import ModelCacheCore
         #expect(ByteRangeRequest.parse("bytes=-\(Self.max)", size: 100) == .range(0..<100))
         #expect(ByteRangeRequest.parse("bytes=0-\(Self.max)", size: Int64.max) == .range(0..<Int64.max))
         #expect(ByteRangeRequest.parse("bytes=0-9223372036854775808", size: 100) == .unsatisfiable)
+        // Found by scripts/fuzz against the old parser (Tests/Fuzz/crashes/range/): a sign before the number.
+        #expect(ByteRangeRequest.parse("bytes=0-+\(Self.max)", size: 100) == .unsatisfiable)
+        #expect(ByteRangeRequest.parse("bytes=+1-2", size: 100) == .unsatisfiable)
     }
 
     @Test func contentRangeWhoseLastByteIsPastTheTotalIsRejected() {
@@ -54,9 +57,12 @@ import ModelCacheCore
         #expect(ContentRange(parsing: "bytes 0-\(Self.max)/*")?.last == Int64.max)
     }
 
-    @Test func chunkCountOfAHugeSizeDoesNotOverflow() throws {
-        let layout = try ChunkLayout(size: Int64.max, chunkSize: ChunkLayout.minimumChunkSize)
-        #expect(layout.count == Int(Int64.max / ChunkLayout.minimumChunkSize) + 1)
+    @Test func hugeSizeIsRefusedNotATrap() throws {
+        // An origin's or a peer's size of Int64.max: no overflow in the chunk count, no 2^49-bit bitmap either.
+        #expect(throws: ModelCacheError.self) { try ChunkLayout(size: Int64.max, chunkSize: ChunkLayout.minimumChunkSize) }
+        #expect(throws: ModelCacheError.self) { try ChunkLayout(size: Int64.max, chunkSize: ChunkLayout.maximumChunkSize) }
+        let biggest = try ChunkLayout(size: Int64(ChunkLayout.maximumChunkCount) * 4 << 20 - 1)
+        #expect(biggest.count == ChunkLayout.maximumChunkCount)
         #expect(try ChunkLayout(size: 0, chunkSize: 16384).count == 0)
         #expect(try ChunkLayout(size: 16385, chunkSize: 16384).count == 2)
     }

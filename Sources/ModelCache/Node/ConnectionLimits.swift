@@ -16,8 +16,8 @@ struct ConnectionLimits {
     /// Raises the soft open-file limit to the hard limit (once per process; harmless again) and derives the caps.
     static func current(_ settings: NodeSettings) -> ConnectionLimits {
         let limit = raiseOpenFileLimit()
-        let idle = TimeAmount.nanoseconds(Int64(clamping: settings.idleTimeout.components.seconds) * 1_000_000_000
-            + settings.idleTimeout.components.attoseconds / 1_000_000_000)
+        let (seconds, attoseconds) = settings.idleTimeout.components
+        let idle = TimeAmount.milliseconds(min(max(seconds, 0), 86_400) * 1000 + attoseconds / 1_000_000_000_000_000)
         return ConnectionLimits(
             idleTimeout: idle,
             maxConnections: ConnectionBudget.maxConnections(requested: settings.maxConnections, openFileLimit: limit),

@@ -168,7 +168,7 @@ public actor JobManager {
             do {
                 if let size = try await node.engine.expectedSize(
                     FetchRequest(url: r.url, expected: r.sha256, useOrigin: r.origin ?? true), peers: view) {
-                    total += size
+                    total = total.addingReportingOverflow(size).overflow ? .max : total + size  // sizes are the origins' word
                 }
             } catch let e as ModelCacheError {
                 if case .fail(let reason, let message) = JobTransition.verdict(for: e) {
