@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import HTTPTypes
 import NIOPosix
 import Testing
 @testable import ModelCache
@@ -41,10 +42,24 @@ import ModelCacheCore
                 }
             }
         }
-        // The browser route and the Hub-independent peer route share the parser; the node still answers.
+        // The node still answers.
         let info = try await get(n.env.http, n.address.baseURL + "/v1/info")
         #expect(info.status == 200)
         await n.stop()
+    }
+
+    /// The browser API and the Hub endpoint answer Range through the same decision as the peer API.
+    @Test func rangedAnswerOfTheBrowserAndHubRoutesClampsInt64Max() {
+        for (header, expected) in [("bytes=0-\(Self.int64Max)", "bytes 0-99/100"), ("bytes=-\(Self.int64Max)", "bytes 0-99/100")] {
+            guard case .serve(let status, let h, let r) = RangedAnswer.decide(size: 100, rangeHeader: header, headers: [:]) else {
+                Issue.record("\(header) was refused"); continue
+            }
+            #expect(status == .partialContent && r == 0..<100)
+            #expect(h[.contentRange] == expected)
+        }
+        guard case .unsatisfiable = RangedAnswer.decide(size: 100, rangeHeader: "bytes=\(Self.int64Max)-", headers: [:]) else {
+            Issue.record("a start past the end was served"); return
+        }
     }
 
     @Test func contentLengthLieFailsTheFetch() async throws {
@@ -89,13 +104,14 @@ import ModelCacheCore
     }
 
     /// A node with this listen port and these connection bounds (no mDNS), on a fresh cache.
-    func makeNode(port: Int, idleTimeout: Duration = .seconds(30), env: TestEnvironment) throws -> Node {
+    func makeNode(port: Int, idleTimeout: Duration = .seconds(30), maxConnections: Int = 512, env: TestEnvironment) throws -> Node {
         var settings = NodeSettings()
         settings.listenHost = "127.0.0.1"
         settings.listenPort = port
         settings.mdns = false
         settings.name = "test"
         settings.idleTimeout = idleTimeout
+        settings.maxConnections = maxConnections
         var logger = Logger(label: "test-node")
         logger.logLevel = .critical
         return try Node(settings: settings, store: env.store, http: env.http, engineSettings: env.engine.settings, logger: logger)
@@ -147,6 +163,27 @@ import ModelCacheCore
         #expect((idle + slow).filter(\.isActive).count == 0, "connections still open after the idle time-out")
         #expect(try await get(env.http, "http://127.0.0.1:\(port)/v1/info").status == 200)
         for ch in idle + slow { try? await ch.close() }
+        task.cancel()
+        _ = await task.result
+        await env.close()
+    }
+
+    @Test func connectionsPastTheCapWaitUntilIdleOnesAreClosed() async throws {
+        let env = try TestEnvironment()
+        let cap = ConnectionBudget.floor
+        let node = try makeNode(port: 0, idleTimeout: .seconds(1), maxConnections: cap, env: env)
+        let task = Task { try await node.run() }
+        let port = await node.listeningPort()
+        let idle = try await openIdle(cap, port: port, partialHead: false)
+        try await Task.sleep(for: .milliseconds(200))  // let the node accept them all
+        // The cap is reached: a fresh request is not served until the idle ones are closed (about 1 s), then it is.
+        let started = ContinuousClock.now
+        let answer = try await get(env.http, "http://127.0.0.1:\(port)/v1/info")
+        let waited = ContinuousClock.now - started
+        #expect(answer.status == 200)
+        #expect(waited >= .milliseconds(500), "answered after \(waited): the cap did not hold")
+        #expect(waited < .seconds(8), "answered after \(waited)")
+        for ch in idle { try? await ch.close() }
         task.cancel()
         _ = await task.result
         await env.close()
