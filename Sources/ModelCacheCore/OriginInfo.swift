@@ -127,6 +127,7 @@ public enum ByteRangeRequest: Equatable, Sendable {
     case unsatisfiable
 
     public static func parse(_ header: String?, size: Int64) -> ByteRangeRequest {
+        guard size >= 0 else { return .unsatisfiable }
         guard let header else { return .whole }
         let t = header.trimmingCharacters(in: .whitespaces)
         guard t.lowercased().hasPrefix("bytes=") else { return .whole }  // unknown unit: ignore (RFC 9110)

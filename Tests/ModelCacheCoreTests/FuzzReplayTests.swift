@@ -67,6 +67,13 @@ import ModelCacheCore
         #expect(try ChunkLayout(size: 16385, chunkSize: 16384).count == 2)
     }
 
+    @Test func negativeHubSizeIsIgnored() {
+        let headers = [("X-Repo-Commit", String(repeating: "a", count: 40)), ("ETag", "\"e\""), ("X-Linked-Size", "-1"), ("Content-Length", "-5")]
+        let meta = HubFileMeta.from(headers: headers, status: 200, repo: HubRepo(kind: .model, id: "a/b"), path: "f", isPublic: true)
+        #expect(meta != nil && meta?.size == nil)
+        #expect(ByteRangeRequest.parse(nil, size: -1) == .unsatisfiable)
+    }
+
     @Test func originInfoFromNoHopsIsEmptyNotATrap() {
         let info = OriginInfo.from(hops: [])
         #expect(info.size == nil && info.finalURL.isEmpty)

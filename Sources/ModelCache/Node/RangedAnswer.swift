@@ -12,6 +12,11 @@ enum RangedAnswer {
     static func decide(size: Int64, rangeHeader: String?, headers base: HTTPFields, ignoreRange: Bool = false) -> RangedAnswer {
         var h = base
         h[.acceptRanges] = "bytes"
+        // A size is ours or checked, but never build a backwards range (it traps) whatever it is.
+        guard size >= 0 else {
+            h[.contentRange] = "bytes */0"
+            return .unsatisfiable(h)
+        }
         switch ignoreRange ? .whole : ByteRangeRequest.parse(rangeHeader, size: size) {
         case .whole:
             h[.contentLength] = String(size)

@@ -68,6 +68,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 _ = HTTPURLCheck.problem(v)
             }
             _ = HubXet.strip(headers: headers)
+            for status in [200, 302] {
+                if let meta = HubFileMeta.from(headers: headers, status: status, repo: HubRepo(kind: .model, id: "a/b"), path: "f", isPublic: true),
+                   let size = meta.size {
+                    _ = ByteRangeRequest.parse("bytes=0-", size: size)
+                    precondition(size >= 0, "HubFileMeta gave a negative size")
+                }
+            }
         case .chunkJournal:
             _ = ChunkJournal.parse(text, chunkCount: 1 << 20)
         case .procNetTCP:

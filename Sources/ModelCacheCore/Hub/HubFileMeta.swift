@@ -30,8 +30,9 @@ public struct HubFileMeta: Sendable, Hashable, Codable {
               let rawETag = first("X-Linked-Etag") ?? first("ETag") else { return nil }
         let etag = OriginInfo.normalizeETag(rawETag)
         guard !etag.isEmpty else { return nil }
-        var size = first("X-Linked-Size").flatMap { Int64($0) }
-        if size == nil, !(300...399).contains(status) { size = first("Content-Length").flatMap { Int64($0) } }
+        // A negative size (from the upstream or a peer) would make a backwards range when the file is served.
+        var size = first("X-Linked-Size").flatMap { Int64($0) }.flatMap { $0 >= 0 ? $0 : nil }
+        if size == nil, !(300...399).contains(status) { size = first("Content-Length").flatMap { Int64($0) }.flatMap { $0 >= 0 ? $0 : nil } }
         return HubFileMeta(repo: repo, commit: commit.lowercased(), path: path, size: size, etag: etag,
                            sha256: BlobDigest(ifValid: etag), isPublic: isPublic)
     }
