@@ -126,4 +126,18 @@ import ModelCacheCore
         #expect(ConnectionBudget.maxConnections(requested: 512, openFileLimit: 100) == ConnectionBudget.floor)
         #expect(ConnectionBudget.maxConnections(requested: 0, openFileLimit: UInt64.max) == ConnectionBudget.floor)
     }
+
+    @Test func gateRefusesPastTheTotalAndPastOneAddressShare() {
+        var gate = ConnectionGate(maxTotal: 4, maxPerAddress: 2)
+        let first = [gate.admit("10.0.0.1"), gate.admit("10.0.0.1"), gate.admit("10.0.0.1")]
+        #expect(first == [true, true, false], "a third from one address is refused")
+        let others = [gate.admit("10.0.0.2"), gate.admit("10.0.0.3"), gate.admit("10.0.0.4")]
+        #expect(others == [true, true, false], "past the total is refused")
+        gate.release("10.0.0.1")
+        let again = gate.admit("10.0.0.4")
+        #expect(again && gate.total == 4)
+        gate.release("10.0.0.9")  // never admitted: nothing changes
+        #expect(gate.total == 4 && gate.count(of: "10.0.0.1") == 1)
+        #expect(ConnectionGate.perAddressShare(of: 512) == 128 && ConnectionGate.perAddressShare(of: 8) == 8)
+    }
 }

@@ -72,9 +72,10 @@ public final class Node: Sendable {
         let limits = ConnectionLimits.current(settings)
         let peerApp = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: limits.idleTimeout)),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGateHandler(gate: limits.peerGate)],
+                                                idleTimeout: limits.idleTimeout)),
             configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "modelcache",
-                                 availableConnectionsDelegate: .maximum(limits.maxConnections, logger: logger)),
+                                 availableConnectionsDelegate: .maximum(2 * limits.maxConnections, logger: logger)),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? settings.listenPort
                 boundPort.withLock { $0 = port }
