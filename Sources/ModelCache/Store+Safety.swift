@@ -32,7 +32,26 @@ extension Store {
         case .adopt:
             logger.info("adopting a cache made before CACHEDIR.TAG", metadata: ["cache.dir": "\(root)"])
         }
-        try PosixFile.writeAtomically(tagPath, Array(CacheFolder.tagContents.utf8))
+        // Under a name of its own, then renamed: processes creating the same cache at once each write a whole tag.
+        let temp = tagPath + "." + UUID().uuidString
+        do {
+            let f = try PosixFile(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL)
+            try Array(CacheFolder.tagContents.utf8).withUnsafeBytes { try f.write($0, at: 0) }
+            try f.sync()
+            try PosixFile.rename(temp, to: tagPath)
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+
+    /// Migrates the index while holding an flock on CACHEDIR.TAG: processes opening a new cache at once would
+    /// otherwise each apply the same migration (GRDB checks which ones are applied outside their transactions).
+    static func migrateExclusively(_ db: DatabasePool, root: String) throws {
+        let fd = open(root + "/" + CacheFolder.tagName, O_RDONLY | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }
+        if fd >= 0 { while flock(fd, LOCK_EX) != 0 && errno == EINTR {} }
+        try migrator.migrate(db)
     }
 
     /// Removes what an interrupted import left in `tmp/`: only names the tool creates (`CacheFolder.temporaryPrefixes`).
@@ -115,12 +134,6 @@ extension Store {
             try drop(r.sha256)
             return nil
         }
-    }
-
-    /// Removes a blob file that has no index row (after a failed commit).
-    func dropIfUnindexed(_ d: BlobDigest) throws {
-        let indexed = try db.read { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM blob WHERE sha256 = ?", arguments: [d.hex]) ?? false }
-        if !indexed { unlink(blobPath(d)) }
     }
 
     /// A full disk (SQLite's SQLITE_FULL, or ENOSPC) as `diskFull` naming `path`; any other error unchanged.

@@ -48,7 +48,7 @@ public final class Store: Sendable {
         var config = Configuration()
         config.busyMode = .timeout(10)
         db = try DatabasePool(path: root + "/index.sqlite", configuration: config)
-        try Store.migrator.migrate(db)
+        try Store.migrateExclusively(db, root: root)
     }
 
     static var migrator: DatabaseMigrator {
@@ -205,8 +205,8 @@ public final class Store: Sendable {
             if renamed { try recordStat(of: manifest.sha256) }
             if let url { try addURL(url, to: manifest.sha256, etag: etag, lastModified: lastModified) }
         } catch {
-            // The file we just renamed has no row: remove it (ours), and say "disk full" when that is why.
-            if renamed { try? dropIfUnindexed(manifest.sha256) }
+            // Not fully indexed: remove the file we just renamed (ours) and its row if any; say "disk full" when that is why.
+            if renamed { try? drop(manifest.sha256); unlink(dest) }
             throw Store.diskFullOr(error, path: root + "/index.sqlite", needed: manifest.size)
         }
         logger.info("blob committed", metadata: ["blob.sha256": "\(manifest.sha256)", "blob.size": "\(manifest.size)"])

@@ -32,11 +32,8 @@ struct GlobalOptions: ParsableArguments {
 
     /// The store, for a command that needs one to exist already (it never creates an empty cache).
     func openExistingStore(doing: String) throws -> Store {
-        guard !root.isEmpty, PosixFile.exists(root + "/" + CacheFolder.tagName) || PosixFile.exists(root + "/index.sqlite") else {
-            if root.isEmpty { return try openStore() }  // refused with the empty-path message
-            throw CacheFolderError.missing(root, doing: doing)
-        }
-        return try openStore()
+        if !root.isEmpty && PosixFile.list(root).isEmpty { throw CacheFolderError.missing(root, doing: doing) }
+        return try openStore()  // refuses a folder that is not a cache
     }
 }
 
