@@ -1,4 +1,5 @@
 import Foundation
+import AsyncHTTPClient
 import GRDB
 import Synchronization
 import Testing
@@ -168,5 +169,25 @@ import ModelCacheCore
         let second = try await waiter.value
         second.release()
         #expect(PosixFile.list(store.partialDir).isEmpty)
+    }
+
+    @Test func aNodeNeverServesAPeerABlobChangedBehindItsBack() async throws {
+        let node = try await TestNode.start()
+        let bytes = testBytes(300_000)
+        let digest = BlobDigest.of(bytes)
+        try node.holds(bytes, url: "http://h/m.bin")
+        let path = node.env.store.blobPath(digest)
+        func status(_ p: String) async throws -> Int {
+            let res = try await node.env.http.execute(HTTPClientRequest(url: node.address.baseURL + p), timeout: .seconds(5))
+            _ = try await res.body.collect(upTo: 1 << 20)
+            return Int(res.status.code)
+        }
+        #expect(try await status("/v1/blobs/\(digest.hex)") == 200)
+        chmod(path, 0o644)
+        let f = try PosixFile(path: path, flags: O_WRONLY)
+        try [UInt8](repeating: 0, count: 8).withUnsafeBytes { try f.write($0, at: 1000) }
+        #expect(try await status("/v1/blobs/\(digest.hex)") == 404)
+        #expect(!PosixFile.exists(path))  // evicted: its row and its file
+        await node.stop()
     }
 }
