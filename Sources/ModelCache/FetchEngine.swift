@@ -173,6 +173,7 @@ public final class FetchEngine: Sendable {
             }
         } catch {
             if case .originChanged? = error as? ModelCacheError { partial.discard() }
+            if case .diskFull? = error as? ModelCacheError { partial.discard() }  // free its space, leave nothing behind
             throw error
         }
 

@@ -151,22 +151,21 @@ extension CLIErrorTests {
         expectOneLineError(rm, status: 66, containing: "no cache at \(dir)")
     }
 
-    /// Fills a small tmpfs so that `add` runs out of space at every point from the copy to the index row: each run
-    /// either succeeds or says "disk full" in one line, and never leaves a file in blobs/ or tmp/.
-    @Test(.enabled(if: isRoot, "needs root for a private mount namespace with a small tmpfs"))
-    func diskFullDuringCommitIsOneLineAndLeavesNoStrayFiles() async throws {
-        let src = NSTemporaryDirectory() + "modelcache-src-" + UUID().uuidString
-        defer { unlink(src) }
-        try Data(testBytes(262_144)).write(to: URL(fileURLWithPath: src))
+    /// Runs `command` (sh, `$C` the cache) on a small tmpfs filled so that only 256 KiB plus `margin` bytes are free,
+    /// for margins that make it run out of space at each step from the first write to the index row. Each run either
+    /// succeeds or says "disk full" in one line, and never leaves a file in blobs/, tmp/ or partial/. Returns where
+    /// each run ended: "ok", "full-at-index" (the commit itself) or "full-before-commit".
+    func diskFullSweep(_ command: String) async throws -> [String] {
         var outcomes: [String] = []
         for margin in stride(from: 32_768, through: 90_112, by: 4096) {
             let r = try await runProcess("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c", """
                 D=$(mktemp -d) && mount -t tmpfs -o size=2m tmpfs "$D" || exit 99
-                "$B" list --cache-dir "$D/c" >/dev/null
+                C="$D/c"
+                "$B" list --cache-dir "$C" >/dev/null
                 avail=$(df --output=avail -B1 "$D" | tail -1)
                 head -c $((avail - 262144 - \(margin))) /dev/zero > "$D/filler"
-                "$B" add --cache-dir "$D/c" "\(src)" --url http://h/x.bin; echo "rc=$?"
-                echo "blobs=$(ls "$D/c/blobs/sha256" | wc -l) tmp=$(ls -A "$D/c/tmp" | wc -l) partial=$(ls -A "$D/c/partial" | wc -l)"
+                \(command); echo "rc=$?"
+                echo "blobs=$(ls "$C/blobs/sha256" | wc -l) tmp=$(ls -A "$C/tmp" | wc -l) partial=$(ls -A "$C/partial" | wc -l)"
                 umount "$D"; rmdir "$D"
                 """], environment: ["B": modelcacheBinary])
             if r.stdout.contains("rc=0") {
@@ -177,11 +176,28 @@ extension CLIErrorTests {
                 #expect(r.stderr.hasPrefix("modelcache: error: disk full at ") && r.stderr.split(separator: "\n").count == 1,
                         "margin \(margin): \(r.stderr)")
                 #expect(r.stdout.contains("blobs=0 tmp=0 partial=0"), "margin \(margin): \(r.stdout)")
-                outcomes.append(r.stderr.contains("index.sqlite") ? "full-at-index" : "full-at-copy")
+                outcomes.append(r.stderr.contains("index.sqlite") ? "full-at-index" : "full-before-commit")
             }
         }
+        return outcomes
+    }
+
+    @Test(.enabled(if: isRoot, "needs root for a private mount namespace with a small tmpfs"))
+    func diskFullDuringAnImportsCommitIsOneLineAndLeavesNoStrayFiles() async throws {
+        let src = NSTemporaryDirectory() + "modelcache-src-" + UUID().uuidString
+        defer { unlink(src) }
+        try Data(testBytes(262_144)).write(to: URL(fileURLWithPath: src))
+        let outcomes = try await diskFullSweep("\"$B\" add --cache-dir \"$C\" \"\(src)\" --url http://h/x.bin")
         // The sweep did reach the commit itself (the index row), not only the copy.
-        #expect(outcomes.contains("full-at-index"), "\(outcomes)")
-        #expect(outcomes.contains("ok"), "\(outcomes)")
+        #expect(outcomes.contains("full-at-index") && outcomes.contains("ok"), "\(outcomes)")
+    }
+
+    @Test(.enabled(if: isRoot, "needs root for a private mount namespace with a small tmpfs"))
+    func diskFullDuringAFetchsCommitIsOneLineAndLeavesNoPartialOrBlob() async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/x.bin", testBytes(262_144))
+        let outcomes = try await diskFullSweep("\"$B\" fetch --cache-dir \"$C\" \(origin.url("/x.bin"))")
+        #expect(outcomes.contains("full-at-index") && outcomes.contains("ok"), "\(outcomes)")
+        await origin.stop()
     }
 }

@@ -100,7 +100,8 @@ import ModelCacheCore
 
 /// One node per cache, and the commands that change the cache go through it (issue 17).
 extension NodeProcessTests {
-    @Test func aSecondServeOnTheSameCacheIsRefusedNamingTheFirstPidAndLeavesItsSocket() async throws {
+    /// A `serve` process on a new cache, running until `body` returns.
+    func withServe(_ body: (_ dir: String, _ node: Process, _ control: ControlClient) async throws -> Void) async throws {
         let dir = NSTemporaryDirectory() + "modelcache-node-" + UUID().uuidString
         defer { PosixFile.removeTree(dir) }
         let node = try startServe(dir)
@@ -109,6 +110,11 @@ extension NodeProcessTests {
         defer { Task { try? await http.shutdown() } }
         let control = ControlClient(socketPath: dir + "/node.sock", http: http)
         try await waitForNode(control)
+        try await body(dir, node, control)
+    }
+
+    @Test func aSecondServeOnTheSameCacheIsRefusedNamingTheFirstPidAndLeavesItsSocket() async throws {
+      try await withServe { dir, node, control in
 
         let second = try await runCLI(["serve", "--cache-dir", dir, "--listen", "127.0.0.1:0", "--no-mdns"], timeout: .seconds(20))
         #expect(second.status == 75, "stderr: \(second.stderr)")
@@ -116,16 +122,12 @@ extension NodeProcessTests {
                 "stderr: \(second.stderr)")
         #expect(await control.isNodeRunning())  // the first node's control socket is still there and answers
         #expect(CacheLock.holder(root: dir) == CacheLock.Holder(pid: node.processIdentifier, command: "serve"))
+      }
     }
 
     @Test func addPinUnpinVerifyAndRmGoThroughTheRunningNode() async throws {
-        let dir = NSTemporaryDirectory() + "modelcache-node-" + UUID().uuidString
-        defer { PosixFile.removeTree(dir); unlink(dir + "-f.bin") }
-        let node = try startServe(dir)
-        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
-        let http = HTTPClient.forModelCache()
-        defer { Task { try? await http.shutdown() } }
-        try await waitForNode(ControlClient(socketPath: dir + "/node.sock", http: http))
+      try await withServe { dir, node, _ in
+        defer { unlink(dir + "-f.bin") }
         let bytes = testBytes(100_000)
         try Data(bytes).write(to: URL(fileURLWithPath: dir + "-f.bin"))
         let hex = BlobDigest.of(bytes).hex
@@ -145,5 +147,6 @@ extension NodeProcessTests {
         #expect(missing.status == 2, "stderr: \(missing.stderr)")
         #expect(CacheLock.holder(root: dir)?.pid == node.processIdentifier)
         #expect(!PosixFile.exists(dir + "/blobs/sha256/" + hex))
+      }
     }
 }
