@@ -41,10 +41,11 @@ extension ControlAPI {
         return try await ControlAPI.answer { try store.verifyAll() }
     }
 
-    /// Runs blocking store work (hashing whole files) off Swift's cooperative pool; a failure becomes a JSON error.
+    /// Runs blocking store work (hashing whole files) on a thread of its own, not on Swift's cooperative pool nor on
+    /// Dispatch's global queues (which that pool shares on Linux); a failure becomes a JSON error.
     static func answer<T: Encodable & Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> Response {
         let result: Result<T, any Error> = await withCheckedContinuation { c in
-            DispatchQueue.global().async { c.resume(returning: Result { try work() }) }
+            Thread { c.resume(returning: Result { try work() }) }.start()
         }
         switch result {
         case .success(let value):
