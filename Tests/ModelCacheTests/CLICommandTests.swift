@@ -297,4 +297,22 @@ extension CLICommandTests {
         #expect(PosixFile.list(dir) == ["notes.txt", "tmp"])
         #expect(PosixFile.list(dir + "/tmp") == ["precious"])
     }
+
+    @Test func withoutANodeAChangingCommandWaitsForTheCacheLockThenRuns() async throws {
+        let dir = tempDir()
+        defer { PosixFile.removeTree(dir); unlink(dir + "-f") }
+        _ = try await runCLI(["list", "--cache-dir", dir])
+        let bytes = testBytes(10_000)
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "-f"))
+        var held: FileLock? = try #require(try CacheLock.tryAcquire(root: dir, command: "verify"))
+        let add = Task { try await runCLI(["add", "--cache-dir", dir, dir + "-f"], timeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(PosixFile.list(dir + "/blobs/sha256").isEmpty)  // still waiting for the lock
+        held = nil  // released
+        let r = try await add.value
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(PosixFile.list(dir + "/blobs/sha256") == [BlobDigest.of(bytes).hex])
+        #expect(CacheLock.holder(root: dir)?.command == "add")
+        _ = held
+    }
 }
