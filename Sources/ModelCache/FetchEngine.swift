@@ -84,6 +84,13 @@ public final class FetchEngine: Sendable {
             try store.touch(hit.sha256)
             return .hit(hit, seconds: clock.seconds)
         }
+        // One download of a URL at a time, across processes: a second one waits, then finds the first one's blob.
+        let urlLock = try await DownloadLock.acquire(partialDir: store.partialDir, url: request.url)
+        defer { urlLock.release() }
+        if let hit = try cached(request) {
+            try store.touch(hit.sha256)
+            return .hit(hit, seconds: clock.seconds)
+        }
 
         // 1. What the origin says (unless told not to ask it). A definite answer such as 404 ends the fetch; an
         //    unreachable origin leaves the peers to serve it.
@@ -165,6 +172,7 @@ public final class FetchEngine: Sendable {
             }
         } catch {
             if case .originChanged? = error as? ModelCacheError { partial.discard() }
+            if case .diskFull? = error as? ModelCacheError { partial.discard() }  // free its space, leave nothing behind
             throw error
         }
 
@@ -182,8 +190,14 @@ public final class FetchEngine: Sendable {
         }
         partial.markWholeVerified()
         let finalManifest = try Manifest(sha256: whole, layout: layout, chunks: (0..<layout.count).map { digests[$0]! })
-        let record = try store.commit(file: partial.dataPath, manifest: finalManifest, url: request.url,
+        let record: BlobRecord
+        do {
+            record = try store.commit(file: partial.dataPath, manifest: finalManifest, url: request.url,
                                       etag: info?.etag, lastModified: info?.lastModified, isPrivate: request.isPrivate)
+        } catch ModelCacheError.diskFull(let path, let needed) {
+            partial.discard()  // verified but it cannot be kept: free its space, leave nothing behind
+            throw ModelCacheError.diskFull(path: path, needed: needed)
+        }
         partial.discard()
         progress?(FetchProgress(downloaded: size, total: size))
         logger.info("fetched", metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "blob.size": "\(size)",

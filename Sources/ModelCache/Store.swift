@@ -31,7 +31,7 @@ public final class Store: Sendable {
     let logger: Logger
 
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let d = environment["MODELCACHE_DIR"], !d.isEmpty { return d }
+        if let d = environment["MODELCACHE_DIR"] { return d }  // "" is refused by `init`, not silently replaced
         if let x = environment["XDG_CACHE_HOME"], !x.isEmpty { return x + "/modelcache" }
         let home = environment["HOME"] ?? NSHomeDirectory()
         return home + "/.cache/modelcache"
@@ -43,12 +43,12 @@ public final class Store: Sendable {
         self.partialDir = root + "/partial"
         self.tmpDir = root + "/tmp"
         self.logger = logger
+        try Store.claim(root, logger: logger)
         for d in [blobsDir, partialDir, tmpDir] { try PosixFile.makeDirectories(d) }
         var config = Configuration()
         config.busyMode = .timeout(10)
         db = try DatabasePool(path: root + "/index.sqlite", configuration: config)
-        try Store.migrator.migrate(db)
-        for name in PosixFile.list(tmpDir) { PosixFile.removeTree(tmpDir + "/" + name) }
+        try Store.migrateExclusively(db, root: root)
     }
 
     static var migrator: DatabaseMigrator {
@@ -111,6 +111,7 @@ public final class Store: Sendable {
                 );
                 """)
         }
+        registerBlobStatMigration(&m)
         return m
     }
 
@@ -118,9 +119,10 @@ public final class Store: Sendable {
 
     // MARK: Lookups
 
+    /// The blob, if its file is there and still holds its bytes (re-hashed first when its stat changed since commit).
     public func lookup(digest: BlobDigest) throws -> BlobRecord? {
-        try db.read { db in try Store.record(db, digest: digest, blobPath: blobPath) }
-            .flatMap { PosixFile.fileSize($0.path) == $0.size ? $0 : nil }
+        guard let r = try db.read({ db in try Store.record(db, digest: digest, blobPath: blobPath) }) else { return nil }
+        return try trusted(r)
     }
 
     public func lookup(url: String) throws -> BlobRecord? {
@@ -183,7 +185,8 @@ public final class Store: Sendable {
     public func commit(file path: String, manifest: Manifest, url: String?, etag: String? = nil,
                        lastModified: String? = nil, isPrivate: Bool = false) throws -> BlobRecord {
         let dest = blobPath(manifest.sha256)
-        if PosixFile.fileSize(dest) == manifest.size {
+        var renamed = false
+        if try lookup(digest: manifest.sha256) != nil {  // stored and still right (re-hashed if its stat changed)
             unlink(path)
         } else {
             let f = try PosixFile(path: path, flags: O_RDWR)
@@ -193,11 +196,19 @@ public final class Store: Sendable {
             }
             guard try f.size() == manifest.size else { throw ModelCacheError.sizeMismatch(expected: manifest.size, got: size) }
             try f.sync()
-            fchmod(f.fd, 0o444)
+            guard fchmod(f.fd, 0o444) == 0 else { throw PosixFile.error(path, "chmod") }
             try PosixFile.rename(path, to: dest)
+            renamed = true
         }
-        try index(manifest: manifest, isPrivate: isPrivate)
-        if let url { try addURL(url, to: manifest.sha256, etag: etag, lastModified: lastModified) }
+        do {
+            try index(manifest: manifest, isPrivate: isPrivate)
+            if renamed { try recordStat(of: manifest.sha256) }
+            if let url { try addURL(url, to: manifest.sha256, etag: etag, lastModified: lastModified) }
+        } catch {
+            // Not fully indexed: remove the file we just renamed (ours) and its row if any; say "disk full" when that is why.
+            if renamed { try? drop(manifest.sha256); unlink(dest) }
+            throw Store.diskFullOr(error, path: root + "/index.sqlite", needed: manifest.size)
+        }
         logger.info("blob committed", metadata: ["blob.sha256": "\(manifest.sha256)", "blob.size": "\(manifest.size)"])
         return try lookup(digest: manifest.sha256)!
     }
@@ -238,13 +249,7 @@ public final class Store: Sendable {
     func copyFile(from: String, to: String, size: Int64) throws {
         let src = try PosixFile(path: from, flags: O_RDONLY)
         let dst = try PosixFile(path: to, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        try dst.preallocate(size)
-        var offset: Int64 = 0
-        try FileHasher.forEachBlock(of: src, range: 0..<size) { (block) in
-            try? dst.write(block, at: offset)
-            offset += Int64(block.count)
-        }
-        guard try dst.size() == size else { throw ModelCacheError.diskFull(path: to, needed: size) }
+        try FilePlacement.copyBytes(from: src, to: dst, size: size)
     }
 
     // MARK: Removal and verification
@@ -303,6 +308,8 @@ public final class Store: Sendable {
             if let problem {
                 logger.warning("bad blob removed", metadata: ["blob.sha256": "\(record.sha256)", "problem": "\(problem)"])
                 try drop(record.sha256)
+            } else {
+                try recordStat(of: record.sha256)  // re-hashed and right: trusted as it is now
             }
             out.append(VerifyReport(sha256: record.sha256, ok: problem == nil, problem: problem))
         }

@@ -81,7 +81,7 @@ public enum ModelCacheError: Error, Sendable, Equatable, CustomStringConvertible
         case .sizeMismatch(let e, let g):
             "size mismatch: expected \(e) bytes, got \(g); nothing was stored"
         case .diskFull(let path, let needed):
-            "disk full: \(needed) bytes do not fit at \(path): free space or use --cache-dir on a larger disk"
+            "disk full at \(path): needed \(needed) bytes; free space, lower serve --max-size, or use --cache-dir on a larger disk"
         case .io(let path, let detail):
             "I/O error at \(path): \(detail)"
         case .notInCache(let what):

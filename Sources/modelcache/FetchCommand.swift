@@ -18,8 +18,11 @@ struct FetchCommand: AsyncParsableCommand {
     @Option(help: "Expected SHA-256 of the whole file (64 hex digits); the fetch fails if the bytes differ.")
     var sha256: String?
 
-    @Option(name: .shortAndLong, help: "Also place the file here (hard link, or copy across file systems).")
+    @Option(name: .shortAndLong, help: "Also put a copy of the file here (a reflink where the file system can); a folder (ending in /, or existing) gets it under the URL's file name. Missing folders are created.")
     var output: String?
+
+    @Flag(help: "With -o: a hard link to the cached blob instead of a copy. It is read-only: never change it (the cache re-hashes a changed blob and evicts it).")
+    var link = false
 
     @Option(help: "Parallel connections to the origin.")
     var connections: Int = 4
@@ -44,6 +47,8 @@ struct FetchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...64).contains(connections) else { throw ValidationError("--connections must be between 1 and 64") }
+        if let output, output.isEmpty { throw ValidationError("-o/--output needs a file or folder path") }
+        if link && output == nil { throw ValidationError("--link needs -o/--output") }
         guard ChunkLayout.isValidChunkSize(chunkSize) else { throw ValidationError("--chunk-size must be a power of two between 16 KiB and 64 MiB") }
     }
 
@@ -102,14 +107,11 @@ struct FetchCommand: AsyncParsableCommand {
     }
 
     func place(_ blob: String, at output: String) throws {
-        let dest = URL(fileURLWithPath: output).path
-        unlink(dest)
-        if link(blob, dest) == 0 { return }
-        do {
-            try FileManager.default.copyItem(atPath: blob, toPath: dest)
-        } catch {
-            throw ModelCacheError.io(path: dest, detail: "cannot place the file there: \(error.localizedDescription)")
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory)
+        guard let dest = OutputTarget.destination(output: output, isExistingDirectory: exists && isDirectory.boolValue, url: url) else {
+            throw ModelCacheError.io(path: output, detail: "the URL has no file name to use in this folder: give -o FOLDER/NAME")
         }
+        try FilePlacement.place(blob: blob, at: dest, link: link)
     }
 }
-

@@ -133,7 +133,10 @@ struct PinCommand: AsyncParsableCommand {
     @Argument(help: "A blob's SHA-256 or a URL that maps to it.") var what: String
 
     func run() async throws {
-        try await runReportingErrors { print("pinned \(try global.openStore().setPinned(what, true).sha256.hex)") }
+        try await runReportingErrors {
+            let r = try await changeCache(global, command: "pin", viaNode: { try await $0.pin(what, true) }, locally: { try $0.setPinned(what, true) })
+            print("pinned \(r.sha256.hex)")
+        }
     }
 }
 
@@ -143,6 +146,9 @@ struct UnpinCommand: AsyncParsableCommand {
     @Argument(help: "A blob's SHA-256 or a URL that maps to it.") var what: String
 
     func run() async throws {
-        try await runReportingErrors { print("unpinned \(try global.openStore().setPinned(what, false).sha256.hex)") }
+        try await runReportingErrors {
+            let r = try await changeCache(global, command: "unpin", viaNode: { try await $0.pin(what, false) }, locally: { try $0.setPinned(what, false) })
+            print("unpinned \(r.sha256.hex)")
+        }
     }
 }

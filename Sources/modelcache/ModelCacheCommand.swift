@@ -29,6 +29,12 @@ struct GlobalOptions: ParsableArguments {
         Logging.bootstrapOnce(verbose: verbose)
         return try Store(root: root, logger: Logging.logger("modelcache.store"))
     }
+
+    /// The store, for a command that needs one to exist already (it never creates an empty cache).
+    func openExistingStore(doing: String) throws -> Store {
+        if !root.isEmpty && PosixFile.list(root).isEmpty { throw CacheFolderError.missing(root, doing: doing) }
+        return try openStore()  // refuses a folder that is not a cache
+    }
 }
 
 /// Runs a command body, turning every failure into one line on stderr and a documented exit status.
@@ -37,6 +43,9 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
         try await body()
     } catch let e as ModelCacheError {
         Terminal.error(e.description)
+        throw ExitCode(e.exitCode)
+    } catch let e as CacheFolderError {
+        Terminal.error(e.message)
         throw ExitCode(e.exitCode)
     } catch let e as NodeError {
         Terminal.error(e.message)

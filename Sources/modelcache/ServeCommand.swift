@@ -79,6 +79,9 @@ struct ServeCommand: AsyncParsableCommand {
             engineSettings.maxCacheSize = try maxSize.map { s throws(ModelCacheError) in try CommandLineNumber.size(s, option: "--max-size") }
             engineSettings.maxOriginRate = try maxOriginRate.map { r throws(ModelCacheError) in try CommandLineNumber.size(r, option: "--max-origin-rate") }
             let store = try global.openStore()
+            let lock = try await ServeCommand.lockCache(store.root)
+            defer { withExtendedLifetime(lock) {} }  // held until the node has exited
+            store.removeOwnTemporaries()
             // Created once every argument is checked: a client dropped without shutdown() traps.
             let http = HTTPClient.forModelCache(readTimeout: .seconds(10))
             let node: Node
@@ -97,6 +100,21 @@ struct ServeCommand: AsyncParsableCommand {
                 throw error
             }
             try? await http.shutdown()
+        }
+    }
+
+    /// One node per cache: the cache's lock, held until the node exits. Another node holding it is an error at once;
+    /// a command that changes the cache (`add`, `verify`…) is waited for (up to 30 s).
+    static func lockCache(_ root: String) async throws -> FileLock {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            if let lock = try CacheLock.tryAcquire(root: root, command: "serve") { return lock }
+            let holder = CacheLock.holder(root: root)
+            if holder?.command == "serve" || ContinuousClock.now >= deadline {
+                let who = holder.map { $0.command == "serve" ? "a node (pid \($0.pid))" : "'\($0.command)' (pid \($0.pid))" } ?? "another process"
+                throw CacheFolderError.busy("\(who) already holds \(root): one node per cache; stop it first, or give this node another --cache-dir")
+            }
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 }

@@ -41,7 +41,10 @@ struct AddCommand: AsyncParsableCommand {
             let expected = try sha256.map { s throws(ModelCacheError) in try BlobDigest(validating: s) }
             if let url { try FetchEngine.validate(url: url) }
             guard PosixFile.exists(file) else { throw ModelCacheError.io(path: file, detail: "no such file") }
-            let r = try global.openStore().importFile(file, url: url, expected: expected)
+            let absolute = URL(fileURLWithPath: file).path
+            let r = try await changeCache(global, command: "add", mustExist: false,
+                                          viaNode: { try await $0.importFile(absolute, url: url, sha256: expected) },
+                                          locally: { try $0.importFile(absolute, url: url, expected: expected) })
             print(r.path)
         }
     }
@@ -54,7 +57,7 @@ struct RemoveCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let r = try global.openStore().remove(what)
+            let r = try await changeCache(global, command: "rm", viaNode: { try await $0.remove(what) }, locally: { try $0.remove(what) })
             print("removed \(r.sha256.hex) (\(ProgressText.bytes(r.size)))")
         }
     }
@@ -67,7 +70,7 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let reports = try global.openStore().verifyAll()
+            let reports = try await changeCache(global, command: "verify", viaNode: { try await $0.verify() }, locally: { try $0.verifyAll() })
             let bad = reports.filter { !$0.ok }
             for b in bad { print("BAD \(b.sha256.hex): \(b.problem ?? "?") (removed)") }
             print("\(reports.count - bad.count) ok, \(bad.count) bad")

@@ -107,3 +107,97 @@ import ModelCacheCore
         await origin.stop()
     }
 }
+
+/// The cache folder is the tool's own (issue 17): refusals, a missing cache, a disk that fills at commit.
+extension CLIErrorTests {
+    /// Runs `script` (sh) in a new mount namespace whose /tmp is a fresh 16 MiB tmpfs, so a command that would wipe
+    /// /tmp could only wipe that one. `$B` is the modelcache binary.
+    func inPrivateTmp(_ script: String) async throws -> CLIResult {
+        try await runProcess("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c",
+                                                  "mount -t tmpfs -o size=16m tmpfs /tmp || exit 99\n" + script],
+                             environment: ["B": modelcacheBinary])
+    }
+
+    @Test(.enabled(if: isRoot, "needs root for a private mount namespace with its own /tmp"))
+    func emptyOrSystemCacheDirIsRefusedAndTmpSurvives() async throws {
+        let r = try await inPrivateTmp("""
+            echo keep > /tmp/sentinel
+            "$B" list --cache-dir ""; echo "list-empty=$?"
+            MODELCACHE_DIR= "$B" fetch http://127.0.0.1:1/x; echo "fetch-env-empty=$?"
+            "$B" token --cache-dir ""; echo "token-empty=$?"
+            "$B" list --cache-dir /; echo "list-root=$?"
+            "$B" fetch --cache-dir / http://127.0.0.1:1/x; echo "fetch-root=$?"
+            "$B" list --cache-dir /tmp; echo "list-tmp=$?"
+            cat /tmp/sentinel
+            ls /tmp
+            for f in /blobs /partial /index.sqlite /CACHEDIR.TAG; do test -e "$f" && echo "created $f"; done
+            true
+            """)
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        for line in ["list-empty=73", "fetch-env-empty=73", "token-empty=73", "list-root=73", "fetch-root=73", "list-tmp=73"] {
+            #expect(r.stdout.contains(line), "stdout: \(r.stdout)")
+        }
+        #expect(r.stdout.contains("keep\nsentinel\n"), "stdout: \(r.stdout)")  // the sentinel survived, nothing was added to /tmp
+        #expect(!r.stdout.contains("created"), "stdout: \(r.stdout)")
+        #expect(r.stderr.contains("empty string") && r.stderr.contains("/ is not empty and has no CACHEDIR.TAG"))
+    }
+
+    @Test func verifyOnAMissingCacheIsAnErrorAndCreatesNothing() async throws {
+        let dir = tempDir()
+        let r = try await runCLI(["verify", "--cache-dir", dir])
+        expectOneLineError(r, status: 66, containing: "no cache at \(dir)")
+        #expect(!PosixFile.exists(dir))
+        let rm = try await runCLI(["rm", "--cache-dir", dir, "http://h/x"])
+        expectOneLineError(rm, status: 66, containing: "no cache at \(dir)")
+    }
+
+    /// Runs `command` (sh, `$C` the cache) on a small tmpfs filled so that only 256 KiB plus `margin` bytes are free,
+    /// for margins that make it run out of space at each step from the first write to the index row. Each run either
+    /// succeeds or says "disk full" in one line, and never leaves a file in blobs/, tmp/ or partial/. Returns where
+    /// each run ended: "ok", "full-at-index" (the commit itself) or "full-before-commit".
+    func diskFullSweep(_ command: String) async throws -> [String] {
+        var outcomes: [String] = []
+        for margin in stride(from: 32_768, through: 90_112, by: 4096) {
+            let r = try await runProcess("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c", """
+                D=$(mktemp -d) && mount -t tmpfs -o size=2m tmpfs "$D" || exit 99
+                C="$D/c"
+                "$B" list --cache-dir "$C" >/dev/null
+                avail=$(df --output=avail -B1 "$D" | tail -1)
+                head -c $((avail - 262144 - \(margin))) /dev/zero > "$D/filler"
+                \(command); echo "rc=$?"
+                echo "blobs=$(ls "$C/blobs/sha256" | wc -l) tmp=$(ls -A "$C/tmp" | wc -l) partial=$(ls -A "$C/partial" | wc -l)"
+                umount "$D"; rmdir "$D"
+                """], environment: ["B": modelcacheBinary])
+            if r.stdout.contains("rc=0") {
+                #expect(r.stdout.contains("blobs=1 tmp=0 partial=0"), "margin \(margin): \(r.stdout)")
+                outcomes.append("ok")
+            } else {
+                #expect(r.stdout.contains("rc=6"), "margin \(margin): \(r.stdout) \(r.stderr)")
+                #expect(r.stderr.hasPrefix("modelcache: error: disk full at ") && r.stderr.split(separator: "\n").count == 1,
+                        "margin \(margin): \(r.stderr)")
+                #expect(r.stdout.contains("blobs=0 tmp=0 partial=0"), "margin \(margin): \(r.stdout)")
+                outcomes.append(r.stderr.contains("index.sqlite") ? "full-at-index" : "full-before-commit")
+            }
+        }
+        return outcomes
+    }
+
+    @Test(.enabled(if: isRoot, "needs root for a private mount namespace with a small tmpfs"))
+    func diskFullDuringAnImportsCommitIsOneLineAndLeavesNoStrayFiles() async throws {
+        let src = NSTemporaryDirectory() + "modelcache-src-" + UUID().uuidString
+        defer { unlink(src) }
+        try Data(testBytes(262_144)).write(to: URL(fileURLWithPath: src))
+        let outcomes = try await diskFullSweep("\"$B\" add --cache-dir \"$C\" \"\(src)\" --url http://h/x.bin")
+        // The sweep did reach the commit itself (the index row), not only the copy.
+        #expect(outcomes.contains("full-at-index") && outcomes.contains("ok"), "\(outcomes)")
+    }
+
+    @Test(.enabled(if: isRoot, "needs root for a private mount namespace with a small tmpfs"))
+    func diskFullDuringAFetchsCommitIsOneLineAndLeavesNoPartialOrBlob() async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/x.bin", testBytes(262_144))
+        let outcomes = try await diskFullSweep("\"$B\" fetch --cache-dir \"$C\" \(origin.url("/x.bin"))")
+        #expect(outcomes.contains("full-at-index") && outcomes.contains("ok"), "\(outcomes)")
+        await origin.stop()
+    }
+}

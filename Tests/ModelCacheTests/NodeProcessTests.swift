@@ -97,3 +97,56 @@ import ModelCacheCore
         await origin.stop()
     }
 }
+
+/// One node per cache, and the commands that change the cache go through it (issue 17).
+extension NodeProcessTests {
+    /// A `serve` process on a new cache, running until `body` returns.
+    func withServe(_ body: (_ dir: String, _ node: Process, _ control: ControlClient) async throws -> Void) async throws {
+        let dir = NSTemporaryDirectory() + "modelcache-node-" + UUID().uuidString
+        defer { PosixFile.removeTree(dir) }
+        let node = try startServe(dir)
+        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        let http = HTTPClient.forModelCache()
+        defer { Task { try? await http.shutdown() } }
+        let control = ControlClient(socketPath: dir + "/node.sock", http: http)
+        try await waitForNode(control)
+        try await body(dir, node, control)
+    }
+
+    @Test func aSecondServeOnTheSameCacheIsRefusedNamingTheFirstPidAndLeavesItsSocket() async throws {
+      try await withServe { dir, node, control in
+
+        let second = try await runCLI(["serve", "--cache-dir", dir, "--listen", "127.0.0.1:0", "--no-mdns"], timeout: .seconds(20))
+        #expect(second.status == 75, "stderr: \(second.stderr)")
+        #expect(second.stderr.contains("pid \(node.processIdentifier)") && second.stderr.split(separator: "\n").count == 1,
+                "stderr: \(second.stderr)")
+        #expect(await control.isNodeRunning())  // the first node's control socket is still there and answers
+        #expect(CacheLock.holder(root: dir) == CacheLock.Holder(pid: node.processIdentifier, command: "serve"))
+      }
+    }
+
+    @Test func addPinUnpinVerifyAndRmGoThroughTheRunningNode() async throws {
+      try await withServe { dir, node, _ in
+        defer { unlink(dir + "-f.bin") }
+        let bytes = testBytes(100_000)
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "-f.bin"))
+        let hex = BlobDigest.of(bytes).hex
+
+        // The node holds the cache's lock the whole time: a command running in its own process could not take it
+        // (it would wait, then fail with "cache-busy"), so each success below was done by the node.
+        let add = try await runCLI(["add", "--cache-dir", dir, dir + "-f.bin", "--url", "http://h/f.bin"], timeout: .seconds(20))
+        #expect(add.status == 0, "stderr: \(add.stderr)")
+        #expect(add.lastLine == dir + "/blobs/sha256/" + hex)
+        #expect(try await runCLI(["pin", "--cache-dir", dir, "http://h/f.bin"], timeout: .seconds(20)).stdout == "pinned \(hex)\n")
+        #expect(try await runCLI(["unpin", "--cache-dir", dir, hex], timeout: .seconds(20)).stdout == "unpinned \(hex)\n")
+        let verify = try await runCLI(["verify", "--cache-dir", dir], timeout: .seconds(20))
+        #expect(verify.status == 0 && verify.lastLine == "1 ok, 0 bad", "\(verify.stdout) \(verify.stderr)")
+        let rm = try await runCLI(["rm", "--cache-dir", dir, "http://h/f.bin"], timeout: .seconds(20))
+        #expect(rm.status == 0 && rm.stdout.hasPrefix("removed \(hex)"), "\(rm.stdout) \(rm.stderr)")
+        let missing = try await runCLI(["rm", "--cache-dir", dir, "http://h/f.bin"], timeout: .seconds(20))
+        #expect(missing.status == 2, "stderr: \(missing.stderr)")
+        #expect(CacheLock.holder(root: dir)?.pid == node.processIdentifier)
+        #expect(!PosixFile.exists(dir + "/blobs/sha256/" + hex))
+      }
+    }
+}

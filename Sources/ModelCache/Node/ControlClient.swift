@@ -45,16 +45,26 @@ public struct ControlClient: Sendable {
         try await send("/v1/local/pin", method: .POST, body: try JSONEncoder().encode(ControlAPI.PinBody(what: what, pinned: pinned)))
     }
 
+    /// `add`, `rm`, `verify` through the node (it holds the cache's lock). Hashing a large file takes a while.
+    public func importFile(_ file: String, url: String?, sha256: BlobDigest?) async throws -> BlobRecord {
+        try await send("/v1/local/add", method: .POST, timeout: .hours(6),
+                       body: try JSONEncoder().encode(ControlAPI.AddBody(file: file, url: url, sha256: sha256?.hex)))
+    }
+    public func remove(_ what: String) async throws -> BlobRecord {
+        try await send("/v1/local/rm", method: .POST, body: try JSONEncoder().encode(ControlAPI.RemoveBody(what: what)))
+    }
+    public func verify() async throws -> [Store.VerifyReport] { try await send("/v1/local/verify", method: .POST, timeout: .hours(24)) }
+
     func escape(_ id: String) -> String { id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id }
 
-    func send<T: Decodable>(_ path: String, method: HTTPMethod = .GET, body: Data? = nil) async throws -> T {
+    func send<T: Decodable>(_ path: String, method: HTTPMethod = .GET, timeout: TimeAmount = .seconds(60), body: Data? = nil) async throws -> T {
         var req = HTTPClientRequest(url: url(path))
         req.method = method
         if let body {
             req.headers.add(name: "Content-Type", value: "application/json")
             req.body = .bytes(ByteBuffer(bytes: body))
         }
-        let res = try await http.execute(req, timeout: .seconds(60))
+        let res = try await http.execute(req, timeout: timeout)
         let bytes = try await res.body.collect(upTo: 16 << 20)
         if (200...299).contains(Int(res.status.code)) {
             let d = JSONDecoder()
@@ -122,6 +132,7 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
         case "download-total-exceeded": 6
         case "disk-full", "quota-exceeded": 6
         case "not-found": 2
+        case "io-error": 74
         case "aborted": 130
         default: 5
         }

@@ -64,13 +64,15 @@ final class TestNode: Sendable {
         unlink(file)
     }
 
-    /// Flips one byte in every chunk of a stored blob, behind the store's back (a peer with rotten or forged bytes).
+    /// Flips one byte in every chunk of a stored blob (a peer with forged bytes). The new stat is recorded as if at
+    /// commit, so this node serves them: a liar runs its own code; an honest node would re-hash and evict them.
     func corrupt(_ d: BlobDigest) throws {
         let path = env.store.blobPath(d)
         chmod(path, 0o644)
         var bytes = try #require(PosixFile.readAll(path))
         for i in stride(from: 100, to: bytes.count, by: Int(TestEnvironment.chunk)) { bytes[i] ^= 0x55 }
         try PosixFile.writeAtomically(path, bytes)
+        try env.store.recordStat(of: d)
     }
 
     func stop(keepCache: Bool = false) async {
