@@ -78,6 +78,16 @@ struct RetryPolicyTests {
         #expect(policy.decide(after: status500, &h) == .retry(after: .milliseconds(100)))
     }
 
+    @Test func aBodyThatAlwaysEndsEarlyIsCountedNotAPause() {
+        let cut = ModelCacheError.originUnreachable(url: "u", detail: "body ended after 10 of 64 bytes")
+        #expect(RetryPolicy.kind(of: cut) == .transient && RetryPolicy.kind(of: unreachable) == .offline)
+        var h = RetryPolicy.History()
+        var last: RetryPolicy.Decision = .retry(after: .zero)
+        for _ in 0..<5 { _ = policy.start(&h); last = policy.decide(after: cut, &h) }
+        guard case .giveUp(let why) = last else { Issue.record("expected give-up, got \(last)"); return }
+        #expect(why.contains("body ended"))
+    }
+
     @Test func attemptsThatNeverReportedEndTheLoop() {
         // A process that dies during each try never reports a failure: the persisted count still ends it.
         var h = RetryPolicy.History()

@@ -48,6 +48,9 @@ public actor JobManager {
     private var flights: [String: (task: Task<FetchResult, any Error>, waiters: Int)] = [:]
     private var flightProgress: [String: FetchProgress] = [:]
     private var networkGeneration = 0
+    /// The most bytes each running job has had: only bytes beyond it are progress (a try that re-downloads what a
+    /// failed one discarded has not moved the job on).
+    private var highWater: [String: Int64] = [:]
 
     init(node: Node, settings: Settings, logger: Logger) {
         self.node = node
@@ -128,6 +131,7 @@ public actor JobManager {
     }
 
     private func run(_ id: String) async {
+        defer { highWater[id] = nil }
         update(id) { JobTransition.apply(.start, to: &$0) }
         guard await checkLimits(id) else { return }
         let policy = settings.retryPolicy
@@ -252,9 +256,19 @@ public actor JobManager {
     private func currentProgress(_ key: String) -> FetchProgress? { flightProgress[key] }
     private func setProgress(_ id: String, _ n: Int64, _ sources: [String: Int64]) {
         guard let j = jobs[id], !j.state.isFinal, j.downloaded != n || j.bySource != sources else { return }
-        // Bytes flow again: a paused job runs, and its retry history starts over.
+        // Bytes flow again: a paused job runs, and (past what earlier tries reached) its retry history starts over.
         let flowing = n > j.downloaded
-        update(id) { $0.downloaded = n; $0.bySource = sources; if flowing { $0.retry = nil; if $0.state == .downloading { $0.message = nil }; JobTransition.apply(.online, to: &$0) } }
+        let progressed = n > max(highWater[id] ?? 0, j.downloaded)
+        if progressed { highWater[id] = n }
+        update(id) { j in
+            j.downloaded = n
+            j.bySource = sources
+            if progressed { j.retry = nil }
+            if flowing {
+                if j.state == .downloading { j.message = nil }
+                JobTransition.apply(.online, to: &j)
+            }
+        }
     }
 
     /// A job stops waiting for a finished (or failed) download.

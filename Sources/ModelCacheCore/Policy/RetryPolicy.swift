@@ -35,6 +35,8 @@ public struct RetryPolicy: Sendable, Hashable {
 
     public static func kind(of error: ModelCacheError) -> Kind {
         switch error {
+        case .originUnreachable where isBodyCut(error):
+            return .transient  // the server was reached: counted, so a body that always ends early gives up
         case .originUnreachable, .noSource, .peerRejected:
             return .offline
         case .originStatus(_, let status, _):
@@ -58,9 +60,16 @@ public struct RetryPolicy: Sendable, Hashable {
         return k == .offline || k == .transient
     }
 
+    /// A body that broke off after the server answered (`OriginClient` says "body interrupted…" or "body ended…").
+    public static func isBodyCut(_ error: ModelCacheError) -> Bool {
+        if case .originUnreachable(_, let detail) = error { return detail.hasPrefix("body ") }
+        return false
+    }
+
     /// What makes two failures "the same": the stable code, plus the status for an origin's answer.
     public static func key(of error: ModelCacheError) -> String {
         if case .originStatus(_, let status, _) = error { return "\(error.code) \(status)" }
+        if isBodyCut(error) { return "\(error.code) body-cut" }
         return error.code
     }
 
