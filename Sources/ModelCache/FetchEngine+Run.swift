@@ -174,26 +174,42 @@ extension FetchEngine {
         var bytes: Int64
     }
 
+    /// How many times one chunk (or one single-stream body) continues after a drop, each time from where it stopped.
+    static let maxResumes = 16
+
     /// Streams one chunk from a source into the partial file, hashing as it goes. Returns the chunk's digest.
+    /// A body cut mid-way (a retryable failure after some bytes) continues from the byte where it stopped, from the
+    /// same source and the same file (`info`'s ETag and size are checked again, `If-Range` asks for them), with the
+    /// running hash kept: a source that drops every few MiB still completes a larger chunk.
     func fetchChunk(_ chunk: Int, from id: SourceID, info: OriginInfo, client: OriginClient, partial: PartialDownload,
                     counters: TransferCounters, onBytes: @Sendable () -> Void = {}) async throws -> BlobDigest {
         let range = partial.layout.range(of: chunk)
         var hasher = SHA256()
         var got: Int64 = 0
-        do {
-            try await client.fetch(url: info.requestedURL, range: range, info: info) { buffer, offset in
-                try buffer.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
-                    try partial.write(p, at: offset)
-                    hasher.update(bufferPointer: p)
+        var resumes = 0
+        while true {
+            let before = got
+            do {
+                try await client.fetch(url: info.requestedURL, range: range.lowerBound + got..<range.upperBound, info: info,
+                                       ifRange: got > 0) { buffer, offset in
+                    try buffer.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
+                        try partial.write(p, at: offset)
+                        hasher.update(bufferPointer: p)
+                    }
+                    got += Int64(buffer.readableBytes)
+                    counters.received(buffer.readableBytes, from: id)
+                    onBytes()
                 }
-                got += Int64(buffer.readableBytes)
-                counters.received(buffer.readableBytes, from: id)
-                onBytes()
+                return BlobDigest(hasher.finalize())
+            } catch {
+                // Continue only when this try moved bytes (a resume must make progress), a bounded number of times.
+                guard got > before, got < Int64(range.count), resumes < Self.maxResumes, !Task.isCancelled,
+                      RetryPolicy.isRetryable(error) else { throw ChunkFetchError(underlying: error, bytes: got) }
+                resumes += 1
+                logger.debug("chunk body cut, resuming", metadata: [
+                    "chunk": "\(chunk)", "source": "\(id)", "chunk.offset": "\(got)", "error": "\(error)"])
             }
-        } catch {
-            throw ChunkFetchError(underlying: error, bytes: got)
         }
-        return BlobDigest(hasher.finalize())
     }
 
     /// One GET of the whole body, for servers without Range support. Chunks are cut, hashed and journalled as the
@@ -204,12 +220,18 @@ extension FetchEngine {
         let layout = partial.layout
         var digests = initial
         var attempt = 0
+        var resumes = 0
+        // Carried across tries when the origin accepts ranges: where the next GET starts (every byte before it was
+        // written, and hashed into `hasher` for the current chunk) and the current chunk's bytes so far.
+        var resumeAt: Int64 = 0
+        var hasher = SHA256()
+        var streamed: Int64 = 0
         while true {
             attempt += 1
-            var hasher = SHA256()
-            var streamed: Int64 = 0
+            let from = resumeAt
             do {
-                try await origin.fetch(url: request.url, range: nil, info: info) { buffer, offset in
+                try await origin.fetch(url: request.url, range: from > 0 ? from..<layout.size : nil, info: info,
+                                       ifRange: from > 0) { buffer, offset in
                     var slice = buffer
                     var position = offset
                     while slice.readableBytes > 0 {
@@ -238,15 +260,28 @@ extension FetchEngine {
                             hasher = SHA256()
                             streamed = 0
                         }
+                        resumeAt = position
                     }
                 }
                 // Chunks verified by an interrupted parallel run (journalled, digests not at hand): read them back.
                 for chunk in 0..<layout.count where digests[chunk] == nil { digests[chunk] = try partial.sha256(ofChunk: chunk) }
                 return digests
             } catch {
+                // A body cut after some bytes continues from the last written byte when the origin takes ranges
+                // (a bounded number of times); otherwise the next try starts over, past the verified chunks.
+                if info.acceptsRanges, resumeAt > from, resumes < Self.maxResumes, RetryPolicy.isRetryable(error) {
+                    resumes += 1
+                    attempt -= 1
+                    logger.debug("body cut, resuming", metadata: ["url": "\(request.url)", "offset": "\(resumeAt)", "error": "\(error)"])
+                    continue
+                }
                 counters.discarded(streamed)
-                guard OriginClient.isRetryable(error), attempt < settings.scheduler.maxAttempts else { throw error }
-                try await Task.sleep(for: backoff(attempt))
+                hasher = SHA256()
+                streamed = 0
+                resumeAt = 0
+                guard let wait = retryPolicy(attempts: settings.scheduler.maxAttempts).retryDelay(
+                    after: error, attempt: attempt, sample: .random(in: 0..<1)) else { throw error }
+                try await Task.sleep(for: wait)
             }
         }
     }

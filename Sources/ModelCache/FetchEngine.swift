@@ -256,15 +256,20 @@ public final class FetchEngine: Sendable {
             do {
                 return try await origin.probe(url)
             } catch {
-                guard OriginClient.isRetryable(error), attempt < settings.probeAttempts else { throw error }
+                guard let wait = retryPolicy(attempts: settings.probeAttempts).retryDelay(after: error, attempt: attempt,
+                                                                                          sample: .random(in: 0..<1)) else { throw error }
                 logger.debug("probe failed, retrying", metadata: ["url": "\(url)", "error": "\(error)"])
-                try await Task.sleep(for: backoff(attempt))
+                try await Task.sleep(for: wait)
             }
         }
     }
 
-    func backoff(_ attempt: Int) -> Duration {
-        settings.scheduler.backoff(attempt: attempt)
+    /// The engine's retry policy (its back-off from the scheduler's settings, a little jitter) for a loop of `attempts`.
+    func retryPolicy(attempts: Int) -> RetryPolicy {
+        var p = settings.scheduler.retryPolicy
+        p.maxAttempts = max(1, attempts)
+        p.jitter = 0.2
+        return p
     }
 }
 

@@ -91,10 +91,9 @@ public struct OriginClient: Sendable {
         }
     }
 
-    /// Whether a failure is worth another attempt (network trouble, 5xx, 408, 429) or final (404, 403, ...).
-    public static func isRetryable(_ error: any Error) -> Bool {
-        (error as? ModelCacheError)?.isRetryable ?? true
-    }
+    /// Whether a failure is worth another attempt (network trouble, 5xx, 408, 429) or final (404, 403, a protocol
+    /// violation, ...): `RetryPolicy` decides.
+    public static func isRetryable(_ error: any Error) -> Bool { RetryPolicy.isRetryable(error) }
 
     func execute(_ req: HTTPClientRequest, url: String) async throws -> HTTPClientResponse {
         // The HTTP client traps on some URLs (an IP literal with a port above 65535): check every one first. A bad
@@ -118,12 +117,15 @@ public struct OriginClient: Sendable {
     }
 
     /// GETs `range` of the blob (nil = the whole body) and hands each piece to `sink` with its offset.
-    /// Checks status, Content-Range and length; a changed ETag is `originChanged`.
-    public func fetch(url: String, range: Range<Int64>?, info: OriginInfo,
+    /// Checks status, Content-Range and length; a changed ETag is `originChanged`. `ifRange` (a resumed body): the
+    /// range is asked only if the file still has the probed strong ETag (`If-Range`), else the server sends it all,
+    /// which fails with `RangeIgnored`.
+    public func fetch(url: String, range: Range<Int64>?, info: OriginInfo, ifRange: Bool = false,
                       sink: (ByteBuffer, Int64) throws -> Void) async throws {
         var req = HTTPClientRequest(url: info.finalURL)
         for (k, v) in headers(for: info.finalURL, requested: url) { req.headers.add(name: k, value: v) }
         if let range { req.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound - 1)") }
+        if ifRange, range != nil, let etag = info.etag, !etag.hasPrefix("W/") { req.headers.add(name: "If-Range", value: etag) }
         let res = try await execute(req, url: url)
         try OriginClient.check(res.status, url: url)
         if let etag = info.etag, let now = res.headers.first(name: "ETag"),

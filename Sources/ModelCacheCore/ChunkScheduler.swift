@@ -37,13 +37,11 @@ public struct ChunkScheduler: Sendable {
         public init() {}
 
         /// Exponential backoff before retry number `attempt` (1-based): base, 2×base, … capped at the maximum.
-        public func backoff(attempt: Int) -> Duration {
-            var d = retryBaseDelay
-            for _ in 1..<max(attempt, 1) {
-                d = d * 2
-                if d >= retryMaxDelay { return retryMaxDelay }
-            }
-            return d
+        public func backoff(attempt: Int) -> Duration { retryPolicy.delay(attempt: attempt) }
+
+        /// The retry policy these settings describe (no jitter: the scheduler's clock is the caller's).
+        public var retryPolicy: RetryPolicy {
+            RetryPolicy(maxAttempts: maxAttempts, baseDelay: retryBaseDelay, maxDelay: retryMaxDelay)
         }
     }
 

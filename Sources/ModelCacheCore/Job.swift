@@ -48,6 +48,12 @@ public struct Job: Codable, Sendable, Equatable {
     public var failureReason: FailureReason?
     /// A one-line explanation of the failure (or of the pause).
     public var message: String?
+    /// The stable code (`ModelCacheError.code`) of the error behind the failure or the pause, so that a client
+    /// reports the same exit status as a fetch without a node.
+    public var errorCode: String?
+    /// The retry history of the file in progress (attempts, repeated failures), persisted so that a job that fails,
+    /// or brings the node down, at every start ends instead of looping. nil once bytes flow.
+    public var retry: RetryPolicy.History?
     /// Background Fetch's `result`: "" while running, then "success" or "failure".
     public var result: String { state == .success ? "success" : state == .failure ? "failure" : "" }
 
@@ -63,6 +69,7 @@ public struct Job: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, title, requests, state, downloaded, downloadTotal, connections, bySource, failureReason, message, result
+        case errorCode, retry
     }
 
     public init(from decoder: any Decoder) throws {
@@ -77,6 +84,8 @@ public struct Job: Codable, Sendable, Equatable {
         bySource = try c.decodeIfPresent([String: Int64].self, forKey: .bySource) ?? [:]
         failureReason = try c.decodeIfPresent(FailureReason.self, forKey: .failureReason)
         message = try c.decodeIfPresent(String.self, forKey: .message)
+        errorCode = try c.decodeIfPresent(String.self, forKey: .errorCode)
+        retry = try c.decodeIfPresent(RetryPolicy.History.self, forKey: .retry)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -91,6 +100,8 @@ public struct Job: Codable, Sendable, Equatable {
         try c.encode(bySource, forKey: .bySource)
         try c.encodeIfPresent(failureReason, forKey: .failureReason)
         try c.encodeIfPresent(message, forKey: .message)
+        try c.encodeIfPresent(errorCode, forKey: .errorCode)
+        try c.encodeIfPresent(retry, forKey: .retry)
         try c.encode(result, forKey: .result)
     }
 
@@ -118,12 +129,12 @@ public enum JobTransition {
         guard !job.state.isFinal else { return }
         switch event {
         case .start:
-            if job.state == .pending || job.state == .pausedOffline { job.state = .downloading; job.message = nil }
+            if job.state == .pending || job.state == .pausedOffline { job.state = .downloading; job.message = nil; job.errorCode = nil }
         case .offline(let why):
             job.state = .pausedOffline
             job.message = why
         case .online:
-            if job.state == .pausedOffline { job.state = .downloading; job.message = nil }
+            if job.state == .pausedOffline { job.state = .downloading; job.message = nil; job.errorCode = nil }
         case .requestDone(let i, let digest, let size, let path):
             guard job.requests.indices.contains(i) else { return }
             job.requests[i].result = digest
@@ -140,6 +151,7 @@ public enum JobTransition {
         case .abort:
             job.state = .failure
             job.failureReason = .aborted
+            job.errorCode = ModelCacheError.aborted.code
             job.message = "aborted by the user"
         }
     }
@@ -151,19 +163,19 @@ public enum JobTransition {
     }
 
     public static func verdict(for error: ModelCacheError) -> Verdict {
+        switch RetryPolicy.kind(of: error) {
+        case .offline, .transient: .pause(error.description)
+        case .final, .protocolViolation: .fail(reason(for: error), error.description)
+        }
+    }
+
+    /// The Background Fetch failure reason for an error a job gives up on.
+    public static func reason(for error: ModelCacheError) -> Job.FailureReason {
         switch error {
-        case .originUnreachable, .noSource, .peerRejected:
-            return .pause(error.description)
-        case .originStatus(_, let status, _) where status >= 500 || status == 408 || status == 429:
-            return .pause(error.description)
-        case .originStatus:
-            return .fail(.badStatus, error.description)
-        case .quotaExceeded, .diskFull:
-            return .fail(.quotaExceeded, error.description)
-        case .aborted:
-            return .fail(.aborted, error.description)
-        default:
-            return .fail(.fetchError, error.description)
+        case .originStatus: .badStatus
+        case .quotaExceeded, .diskFull: .quotaExceeded
+        case .aborted: .aborted
+        default: .fetchError
         }
     }
 }

@@ -104,13 +104,7 @@ public enum ModelCacheError: Error, Sendable, Equatable, CustomStringConvertible
     /// Whether another attempt may succeed (network trouble, a 5xx, 408 or 429) or the failure is final: a wrong
     /// argument, a full disk, or an origin or peer that broke the protocol (a lying Content-Length, a redirect
     /// loop, a redirect to an impossible port) fails at once instead of being retried forever.
-    public var isRetryable: Bool {
-        switch self {
-        case .originStatus(_, let status, _): status >= 500 || status == 408 || status == 429
-        case .originChanged, .diskFull, .malformedURL, .io, .protocolViolation, .invalidArgument, .portInUse: false
-        default: true
-        }
-    }
+    public var isRetryable: Bool { RetryPolicy.isRetryable(self) }
 
     static func advice(_ status: Int) -> String {
         switch status {

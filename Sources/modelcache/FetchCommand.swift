@@ -78,7 +78,7 @@ struct FetchCommand: AsyncParsableCommand {
                         print(job.id)
                         return
                     }
-                    let done = try await JobFollower.follow(job.id, control: control, bar: bar)
+                    let done = try await JobFollower.follow(job.id, control: control, bar: bar, failOffline: true)
                     result = try done.fetchResult(seconds: started.seconds)
                 } else {
                     let directory = PeerDirectory(client: PeerClient(http: http, logger: Logging.logger("modelcache.peers")),

@@ -3,10 +3,14 @@ import AsyncHTTPClient
 import Foundation
 import ModelCache
 import ModelCacheCore
+import Synchronization
 
-/// Follows a node's job with a progress bar; Ctrl-C detaches (the job goes on in the node).
+/// Follows a node's job with a progress bar until it ends, showing its pauses and retries; Ctrl-C detaches (the job
+/// goes on in the node).
 enum JobFollower {
-    static func follow(_ id: String, control: ControlClient, bar: ProgressBar) async throws -> Job {
+    /// `failOffline` (a foreground `fetch`): a job that pauses offline before any byte moved is aborted and reported
+    /// with the error a fetch without a node gives (same message, same exit status).
+    static func follow(_ id: String, control: ControlClient, bar: ProgressBar, failOffline: Bool = false) async throws -> Job {
         signal(SIGINT, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler {
@@ -16,8 +20,21 @@ enum JobFollower {
         }
         source.resume()
         defer { source.cancel(); signal(SIGINT, SIG_DFL) }
-        let job = try await control.follow(id) { j in bar.update(downloaded: j.downloaded, total: j.downloadTotal > 0 ? j.downloadTotal : nil) }
+        let shown = Mutex<String?>(nil)
+        let job = try await control.follow(id, stop: { j in failOffline && j.state == .pausedOffline && j.downloaded == 0 }) { j in
+            bar.update(downloaded: j.downloaded, total: j.downloadTotal > 0 ? j.downloadTotal : nil)
+            let note: String? = j.state.isFinal ? nil : j.state == .pausedOffline ? j.message.map { "paused: \($0); still waiting (Ctrl-C detaches)" }
+                : j.message.map { "\($0) (Ctrl-C detaches)" }
+            if shown.withLock({ s in defer { s = note }; return s != note }), let note {
+                bar.finish()
+                FileHandle.standardError.write(Data("modelcache: \(note)\n".utf8))
+            }
+        }
         bar.finish()
+        if !job.state.isFinal {  // failOffline: end as a fetch without a node would
+            _ = try? await control.abort(id)
+            throw NodeError(code: job.errorCode ?? "fetch-error", message: job.message ?? "job \(id) is paused offline")
+        }
         return job
     }
 }
@@ -31,20 +48,22 @@ extension Job {
     }
 
     var failure: NodeError {
-        let code: String = switch failureReason {
+        let mapped: String = switch failureReason {
         case .badStatus?: "bad-status"
         case .quotaExceeded?: "quota-exceeded"
         case .downloadTotalExceeded?: "download-total-exceeded"
         case .aborted?: "aborted"
         default: "digest-mismatch"
         }
+        let code = errorCode ?? mapped
         return NodeError(code: code, message: "job \(id) failed (\(failureReason?.rawValue ?? "?")): \(message ?? "")")
     }
 
     var line: String {
         let total = downloadTotal > 0 ? ProgressText.bytes(downloadTotal) : "?"
         let reason = failureReason.map { " (\($0.rawValue))" } ?? ""
-        return "\(id)  \(state.rawValue)\(reason)  \(ProgressText.bytes(downloaded)) / \(total)  \(title)"
+        let why = state == .failure || state == .pausedOffline ? message.map { "  (\($0))" } ?? "" : ""
+        return "\(id)  \(state.rawValue)\(reason)  \(ProgressText.bytes(downloaded)) / \(total)  \(title)\(why)"
     }
 }
 

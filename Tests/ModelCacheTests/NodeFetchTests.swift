@@ -65,8 +65,9 @@ import ModelCacheCore
         let url = origin.url("/m.bin")
         let entry = Catalogue.Entry(sha256: digest, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, urls: [url])
         let dying = try await FakePeer.start(claims: [entry], serving: bytes, as: digest)
-        // Every blob transfer from it is cut after 10 KB.
-        dying.server.inject(.dropAfter(bytes: 10_000, times: 1000), path: "/v1/blobs/\(digest.hex)")
+        // Its blob transfers are cut once it sent 10 KB, and it answers nothing useful after (a cut body that could
+        // continue would be resumed from the same peer).
+        dying.server.inject(.dieAfter(bytes: 10_000), path: "/v1/blobs/\(digest.hex)")
         let good = try await TestNode.start()
         try good.holds(bytes, url: url)
         let c = try await TestNode.start(peers: [good], extraPeers: [dying.address])

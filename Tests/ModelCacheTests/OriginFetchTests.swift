@@ -61,7 +61,7 @@ import ModelCacheCore
         origin.inject(.dropAfter(bytes: 10_000, times: 3))
         let r = try await env.engine.fetch(env.request(origin.url("/f"), sha256: BlobDigest.of(bytes)))
         #expect(env.contents(r.path) == bytes)
-        #expect(r.sources["origin"]! > Int64(bytes.count))  // the dropped bytes were fetched again
+        #expect(r.sources["origin"] == Int64(bytes.count))  // each cut body continued where it stopped
         await origin.stop(); await env.close()
     }
 

@@ -78,7 +78,36 @@ public struct ControlClient: Sendable {
     }
 
     /// Follows a job's event stream, calling `update` for each state, until the job is final. Returns it.
-    public func follow(_ id: String, update: @Sendable (Job) -> Void = { _ in }) async throws -> Job {
+    /// A stream that goes quiet (a paused job sends nothing, and the client's read time-out fires) or closes early is
+    /// opened again (it starts with the job's current state), for as long as the job runs; only a node that cannot be
+    /// reached `reconnects` times in a row ends the wait with an error.
+    /// `stop`: return this (unfinished) state of the job at once when it holds.
+    public func follow(_ id: String, reconnects: Int = 5, stop: @Sendable (Job) -> Bool = { _ in false },
+                       update: @Sendable (Job) -> Void = { _ in }) async throws -> Job {
+        var failures = 0
+        while true {
+            try Task.checkCancellation()
+            var heard = false
+            do {
+                if let done = try await followOnce(id, heard: &heard, stop: stop, update: update) { return done }
+            } catch let e as NodeError {
+                throw e
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                if !heard {
+                    failures += 1
+                    guard failures < max(1, reconnects) else {
+                        throw NodeError(code: "node-error", message: "lost the node while following job \(id) (\(error)): check it runs, then: modelcache wait \(id)")
+                    }
+                    try await Task.sleep(for: .milliseconds(250 * failures))
+                }
+            }
+            if heard { failures = 0 }
+        }
+    }
+
+    /// One event stream: the final job, or nil when the stream ended before it (then `follow` opens another).
+    func followOnce(_ id: String, heard: inout Bool, stop: @Sendable (Job) -> Bool, update: @Sendable (Job) -> Void) async throws -> Job? {
         let res = try await http.execute(HTTPClientRequest(url: url("/v1/local/jobs/\(escape(id))/events")), timeout: .hours(24 * 365))
         guard res.status == .ok else {
             let bytes = try await res.body.collect(upTo: 1 << 20)
@@ -97,14 +126,15 @@ public struct ControlClient: Sendable {
                 for line in event.split(separator: "\n") where line.hasPrefix("data: ") {
                     if let j = try? JSONDecoder().decode(Job.self, from: Data(line.dropFirst(6).utf8)) {
                         last = j
+                        heard = true
                         update(j)
+                        if stop(j) { return j }
                     }
                 }
             }
             if let last, last.state.isFinal { return last }
         }
-        guard let last, last.state.isFinal else { throw NodeError(code: "node-error", message: "the node closed the event stream early") }
-        return last
+        return last.flatMap { $0.state.isFinal ? $0 : nil }
     }
 
     public func peers() async throws -> [PeerDirectory.Status] {
@@ -129,6 +159,7 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
         case "malformed-url", "malformed-digest", "bad-request": 64
         case "bad-status": 3
         case "fetch-error", "no-source", "peer-rejected": 4
+        case "io-error": 74
         case "download-total-exceeded": 6
         case "disk-full", "quota-exceeded": 6
         case "not-found": 2

@@ -22,9 +22,17 @@ public actor JobManager {
     }
 
     public struct Settings: Sendable {
-        /// Offline polling backoff: first and longest wait between tries.
+        /// Backoff between a job's tries (offline or after a failure): first and longest wait.
         public var offlineFirstRetry: Duration = .milliseconds(500)
         public var offlineMaxRetry: Duration = .seconds(30)
+        /// A file that failed the same way this many times in a row (or whose tries stopped the node this many times)
+        /// fails the job; so does one that failed `maxAttempts` times without progress.
+        public var sameFailureLimit = 5
+        public var maxAttempts = 10
+        var retryPolicy: RetryPolicy {
+            RetryPolicy(maxAttempts: maxAttempts, sameFailureLimit: sameFailureLimit, baseDelay: offlineFirstRetry,
+                        maxDelay: offlineMaxRetry, jitter: 0.2)
+        }
         /// Chunk size for new downloads (protocol §2).
         public var chunkSize: Int64 = ChunkLayout.defaultChunkSize
         public init() {}
@@ -40,6 +48,9 @@ public actor JobManager {
     private var flights: [String: (task: Task<FetchResult, any Error>, waiters: Int)] = [:]
     private var flightProgress: [String: FetchProgress] = [:]
     private var networkGeneration = 0
+    /// The most bytes each running job has had: only bytes beyond it are progress (a try that re-downloads what a
+    /// failed one discarded has not moved the job on).
+    private var highWater: [String: Int64] = [:]
 
     init(node: Node, settings: Settings, logger: Logger) {
         self.node = node
@@ -113,45 +124,60 @@ public actor JobManager {
         change(&j)
         guard j != before else { return }
         jobs[id] = j
-        if j.state != before.state || j.requests != before.requests || j.failureReason != before.failureReason {
+        if j.state != before.state || j.requests != before.requests || j.failureReason != before.failureReason || j.retry != before.retry {
             do { try node.store.saveJob(j) } catch { logger.error("cannot persist job", metadata: ["job.id": "\(id)", "error": "\(error)"]) }
         }
         events.publish(j)
     }
 
     private func run(_ id: String) async {
+        defer { highWater[id] = nil }
         update(id) { JobTransition.apply(.start, to: &$0) }
         guard await checkLimits(id) else { return }
-        var pauses = 0
+        let policy = settings.retryPolicy
         while let job = jobs[id], !job.state.isFinal, !Task.isCancelled {
             guard let index = job.requests.firstIndex(where: { $0.result == nil }) else { return }
             let r = job.requests[index]
+            // The try is counted (and persisted) before it starts: a job that stops the node at every start ends.
+            var history = job.retry ?? .init()
+            if case .giveUp(let why)? = policy.start(&history) {
+                update(id) { $0.retry = history; $0.errorCode = "fetch-error"; JobTransition.apply(.failed(.fetchError, why), to: &$0) }
+                logger.warning("job failed", metadata: ["job.id": "\(id)", "reason": "\(why)"])
+                return
+            }
+            update(id) { $0.retry = history }
             let request = FetchRequest(url: r.url, expected: r.sha256, connections: job.connections ?? 4,
                                        chunkSize: settings.chunkSize, useOrigin: r.origin ?? true)
             let finishedSources = job.bySource
             do {
                 let result = try await sharedFetch(request, for: id, finishedSources: finishedSources)
-                pauses = 0
                 update(id) { j in
+                    j.retry = nil
                     JobTransition.apply(.online, to: &j)
                     j.bySource = finishedSources.merging(result.sources, uniquingKeysWith: +)
                     JobTransition.apply(.requestDone(index: index, digest: result.sha256, size: result.size, path: result.path), to: &j)
                     j.downloaded = self.finishedBytes(j)
                 }
-            } catch is CancellationError {
-                return
             } catch {
-                if Task.isCancelled { return }
-                let e = (error as? ModelCacheError) ?? .io(path: r.url, detail: "\(error)")
-                switch JobTransition.verdict(for: e) {
-                case .fail(let reason, let message):
-                    update(id) { JobTransition.apply(.failed(reason, message), to: &$0) }
+                if error is CancellationError || Task.isCancelled {
+                    update(id) { j in if var h = j.retry { policy.cancelled(&h); j.retry = h } }
                     return
-                case .pause(let message):
-                    update(id) { JobTransition.apply(.offline(message), to: &$0) }
-                    logger.info("job paused offline", metadata: ["job.id": "\(id)", "reason": "\(message)"])
-                    pauses += 1
-                    await waitForNetwork(attempt: pauses)
+                }
+                let e = (error as? ModelCacheError) ?? .io(path: r.url, detail: "\(error)")
+                var h = jobs[id]?.retry ?? .init()  // nil: bytes flowed during this try
+                switch policy.decide(after: e, &h, sample: .random(in: 0..<1)) {
+                case .giveUp(let why):
+                    update(id) { $0.retry = h; $0.errorCode = e.code; JobTransition.apply(.failed(JobTransition.reason(for: e), why), to: &$0) }
+                    logger.warning("job failed", metadata: ["job.id": "\(id)", "reason": "\(why)"])
+                    return
+                case .pause(let wait):
+                    update(id) { $0.retry = h; $0.errorCode = e.code; JobTransition.apply(.offline(e.description), to: &$0) }
+                    logger.info("job paused offline", metadata: ["job.id": "\(id)", "reason": "\(e.description)"])
+                    await waitForNetwork(wait)
+                case .retry(let wait):
+                    update(id) { $0.retry = h; $0.errorCode = e.code; $0.message = "retrying after: \(e.description)" }
+                    logger.info("job retrying", metadata: ["job.id": "\(id)", "reason": "\(e.description)"])
+                    await waitForNetwork(wait)
                 }
             }
         }
@@ -172,7 +198,7 @@ public actor JobManager {
                 }
             } catch let e as ModelCacheError {
                 if case .fail(let reason, let message) = JobTransition.verdict(for: e) {
-                    update(id) { JobTransition.apply(.failed(reason, message), to: &$0) }
+                    update(id) { $0.errorCode = e.code; JobTransition.apply(.failed(reason, message), to: &$0) }
                     return false
                 }
             } catch {}
@@ -230,7 +256,19 @@ public actor JobManager {
     private func currentProgress(_ key: String) -> FetchProgress? { flightProgress[key] }
     private func setProgress(_ id: String, _ n: Int64, _ sources: [String: Int64]) {
         guard let j = jobs[id], !j.state.isFinal, j.downloaded != n || j.bySource != sources else { return }
-        update(id) { $0.downloaded = n; $0.bySource = sources }
+        // Bytes flow again: a paused job runs, and (past what earlier tries reached) its retry history starts over.
+        let flowing = n > j.downloaded
+        let progressed = n > max(highWater[id] ?? 0, j.downloaded)
+        if progressed { highWater[id] = n }
+        update(id) { j in
+            j.downloaded = n
+            j.bySource = sources
+            if progressed { j.retry = nil }
+            if flowing {
+                if j.state == .downloading { j.message = nil }
+                JobTransition.apply(.online, to: &j)
+            }
+        }
     }
 
     /// A job stops waiting for a finished (or failed) download.
@@ -250,11 +288,8 @@ public actor JobManager {
         flight.cancel()
     }
 
-    /// Waits with exponential backoff, or until the network changes (bounded by the backoff).
-    private func waitForNetwork(attempt: Int) async {
-        var wait = settings.offlineFirstRetry
-        for _ in 1..<max(1, attempt) where wait < settings.offlineMaxRetry { wait = wait * 2 }
-        wait = min(wait, settings.offlineMaxRetry)
+    /// Waits for the policy's back-off, or until the network changes (bounded by the back-off).
+    private func waitForNetwork(_ wait: Duration) async {
         let generation = networkGeneration
         let deadline = ContinuousClock.now + wait
         while ContinuousClock.now < deadline && networkGeneration == generation && !Task.isCancelled {

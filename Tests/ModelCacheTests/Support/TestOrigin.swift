@@ -30,6 +30,8 @@ final class TestOrigin: Sendable {
         case sharedRate(bytesPerSecond: Int)
         /// A GET body (and its Content-Length) `extraBytes` longer than the HEAD said: a lying Content-Length.
         case longerGET(extraBytes: Int)
+        /// Cut every body once this many body bytes were sent in all, and answer 503 afterwards: a server that died.
+        case dieAfter(bytes: Int)
     }
 
     struct State {
@@ -150,6 +152,8 @@ final class TestOrigin: Sendable {
                 case .dropAfter(let bytes, let times) where times > 0 && !isHead:
                     dropAfter = bytes
                     s.faults[i].fault = .dropAfter(bytes: bytes, times: times - 1)
+                case .dieAfter(let bytes):
+                    if s.bytesServed >= Int64(bytes) { failStatus = 503 }
                 default: break
                 }
             }
@@ -205,6 +209,11 @@ final class TestOrigin: Sendable {
                 var n = min(piece, body.count - sent)
                 if let dropAfter { n = min(n, dropAfter - sent) }
                 if n <= 0 || self.state.withLock({ $0.killed }) { throw Dropped() }
+                if let dead = faults.compactMap({ f -> Int? in if case .dieAfter(let b) = f { return b }; return nil }).first {
+                    let left = Int64(dead) - self.bytesServed
+                    if left <= 0 { throw Dropped() }
+                    n = min(n, Int(left))
+                }
                 if let stallAt, sent >= stallAt {
                     try await Task.sleep(for: .seconds(60))
                     throw Dropped()
