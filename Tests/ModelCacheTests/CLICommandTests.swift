@@ -98,6 +98,7 @@ import ModelCacheCore
         let records = try JSONDecoder.iso.decode([BlobRecord].self, from: Data(list.stdout.utf8))
         #expect(records.map(\.sha256) == [digest])
         #expect(records.first?.urls == ["http://example.invalid/m.bin"])
+        #expect(records.first?.digestSource == .import && list.stdout.contains("\"digestSource\":\"import\""))
 
         // A fetch of the imported URL is a hit without touching the (unreachable) origin.
         let hit = try await runCLI(["fetch", "--cache-dir", dir, "http://example.invalid/m.bin"])

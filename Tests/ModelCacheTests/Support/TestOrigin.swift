@@ -28,6 +28,8 @@ final class TestOrigin: Sendable {
         case stallAfter(bytes: Int)
         /// All bodies together at most this many bytes per second (a shared uplink).
         case sharedRate(bytesPerSecond: Int)
+        /// Answer nothing for this long, then behave (an uplink that has gone silent).
+        case silentFor(Duration)
     }
 
     struct State {
@@ -153,6 +155,9 @@ final class TestOrigin: Sendable {
             }
             let active = s.faults.filter { $0.path.map { path.hasPrefix($0) } ?? true }.map(\.fault)
             return (s.files[path], active, s.redirects[path], s.extraHeaders[path] ?? [], failStatus, dropAfter)
+        }
+        if let silence = faults.compactMap({ f -> Duration? in if case .silentFor(let d) = f { return d }; return nil }).first {
+            try await Task.sleep(for: silence)
         }
         if let failStatus { return Response(status: .init(code: failStatus)) }
         if let redirect {
