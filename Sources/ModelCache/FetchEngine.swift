@@ -105,16 +105,19 @@ public final class FetchEngine: Sendable {
         let claims = peers.claims(forURL: request.url)
         var info: OriginInfo? = nil
         var originFailure: (any Error)? = nil
+        var late: PendingProbe? = nil
+        defer { late?.cancel() }
         switch try await askOrigin(request, origin: origin, peersCanServe: peersCanServe(request, peers, claims)) {
         case .info(let i): info = i
-        case .offline(let error):
+        case .offline(let error, let pending):
             originFailure = error
+            late = pending
             logger.info("origin unreachable, trying peers", metadata: ["url": "\(request.url)", "error": "\(error)"])
         case .notAsked: break
         }
 
         // 2. Which digest to trust (protocol §8).
-        let decision = settings.trust.decide(
+        var decision = settings.trust.decide(
             user: request.expected,
             origin: info.map { .answered(digest: $0.digest, size: $0.size, etag: $0.etag, lastModified: $0.lastModified) } ?? .offline,
             claims: claims)
@@ -201,6 +204,27 @@ public final class FetchEngine: Sendable {
             partial.discard()
             throw ModelCacheError.digestMismatch(expected: expected, got: whole)
         }
+        // An origin that answered after the grace still decides (protocol §8): when its answer does not back the
+        // peers' digest, these bytes are dropped and the fetch starts again with that answer.
+        if decision.source == .peers, let answer = late?.peek() {
+            switch answer {
+            case .success(let now):
+                let recheck = settings.trust.decide(
+                    user: nil, origin: .answered(digest: now.digest, size: now.size, etag: now.etag, lastModified: now.lastModified),
+                    claims: claims)
+                guard recheck.expected == whole else {
+                    logger.warning("the origin answered late and does not back the peers' digest; fetching again with its answer",
+                                   metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "digest.source": "\(recheck.source.rawValue)"])
+                    partial.discard()
+                    remember(now, for: request.url)
+                    return try await fetch(request, peers: peers, progress: progress)
+                }
+                decision = recheck
+                info = now
+            case .failure(let error):
+                if !OriginClient.isUnreachable(error) { partial.discard(); throw error }
+            }
+        }
         partial.markWholeVerified()
         let finalManifest = try Manifest(sha256: whole, layout: layout, chunks: (0..<layout.count).map { digests[$0]! })
         let evidence = URLEvidence.forCommit(
@@ -248,11 +272,14 @@ public final class FetchEngine: Sendable {
         try FetchEngine.validate(url: request.url)
         if try cached(request) != nil { return 0 }
         let claims = peers.claims(forURL: request.url)
-        let origin = originClient(for: request)
-        if case .info(let info) = try await askOrigin(request, origin: origin, peersCanServe: peersCanServe(request, peers, claims)) {
-            remember(info, for: request.url)
-            if let d = info.digest, try store.lookup(digest: d) != nil { return 0 }
-            return info.size
+        // When peers can serve it, their size is enough for the check (the fetch enforces the real one): the origin
+        // is then asked by the fetch alone, which may go on without it after the grace.
+        if !peersCanServe(request, peers, claims) {
+            if case .info(let info) = try await askOrigin(request, origin: originClient(for: request), peersCanServe: false) {
+                remember(info, for: request.url)
+                if let d = info.digest, try store.lookup(digest: d) != nil { return 0 }
+                return info.size
+            }
         }
         if let e = request.expected, let entry = peers.holders(of: e).first?.1 { return entry.size }
         return claims.first?.entry.size
@@ -262,7 +289,8 @@ public final class FetchEngine: Sendable {
     enum OriginOutcome: Sendable {
         case info(OriginInfo)
         /// Unreachable, remembered as down, or silent for the grace while peers could serve: the offline rule.
-        case offline(any Error)
+        /// `late`: the probe still running after the grace, whose answer is checked before commit.
+        case offline(any Error, late: PendingProbe?)
         /// `--no-origin`.
         case notAsked
     }
@@ -274,8 +302,8 @@ public final class FetchEngine: Sendable {
 
     /// Asks the origin once for this fetch (protocol §8). With peers that can serve the URL: not at all while the
     /// host is remembered as down, else one attempt waited for at most `originGrace` (a miss counts as a failure
-    /// of the host). Without: as many attempts as `probeAttempts` (one while the host is remembered as down).
-    /// Definite errors (404, 403, …) are thrown.
+    /// of the host; the probe goes on and its answer is checked before commit). Without: as many attempts as
+    /// `probeAttempts` (one while the host is remembered as down). Definite errors (404, 403, …) are thrown.
     func askOrigin(_ request: FetchRequest, origin: OriginClient, peersCanServe: Bool) async throws -> OriginOutcome {
         guard request.useOrigin else { return .notAsked }
         if let memo = takeMemo(request.url) { return .info(memo) }
@@ -284,32 +312,26 @@ public final class FetchEngine: Sendable {
         let downUntil = health.withLock { $0.downUntil(host, now: now) }
         if let downUntil, peersCanServe {
             return .offline(ModelCacheError.originUnreachable(
-                url: request.url, detail: "its host failed recently; not tried again for \(downUntil - now)"))
+                url: request.url, detail: "its host failed recently; not tried again for \(downUntil - now)"), late: nil)
         }
         let attempts = peersCanServe || downUntil != nil ? 1 : settings.probeAttempts
-        let grace = peersCanServe ? settings.originGrace : nil
-        let answer: Result<OriginInfo, any Error>? = await withTaskGroup(of: Result<OriginInfo, any Error>?.self) { group in
-            group.addTask {
-                do { return .success(try await self.probe(origin, request.url, attempts: attempts)) } catch { return .failure(error) }
-            }
-            if let grace { group.addTask { try? await Task.sleep(for: grace); return nil } }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        // A success forgets the host's failures even when it comes late; failures are counted once, below.
+        let probe = PendingProbe({ try await self.probe(origin, request.url, attempts: attempts) }, onAnswer: { [self] r in
+            if case .success = r { health.withLock { $0.succeeded(host) } }
+        })
+        let answer = await probe.wait(upTo: peersCanServe ? settings.originGrace : nil)
         switch answer {
         case .success(let info)?:
-            health.withLock { $0.succeeded(host) }
             return .info(info)
         case .failure(let error)?:
             guard OriginClient.isUnreachable(error) else { throw error }
             health.withLock { $0.failed(host, now: .now) }
-            return .offline(error)
+            return .offline(error, late: nil)
         case nil:
-            try Task.checkCancellation()
+            if Task.isCancelled { probe.cancel(); throw CancellationError() }
             health.withLock { $0.failed(host, now: .now) }
             return .offline(ModelCacheError.originUnreachable(
-                url: request.url, detail: "no answer within \(settings.originGrace) while peers hold it"))
+                url: request.url, detail: "no answer within \(settings.originGrace) while peers hold it"), late: probe)
         }
     }
 

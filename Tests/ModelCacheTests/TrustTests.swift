@@ -176,7 +176,7 @@ import ModelCacheCore
 
     @Test func aSilentOriginIsWaitedForOnlyTheGraceWhenATeacherHoldsTheFile() async throws {
         let origin = try await TestOrigin.start()
-        origin.inject(.silentFor(.seconds(4)))  // connects, then says nothing (a link that went down mid-way)
+        origin.inject(.silentHead(.seconds(4)))  // connects, then says nothing (a link that went down mid-way)
         let (t, u1, u2) = try await teacher(origin)
         let s = try await TestNode.start(peers: [t])
         let r1 = try await s.fetch(u1)
@@ -187,6 +187,23 @@ import ModelCacheCore
         let host = try #require(OriginHealth.key(of: u1))
         #expect(s.node.engine.health.withLock { $0.isDown(host, now: .now) })
         await t.stop(); await s.stop(); await origin.stop()
+    }
+
+    @Test func anOriginThatAnswersAfterTheGraceStillOverrulesALoneLiar() async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/m.bin", bytes)
+        origin.inject(.silentHead(.milliseconds(1200)))  // slower than the grace, faster than the liar's bytes
+        let url = origin.url("/m.bin")
+        let liar = try await liar(for: url)
+        liar.server.inject(.trickle(bytesPerSecond: 150_000), path: "/v1/blobs/")  // 2 MiB over 4 connections: ~3.5 s
+        let c = try await TestNode.start(extraPeers: [liar.address])
+        let r = try await c.fetch(url)
+        #expect(r.sha256 == digest && c.env.contents(r.path) == bytes)
+        #expect(r.sources == ["origin": size] && r.digestSource == .originBytes)
+        #expect(try c.env.store.lookup(digest: otherDigest) == nil)
+        #expect(try advertised(c, url) == [digest])
+        #expect(heads(origin) == 1)  // the late answer was used, not asked again
+        await liar.server.stop(); await c.stop(); await origin.stop()
     }
 
     @Test func aStoppedOriginLeavesTheTeacherToServeAndIsRemembered() async throws {

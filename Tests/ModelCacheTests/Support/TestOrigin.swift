@@ -28,8 +28,8 @@ final class TestOrigin: Sendable {
         case stallAfter(bytes: Int)
         /// All bodies together at most this many bytes per second (a shared uplink).
         case sharedRate(bytesPerSecond: Int)
-        /// Answer nothing for this long, then behave (an uplink that has gone silent).
-        case silentFor(Duration)
+        /// Answer HEAD requests only after this long (an uplink that has gone silent, or a slow one).
+        case silentHead(Duration)
     }
 
     struct State {
@@ -156,7 +156,7 @@ final class TestOrigin: Sendable {
             let active = s.faults.filter { $0.path.map { path.hasPrefix($0) } ?? true }.map(\.fault)
             return (s.files[path], active, s.redirects[path], s.extraHeaders[path] ?? [], failStatus, dropAfter)
         }
-        if let silence = faults.compactMap({ f -> Duration? in if case .silentFor(let d) = f { return d }; return nil }).first {
+        if isHead, let silence = faults.compactMap({ f -> Duration? in if case .silentHead(let d) = f { return d }; return nil }).first {
             try await Task.sleep(for: silence)
         }
         if let failStatus { return Response(status: .init(code: failStatus)) }
