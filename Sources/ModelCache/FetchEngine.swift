@@ -215,6 +215,7 @@ public final class FetchEngine: Sendable {
                 guard recheck.expected == whole else {
                     logger.warning("the origin answered late and does not back the peers' digest; fetching again with its answer",
                                    metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "digest.source": "\(recheck.source.rawValue)"])
+                    if let expected { active?.unregister(expected) }
                     partial.discard()
                     remember(now, for: request.url)
                     return try await fetch(request, peers: peers, progress: progress)
