@@ -274,9 +274,10 @@ public final class FetchEngine: Sendable {
         if try cached(request) != nil { return 0 }
         let claims = peers.claims(forURL: request.url)
         // When peers can serve it, their size is enough for the check (the fetch enforces the real one): the origin
-        // is then asked by the fetch alone, which may go on without it after the grace.
+        // is then asked by the fetch alone, which may go on without it after the grace. Otherwise one attempt: the
+        // check is advisory, and a dead origin must not hold the job for a round of retries before its fetch.
         if !peersCanServe(request, peers, claims) {
-            if case .info(let info) = try await askOrigin(request, origin: originClient(for: request), peersCanServe: false) {
+            if case .info(let info) = try await askOrigin(request, origin: originClient(for: request), peersCanServe: false, attempts: 1) {
                 remember(info, for: request.url)
                 if let d = info.digest, try store.lookup(digest: d) != nil { return 0 }
                 return info.size
@@ -305,7 +306,7 @@ public final class FetchEngine: Sendable {
     /// host is remembered as down, else one attempt waited for at most `originGrace` (a miss counts as a failure
     /// of the host; the probe goes on and its answer is checked before commit). Without: as many attempts as
     /// `probeAttempts` (one while the host is remembered as down). Definite errors (404, 403, …) are thrown.
-    func askOrigin(_ request: FetchRequest, origin: OriginClient, peersCanServe: Bool) async throws -> OriginOutcome {
+    func askOrigin(_ request: FetchRequest, origin: OriginClient, peersCanServe: Bool, attempts most: Int? = nil) async throws -> OriginOutcome {
         guard request.useOrigin else { return .notAsked }
         if let memo = takeMemo(request.url) { return .info(memo) }
         let host = OriginHealth.key(of: request.url) ?? request.url
@@ -315,7 +316,7 @@ public final class FetchEngine: Sendable {
             return .offline(ModelCacheError.originUnreachable(
                 url: request.url, detail: "its host failed recently; not tried again for \(downUntil - now)"), late: nil)
         }
-        let attempts = peersCanServe || downUntil != nil ? 1 : settings.probeAttempts
+        let attempts = peersCanServe || downUntil != nil ? 1 : max(1, min(most ?? settings.probeAttempts, settings.probeAttempts))
         // A success forgets the host's failures even when it comes late; failures are counted once, below.
         let probe = PendingProbe({ try await self.probe(origin, request.url, attempts: attempts) }, onAnswer: { [self] r in
             if case .success = r { health.withLock { $0.succeeded(host) } }
