@@ -208,14 +208,20 @@ import ModelCacheCore
 
     @Test func aStoppedOriginLeavesTheTeacherToServeAndIsRemembered() async throws {
         let origin = try await TestOrigin.start()
-        let (t, u1, _) = try await teacher(origin)
+        let (t, u1, u2) = try await teacher(origin)
         await origin.stop()  // connections are refused from now on
         let s = try await TestNode.start(peers: [t])
         let r = try await s.fetch(u1)
         #expect(r.sha256 == digest && r.sources == ["peer \(t.name)": size] && r.digestSource == .peers)
         let host = try #require(OriginHealth.key(of: u1))
         #expect(s.node.engine.health.withLock { $0.isDown(host, now: .now) })
-        await t.stop(); await s.stop()
+        // Back on the same port: within the remembered window the next fetch the teacher can serve does not ask it.
+        let back = try await TestOrigin.start(port: origin.port)
+        back.serve("/b.bin", other)
+        let r2 = try await s.fetch(u2)
+        #expect(r2.sha256 == otherDigest && r2.sources == ["peer \(t.name)": size])
+        #expect(back.requests == 0)
+        await t.stop(); await s.stop(); await back.stop()
     }
 
     @Test func aJobProbesTheOriginOnceForItsSizeCheckAndItsFetch() async throws {
