@@ -32,7 +32,8 @@ extension FetchEngine {
         let key = swarm?.0
         // Before asking the origin for anything, hear (for at most a second) which peers download the same blob and
         // what they hold or claim: nodes that start together then split the origin's work from the first chunk.
-        if let (d, _) = swarm, !swarmPeers.isEmpty {
+        // Without the origin (offline) there is no work to split: no wait.
+        if let (d, _) = swarm, !swarmPeers.isEmpty, sources.contains(where: { $0.id == .origin }) {
             await withTaskGroup(of: Void.self) { group in
                 for p in swarmPeers {
                     group.addTask { await self.pollAvailabilityOnce(p, d, run: run, layout: layout) }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ModelCacheCore
 import NIOCore
+import Synchronization
 
 /// Fetches a URL into the store: cache hit, else chunks in parallel from every source that holds them (LAN peers
 /// first, the origin for the rest), each chunk hashed as it streams and checked against the manifest when it comes
@@ -25,6 +26,14 @@ public final class FetchEngine: Sendable {
         public var maxCacheSize: Int64?
         /// Bytes per second from origins, across every fetch of this engine (`serve --max-origin-rate`).
         public var maxOriginRate: Int64?
+        /// Which digest a fetch trusts (protocol §8).
+        public var trust = DigestResolution()
+        /// When peers can serve a URL, how long the origin's answer is waited for before the fetch goes on without
+        /// it (offline rule, protocol §8): a LAN serves a whole model in about the time a dead uplink takes to
+        /// time out one connect, so a fetch must not wait for that.
+        public var originGrace: Duration = .milliseconds(750)
+        /// How long an origin host that failed is left alone (doubling, protocol §8).
+        public var originHealth = OriginHealth.Settings()
         public init() {}
     }
 
@@ -35,6 +44,10 @@ public final class FetchEngine: Sendable {
     public let active: ActiveDownloads?
     let originLimiter: RateLimiter?
     let logger: Logger
+    /// Origin hosts recently found unreachable.
+    let health: Mutex<OriginHealth>
+    /// Origin answers got by `expectedSize`, taken by the fetch that follows (one probe per fetch).
+    let probeMemo = Mutex<[String: (info: OriginInfo, at: ContinuousClock.Instant)]>([:])
 
     /// The client for origin requests (rate-limited when the node has a limit).
     var originClient: OriginClient { OriginClient(http: http, limiter: originLimiter, logger: logger) }
@@ -50,19 +63,18 @@ public final class FetchEngine: Sendable {
         self.http = http
         self.settings = settings
         self.logger = logger
+        self.health = Mutex(OriginHealth(settings: settings.originHealth))
     }
 
     public static func validate(url: String) throws(ModelCacheError) {
         guard HTTPURLCheck.problem(url) == nil else { throw .malformedURL(url) }
     }
 
-    /// A stored blob for this request, without any network request.
+    /// A stored blob for this request, without any network request. A `--sha256` hit maps nothing (protocol §8):
+    /// the user's word is not evidence of what the URL serves.
     public func cached(_ request: FetchRequest) throws -> BlobRecord? {
         if let r = try store.lookup(url: request.url), request.expected == nil || request.expected == r.sha256 { return r }
-        if let e = request.expected, let r = try store.lookup(digest: e) {
-            try store.addURL(request.url, to: e)
-            return r
-        }
+        if let e = request.expected, let r = try store.lookup(digest: e) { return r }
         return nil
     }
 
@@ -82,38 +94,49 @@ public final class FetchEngine: Sendable {
         let clock = Stopwatch()
         if let hit = try cached(request) {
             try store.touch(hit.sha256)
-            return .hit(hit, seconds: clock.seconds)
+            return .hit(hit, url: request.url, seconds: clock.seconds)
         }
         // One download of a URL at a time, across processes: a second one waits, then finds the first one's blob.
         let urlLock = try await DownloadLock.acquire(partialDir: store.partialDir, url: request.url)
         defer { urlLock.release() }
         if let hit = try cached(request) {
             try store.touch(hit.sha256)
-            return .hit(hit, seconds: clock.seconds)
+            return .hit(hit, url: request.url, seconds: clock.seconds)
         }
 
-        // 1. What the origin says (unless told not to ask it). A definite answer such as 404 ends the fetch; an
-        //    unreachable origin leaves the peers to serve it.
+        // 1. What the origin says (unless told not to ask it), asked once; when peers can serve the URL, waited for
+        //    only `originGrace`, and not at all while its host is remembered as down. A definite answer such as 404
+        //    ends the fetch; an unreachable origin leaves the peers to serve it.
         let origin = originClient(for: request)
+        let claims = peers.claims(forURL: request.url)
         var info: OriginInfo? = nil
         var originFailure: (any Error)? = nil
-        if request.useOrigin {
-            do { info = try await probe(origin, request.url) } catch {
-                guard OriginClient.isUnreachable(error) && !peers.peers.isEmpty else { throw error }
-                originFailure = error
-                logger.info("origin unreachable, trying peers", metadata: ["url": "\(request.url)", "error": "\(error)"])
-            }
+        var late: PendingProbe? = nil
+        defer { late?.cancel() }
+        switch try await askOrigin(request, origin: origin, peersCanServe: peersCanServe(request, peers, claims)) {
+        case .info(let i): info = i
+        case .offline(let error, let pending):
+            originFailure = error
+            late = pending
+            logger.info("origin unreachable, trying peers", metadata: ["url": "\(request.url)", "error": "\(error)"])
+        case .notAsked: break
         }
 
         // 2. Which digest to trust (protocol §8).
-        let decision = DigestResolution.decide(
-            user: request.expected, originDigest: info?.digest, originReachable: info != nil,
-            originSize: info?.size, originETag: info?.etag, claims: peers.claims(forURL: request.url))
+        var decision = settings.trust.decide(
+            user: request.expected,
+            origin: info.map { .answered(digest: $0.digest, size: $0.size, etag: $0.etag, lastModified: $0.lastModified) } ?? .offline,
+            claims: claims)
         let expected = decision.expected
         if let expected, let hit = try store.lookup(digest: expected) {
-            try store.addURL(request.url, to: expected, etag: info?.etag, lastModified: info?.lastModified)
+            let evidence = URLEvidence.forHit(decided: decision.source, originDigest: info?.digest, hit: expected)
+            if let evidence {
+                try store.addURL(request.url, to: expected, evidence: evidence, etag: info?.etag, lastModified: info?.lastModified)
+            }
             try store.touch(expected)
-            return .hit(hit, seconds: clock.seconds)
+            var result = FetchResult.hit(hit, seconds: clock.seconds)
+            result.digestSource = evidence ?? .user
+            return result
         }
 
         // 3. Peers that hold it, and a manifest they agree on.
@@ -188,11 +211,36 @@ public final class FetchEngine: Sendable {
             partial.discard()
             throw ModelCacheError.digestMismatch(expected: expected, got: whole)
         }
+        // An origin that answered after the grace still decides (protocol §8): when its answer does not back the
+        // peers' digest, these bytes are dropped and the fetch starts again with that answer.
+        if decision.source == .peers, let answer = late?.peek() {
+            switch answer {
+            case .success(let now):
+                let recheck = settings.trust.decide(
+                    user: nil, origin: .answered(digest: now.digest, size: now.size, etag: now.etag, lastModified: now.lastModified),
+                    claims: claims)
+                guard recheck.expected == whole else {
+                    logger.warning("the origin answered late and does not back the peers' digest; fetching again with its answer",
+                                   metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "digest.source": "\(recheck.source.rawValue)"])
+                    if let expected { active?.unregister(expected) }
+                    partial.discard()
+                    remember(now, for: request.url)
+                    return try await fetch(request, peers: peers, progress: progress)
+                }
+                decision = recheck
+                info = now
+            case .failure(let error):
+                if !OriginClient.isUnreachable(error) { partial.discard(); throw error }
+            }
+        }
         partial.markWholeVerified()
         let finalManifest = try Manifest(sha256: whole, layout: layout, chunks: (0..<layout.count).map { digests[$0]! })
+        let evidence = URLEvidence.forCommit(
+            decided: decision.source, originDigest: info?.digest, committed: whole,
+            onlyOriginBytes: info != nil && resumed.isEmpty && !counters.sources.contains { $0.key.hasPrefix("peer ") && $0.value > 0 })
         let record: BlobRecord
         do {
-            record = try store.commit(file: partial.dataPath, manifest: finalManifest, url: request.url,
+            record = try store.commit(file: partial.dataPath, manifest: finalManifest, url: request.url, evidence: evidence,
                                       etag: info?.etag, lastModified: info?.lastModified, isPrivate: request.isPrivate)
         } catch ModelCacheError.diskFull(let path, let needed) {
             partial.discard()  // verified but it cannot be kept: free its space, leave nothing behind
@@ -201,10 +249,10 @@ public final class FetchEngine: Sendable {
         partial.discard()
         progress?(FetchProgress(downloaded: size, total: size))
         logger.info("fetched", metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "blob.size": "\(size)",
-                                          "digest.source": "\(decision.source)", "seconds": "\(clock.seconds)",
+                                          "digest.source": "\(decision.source.rawValue)", "url.evidence": "\(evidence.rawValue)", "seconds": "\(clock.seconds)",
                                           "sources": "\(counters.sources.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"])
         return FetchResult(path: record.path, sha256: whole, size: size, sources: counters.sources,
-                           seconds: clock.seconds, cached: false, resumedBytes: resumedBytes)
+                           seconds: clock.seconds, cached: false, resumedBytes: resumedBytes, digestSource: evidence)
     }
 
     func download(_ request: FetchRequest, info: OriginInfo?, sources: [Source], partial: PartialDownload,
@@ -233,30 +281,100 @@ public final class FetchEngine: Sendable {
 
     /// The size a request will add to the cache (0 on a hit), from the origin's HEAD or, when it is unreachable or
     /// not to be asked, from peers' catalogues; nil when nobody can tell. Definite origin errors (404…) are thrown.
+    /// The origin's answer is kept for the fetch that follows, which then does not ask again.
     public func expectedSize(_ request: FetchRequest, peers: PeerView) async throws -> Int64? {
         try FetchEngine.validate(url: request.url)
         if try cached(request) != nil { return 0 }
-        if request.useOrigin {
-            do {
-                let info = try await probe(originClient(for: request), request.url)
+        let claims = peers.claims(forURL: request.url)
+        // When peers can serve it, their size is enough for the check (the fetch enforces the real one): the origin
+        // is then asked by the fetch alone, which may go on without it after the grace. Otherwise one attempt: the
+        // check is advisory, and a dead origin must not hold the job for a round of retries before its fetch.
+        if !peersCanServe(request, peers, claims) {
+            if case .info(let info) = try await askOrigin(request, origin: originClient(for: request), peersCanServe: false, attempts: 1) {
+                remember(info, for: request.url)
                 if let d = info.digest, try store.lookup(digest: d) != nil { return 0 }
                 return info.size
-            } catch {
-                guard OriginClient.isUnreachable(error) else { throw error }
             }
         }
         if let e = request.expected, let entry = peers.holders(of: e).first?.1 { return entry.size }
-        return peers.claims(forURL: request.url).first?.entry.size
+        return claims.first?.entry.size
     }
 
-    func probe(_ origin: OriginClient, _ url: String) async throws -> OriginInfo {
+    /// What asking the origin gave.
+    enum OriginOutcome: Sendable {
+        case info(OriginInfo)
+        /// Unreachable, remembered as down, or silent for the grace while peers could serve: the offline rule.
+        /// `late`: the probe still running after the grace, whose answer is checked before commit.
+        case offline(any Error, late: PendingProbe?)
+        /// `--no-origin`.
+        case notAsked
+    }
+
+    /// Whether a peer lists the URL, or holds the digest the user gave.
+    func peersCanServe(_ request: FetchRequest, _ peers: PeerView, _ claims: [DigestResolution.Claim]) -> Bool {
+        !claims.isEmpty || (request.expected.map { !peers.holders(of: $0).isEmpty } ?? false)
+    }
+
+    /// Asks the origin once for this fetch (protocol §8). With peers that can serve the URL: not at all while the
+    /// host is remembered as down, else one attempt waited for at most `originGrace` (a miss counts as a failure
+    /// of the host; the probe goes on and its answer is checked before commit). Without: as many attempts as
+    /// `probeAttempts` (one while the host is remembered as down). Definite errors (404, 403, …) are thrown.
+    func askOrigin(_ request: FetchRequest, origin: OriginClient, peersCanServe: Bool, attempts most: Int? = nil) async throws -> OriginOutcome {
+        guard request.useOrigin else { return .notAsked }
+        if let memo = takeMemo(request.url) { return .info(memo) }
+        let host = OriginHealth.key(of: request.url) ?? request.url
+        let now = ContinuousClock.now
+        let downUntil = health.withLock { $0.downUntil(host, now: now) }
+        if let downUntil, peersCanServe {
+            return .offline(ModelCacheError.originUnreachable(
+                url: request.url, detail: "its host failed recently; not tried again for \(downUntil - now)"), late: nil)
+        }
+        let attempts = peersCanServe || downUntil != nil ? 1 : max(1, min(most ?? settings.probeAttempts, settings.probeAttempts))
+        // A success forgets the host's failures even when it comes late; failures are counted once, below.
+        let probe = PendingProbe({ try await self.probe(origin, request.url, attempts: attempts) }, onAnswer: { [self] r in
+            if case .success = r { health.withLock { $0.succeeded(host) } }
+        })
+        let answer = await probe.wait(upTo: peersCanServe ? settings.originGrace : nil)
+        switch answer {
+        case .success(let info)?:
+            return .info(info)
+        case .failure(let error)?:
+            guard OriginClient.isUnreachable(error) else { throw error }
+            health.withLock { $0.failed(host, now: .now) }
+            return .offline(error, late: nil)
+        case nil:
+            if Task.isCancelled { probe.cancel(); throw CancellationError() }
+            health.withLock { $0.failed(host, now: .now) }
+            return .offline(ModelCacheError.originUnreachable(
+                url: request.url, detail: "no answer within \(settings.originGrace) while peers hold it"), late: probe)
+        }
+    }
+
+    static let probeMemoLifetime: Duration = .seconds(60)
+
+    func remember(_ info: OriginInfo, for url: String) {
+        let now = ContinuousClock.now
+        probeMemo.withLock { memo in
+            memo = memo.filter { now - $0.value.at < FetchEngine.probeMemoLifetime }
+            if memo.count < 4096 { memo[url] = (info, now) }
+        }
+    }
+
+    func takeMemo(_ url: String) -> OriginInfo? {
+        probeMemo.withLock { memo in
+            guard let m = memo.removeValue(forKey: url), ContinuousClock.now - m.at < FetchEngine.probeMemoLifetime else { return nil }
+            return m.info
+        }
+    }
+
+    func probe(_ origin: OriginClient, _ url: String, attempts: Int) async throws -> OriginInfo {
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try await origin.probe(url)
             } catch {
-                guard let wait = retryPolicy(attempts: settings.probeAttempts).retryDelay(after: error, attempt: attempt,
+                guard let wait = retryPolicy(attempts: attempts).retryDelay(after: error, attempt: attempt,
                                                                                           sample: .random(in: 0..<1)) else { throw error }
                 logger.debug("probe failed, retrying", metadata: ["url": "\(url)", "error": "\(error)"])
                 try await Task.sleep(for: wait)

@@ -38,9 +38,12 @@ public struct FetchResult: Sendable, Codable, Equatable {
     public var cached: Bool
     /// Bytes an earlier, interrupted run had already verified.
     public var resumedBytes: Int64
+    /// Where the URL's mapping to this blob came from (protocol §8); `user` for a `--sha256` nobody else vouched for.
+    public var digestSource: URLEvidence?
 
     public init(path: String, sha256: BlobDigest, size: Int64, sources: [String: Int64], seconds: Double,
-                cached: Bool, resumedBytes: Int64) {
+                cached: Bool, resumedBytes: Int64, digestSource: URLEvidence? = nil) {
+        self.digestSource = digestSource
         self.path = path
         self.sha256 = sha256
         self.size = size
@@ -52,9 +55,10 @@ public struct FetchResult: Sendable, Codable, Equatable {
 }
 
 extension FetchResult {
-    /// A cache hit: no bytes from anywhere.
-    public static func hit(_ r: BlobRecord, seconds: Double = 0) -> FetchResult {
-        FetchResult(path: r.path, sha256: r.sha256, size: r.size, sources: [:], seconds: seconds, cached: true, resumedBytes: 0)
+    /// A cache hit: no bytes from anywhere. With `url`: the evidence of that URL's mapping (`user` when it has none).
+    public static func hit(_ r: BlobRecord, url: String? = nil, seconds: Double = 0) -> FetchResult {
+        FetchResult(path: r.path, sha256: r.sha256, size: r.size, sources: [:], seconds: seconds, cached: true, resumedBytes: 0,
+                    digestSource: url.map { r.urlEvidence[$0] ?? .user } ?? r.digestSource)
     }
 }
 

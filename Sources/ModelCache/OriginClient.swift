@@ -176,11 +176,14 @@ public struct OriginClient: Sendable {
 extension HTTPClient {
     /// The client used for origins and peers: redirects followed by the engine itself (to keep hop headers),
     /// stalls detected by a read timeout, bodies passed through undecoded, and connection failures reported at
-    /// once (the engine has its own retry and backoff, and must see a refused peer or origin quickly).
-    public static func forModelCache(connections: Int = 8, readTimeout: TimeAmount = .seconds(20)) -> HTTPClient {
+    /// once (the engine has its own retry and backoff, and must see a refused peer or origin quickly). The connect
+    /// timeout fits a LAN and a reachable origin (a SYN answered within 3 s); a dead uplink fails within it, and the
+    /// engine then remembers the host as down (protocol §8).
+    public static func forModelCache(connections: Int = 8, readTimeout: TimeAmount = .seconds(20),
+                                     connectTimeout: TimeAmount = .seconds(3)) -> HTTPClient {
         var config = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(10), read: readTimeout))
+            timeout: .init(connect: connectTimeout, read: readTimeout))
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
         config.connectionPool.retryConnectionEstablishment = false
         config.decompression = .disabled

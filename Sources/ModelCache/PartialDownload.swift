@@ -38,7 +38,8 @@ public final class PartialDownload: Sendable {
            let old = try? JSONDecoder().decode(Meta.self, from: Data(bytes)),
            old.url == meta.url, old.size == meta.size, old.chunkSize == meta.chunkSize,
            old.etag == meta.etag, old.lastModified == meta.lastModified,
-           meta.expected == nil || old.expected == nil || old.expected == meta.expected,
+           // A run that computes the digest (origin bytes only, protocol §8) never resumes one that took peers' chunks.
+           old.expected == meta.expected || (meta.expected != nil && old.expected == nil),
            PosixFile.fileSize(dir + "/data") == meta.size {
             let text = String(decoding: PosixFile.readAll(dir + "/chunks.journal") ?? [], as: UTF8.self)
             resumed = ChunkJournal.parse(text, chunkCount: layout.count)

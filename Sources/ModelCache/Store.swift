@@ -15,6 +15,10 @@ public struct BlobRecord: Sendable, Hashable, Codable {
     public var path: String
     /// Fetched from a gated or private Hub repo: never served to peers nor listed in the catalogue.
     public var isPrivate: Bool = false
+    /// Where each URL's mapping to this blob came from (protocol §8).
+    public var urlEvidence: [String: URLEvidence] = [:]
+    /// Where the blob's digest came from: the strongest evidence of its URLs (nil: imported without a URL).
+    public var digestSource: URLEvidence?
 }
 
 /// The content-addressed cache: `blobs/sha256/<hex>` files plus a SQLite index (GRDB).
@@ -112,6 +116,11 @@ public final class Store: Sendable {
                 """)
         }
         registerBlobStatMigration(&m)
+        m.registerMigration("v5-url-evidence") { db in
+            // Mappings made before evidence was recorded could have come from a --sha256 hit or a peer's word:
+            // they stay usable here but are not advertised until an import (`add --url`) or a new fetch records why.
+            try db.execute(sql: "ALTER TABLE url ADD COLUMN evidence TEXT NOT NULL DEFAULT 'unknown'")
+        }
         return m
     }
 
@@ -126,9 +135,18 @@ public final class Store: Sendable {
     }
 
     public func lookup(url: String) throws -> BlobRecord? {
-        let hex = try db.read { db in try String.fetchOne(db, sql: "SELECT sha256 FROM url WHERE url = ?", arguments: [url]) }
+        let hex = try db.read { db in
+            try String.fetchOne(db, sql: "SELECT sha256 FROM url WHERE url = ? AND evidence != ?", arguments: [url, URLEvidence.user.rawValue])
+        }
         guard let hex, let d = BlobDigest(ifValid: hex) else { return nil }
         return try lookup(digest: d)
+    }
+
+    /// The evidence for a URL's mapping to a blob (protocol §8), nil when the URL does not map to it.
+    public func evidence(of url: String, digest: BlobDigest) throws -> URLEvidence? {
+        try db.read { db in
+            try String.fetchOne(db, sql: "SELECT evidence FROM url WHERE url = ? AND sha256 = ?", arguments: [url, digest.hex])
+        }.map { URLEvidence(rawValue: $0) ?? .unknown }
     }
 
     public func manifest(of digest: BlobDigest) throws -> Manifest? {
@@ -152,12 +170,15 @@ public final class Store: Sendable {
 
     static func record(_ db: Database, digest: BlobDigest, blobPath: (BlobDigest) -> String) throws -> BlobRecord? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM blob WHERE sha256 = ?", arguments: [digest.hex]) else { return nil }
-        let urls = try String.fetchAll(db, sql: "SELECT url FROM url WHERE sha256 = ? ORDER BY url", arguments: [digest.hex])
+        let urls = try Row.fetchAll(db, sql: "SELECT url, evidence FROM url WHERE sha256 = ? ORDER BY url", arguments: [digest.hex])
+        var evidence: [String: URLEvidence] = [:]
+        for u in urls { evidence[u["url"]] = URLEvidence(rawValue: u["evidence"]) ?? .unknown }
         return BlobRecord(
-            sha256: digest, size: row["size"], chunkSize: row["chunkSize"], urls: urls,
+            sha256: digest, size: row["size"], chunkSize: row["chunkSize"], urls: urls.map { $0["url"] },
             createdAt: Date(timeIntervalSince1970: row["createdAt"]),
             lastUsedAt: Date(timeIntervalSince1970: row["lastUsedAt"]),
-            pinned: row["pinned"], path: blobPath(digest), isPrivate: row["private"])
+            pinned: row["pinned"], path: blobPath(digest), isPrivate: row["private"], urlEvidence: evidence,
+            digestSource: evidence.values.min())
     }
 
     public func touch(_ digest: BlobDigest) throws {
@@ -166,14 +187,18 @@ public final class Store: Sendable {
         }
     }
 
-    /// Maps a URL to a stored blob (two URLs with the same bytes share one blob).
-    public func addURL(_ url: String, to digest: BlobDigest, etag: String? = nil, lastModified: String? = nil) throws {
+    /// Maps a URL to a stored blob (two URLs with the same bytes share one blob), with the evidence for it
+    /// (protocol §8). A `--sha256` note never replaces a mapping someone vouched for (`URLEvidence.replaces`).
+    public func addURL(_ url: String, to digest: BlobDigest, evidence: URLEvidence, etag: String? = nil,
+                       lastModified: String? = nil) throws {
         try db.write { db in
+            if let old = try String.fetchOne(db, sql: "SELECT evidence FROM url WHERE url = ?", arguments: [url]),
+               !evidence.replaces(URLEvidence(rawValue: old) ?? .unknown) { return }
             try db.execute(sql: """
-                INSERT INTO url (url, sha256, etag, lastModified, seenAt) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO url (url, sha256, etag, lastModified, seenAt, evidence) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(url) DO UPDATE SET sha256 = excluded.sha256, etag = excluded.etag,
-                    lastModified = excluded.lastModified, seenAt = excluded.seenAt
-                """, arguments: [url, digest.hex, etag, lastModified, Date().timeIntervalSince1970])
+                    lastModified = excluded.lastModified, seenAt = excluded.seenAt, evidence = excluded.evidence
+                """, arguments: [url, digest.hex, etag, lastModified, Date().timeIntervalSince1970, evidence.rawValue])
         }
     }
 
@@ -182,7 +207,7 @@ public final class Store: Sendable {
     /// Moves a fully written file into the store. The caller has checked `manifest.sha256` against the bytes;
     /// this fsyncs, renames into `blobs/sha256/<hex>` and indexes. If the blob is already stored, the file is dropped.
     @discardableResult
-    public func commit(file path: String, manifest: Manifest, url: String?, etag: String? = nil,
+    public func commit(file path: String, manifest: Manifest, url: String?, evidence: URLEvidence, etag: String? = nil,
                        lastModified: String? = nil, isPrivate: Bool = false) throws -> BlobRecord {
         let dest = blobPath(manifest.sha256)
         var renamed = false
@@ -203,7 +228,7 @@ public final class Store: Sendable {
         do {
             try index(manifest: manifest, isPrivate: isPrivate)
             if renamed { try recordStat(of: manifest.sha256) }
-            if let url { try addURL(url, to: manifest.sha256, etag: etag, lastModified: lastModified) }
+            if let url { try addURL(url, to: manifest.sha256, evidence: evidence, etag: etag, lastModified: lastModified) }
         } catch {
             // Not fully indexed: remove the file we just renamed (ours) and its row if any; say "disk full" when that is why.
             if renamed { try? drop(manifest.sha256); unlink(dest) }
@@ -234,7 +259,7 @@ public final class Store: Sendable {
         let manifest = try FileHasher.manifest(of: source, chunkSize: chunkSize)
         if let expected, expected != manifest.sha256 { throw ModelCacheError.digestMismatch(expected: expected, got: manifest.sha256) }
         if let existing = try lookup(digest: manifest.sha256) {
-            if let url { try addURL(url, to: existing.sha256) }
+            if let url { try addURL(url, to: existing.sha256, evidence: .import) }
             return try lookup(digest: manifest.sha256)!
         }
         let tmp = tmpDir + "/import-" + UUID().uuidString
@@ -243,7 +268,7 @@ public final class Store: Sendable {
         // Re-check the copy: the source may have changed while we read it.
         let copied = try FileHasher.manifest(of: tmp, chunkSize: chunkSize)
         guard copied == manifest else { throw ModelCacheError.digestMismatch(expected: manifest.sha256, got: copied.sha256) }
-        return try commit(file: tmp, manifest: manifest, url: url)
+        return try commit(file: tmp, manifest: manifest, url: url, evidence: .import)
     }
 
     func copyFile(from: String, to: String, size: Int64) throws {

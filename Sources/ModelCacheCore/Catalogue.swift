@@ -7,19 +7,24 @@ public struct Catalogue: Codable, Sendable, Equatable {
         public var sha256: BlobDigest
         public var size: Int64
         public var chunkSize: Int64
-        /// URLs the node fetched (or imported) these bytes for.
+        /// URLs the node has first-hand evidence for (protocol §8): the origin's digest or bytes, or an import.
         public var urls: [String]
-        /// The origin's ETag when the node fetched it, if any (lets a fetcher compare with the origin's HEAD).
+        /// The origin's ETag when the node fetched it, if any (lets a fetcher compare with the origin's HEAD); only
+        /// when every listed URL had the same one.
         public var etag: String?
+        /// The origin's Last-Modified when the node fetched it, on the same terms as `etag`.
+        public var lastModified: String?
         /// True for a download in progress (protocol §11): only some chunks are there; ask `/availability`.
         public var partial: Bool?
 
-        public init(sha256: BlobDigest, size: Int64, chunkSize: Int64, urls: [String], etag: String? = nil, partial: Bool? = nil) {
+        public init(sha256: BlobDigest, size: Int64, chunkSize: Int64, urls: [String], etag: String? = nil,
+                    lastModified: String? = nil, partial: Bool? = nil) {
             self.sha256 = sha256
             self.size = size
             self.chunkSize = chunkSize
             self.urls = urls
             self.etag = etag
+            self.lastModified = lastModified
             self.partial = partial
         }
 

@@ -67,7 +67,7 @@ struct FetchCommand: AsyncParsableCommand {
                 let control = ControlClient(socketPath: store.root + "/node.sock", http: http)
                 if let hit = try engine.cached(request) {
                     try store.touch(hit.sha256)
-                    result = .hit(hit)
+                    result = .hit(hit, url: url)
                 } else if !noNode, staticPeers.isEmpty, await control.isNodeRunning() {
                     let started = Stopwatch()
                     let job = try await control.createJob(requests: [Job.Request(url: url, sha256: expected, origin: noOrigin ? false : nil)],
@@ -79,7 +79,9 @@ struct FetchCommand: AsyncParsableCommand {
                         return
                     }
                     let done = try await JobFollower.follow(job.id, control: control, bar: bar, failOffline: true)
-                    result = try done.fetchResult(seconds: started.seconds)
+                    var r = try done.fetchResult(seconds: started.seconds)
+                    r.digestSource = try store.evidence(of: url, digest: r.sha256) ?? .user
+                    result = r
                 } else {
                     let directory = PeerDirectory(client: PeerClient(http: http, logger: Logging.logger("modelcache.peers")),
                                                   selfID: try? store.nodeID(), logger: Logging.logger("modelcache.peers"))

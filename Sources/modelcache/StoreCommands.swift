@@ -21,7 +21,7 @@ struct ListCommand: AsyncParsableCommand {
             if records.isEmpty { print("(the cache at \(global.root) is empty)"); return }
             for r in records {
                 let pin = r.pinned ? " pinned" : ""
-                print("\(r.sha256.hex)  \(ProgressText.bytes(r.size))\(pin)")
+                print("\(r.sha256.hex)  \(ProgressText.bytes(r.size))  \(r.digestSource?.rawValue ?? "no-url")\(pin)")
                 for u in r.urls { print("    \(u)") }
             }
         }

@@ -98,10 +98,14 @@ import ModelCacheCore
         let records = try JSONDecoder.iso.decode([BlobRecord].self, from: Data(list.stdout.utf8))
         #expect(records.map(\.sha256) == [digest])
         #expect(records.first?.urls == ["http://example.invalid/m.bin"])
+        #expect(records.first?.digestSource == .import && list.stdout.contains("\"digestSource\":\"import\""))
 
         // A fetch of the imported URL is a hit without touching the (unreachable) origin.
         let hit = try await runCLI(["fetch", "--cache-dir", dir, "http://example.invalid/m.bin"])
         #expect(hit.status == 0 && hit.lastLine.hasSuffix(digest.hex))
+        // Where the digest came from: the owner's import (protocol §8), in fetch --json and in list's column.
+        #expect(try await runCLI(["fetch", "--cache-dir", dir, "--json", "http://example.invalid/m.bin"]).stdout.contains("\"digestSource\":\"import\""))
+        #expect(try await runCLI(["list", "--cache-dir", dir]).stdout.contains("\(digest.hex)  \(ProgressText.bytes(Int64(bytes.count)))  import"))
 
         #expect(try await runCLI(["verify", "--cache-dir", dir]).stdout.contains("1 ok, 0 bad"))
         // Corrupt the blob behind the store's back: verify reports it and removes it.

@@ -32,7 +32,9 @@ import ModelCacheCore
         // By digest too, under another URL: a hit with no request.
         let third = try await env.engine.fetch(env.request(origin.url("/other-name"), sha256: first.sha256))
         #expect(third.cached && origin.requests == 0)
-        #expect(try env.store.lookup(url: origin.url("/other-name"))?.sha256 == first.sha256)
+        // ... that maps nothing: the user's digest is no evidence of what /other-name serves (protocol §8).
+        #expect(third.digestSource == .user)
+        #expect(try env.store.lookup(url: origin.url("/other-name")) == nil)
         await origin.stop(); await env.close()
     }
 

@@ -156,14 +156,13 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
 
     public var exitCode: Int32 {
         switch code {
-        case "malformed-url", "malformed-digest", "bad-request": 64
+        case "malformed-url", "malformed-digest", "bad-request", "invalid-argument": 64
         case "bad-status": 3
         case "fetch-error", "no-source", "peer-rejected": 4
         case "io-error": 74
         case "download-total-exceeded": 6
         case "disk-full", "quota-exceeded": 6
         case "not-found": 2
-        case "io-error": 74
         case "aborted": 130
         default: 5
         }

@@ -188,6 +188,7 @@ public actor JobManager {
     /// Fails the job before any download when its total is known to exceed the declared total or the cache limit.
     private func checkLimits(_ id: String) async -> Bool {
         guard let job = jobs[id] else { return false }
+        await node.directory.refreshAll()  // fresh catalogues: a file peers list is not asked of a dead origin first
         let view = await node.directory.view()
         var total: Int64 = 0
         for r in job.requests where r.result == nil {

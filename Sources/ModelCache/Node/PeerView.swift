@@ -25,7 +25,9 @@ public struct PeerView: Sendable {
     public static let none = PeerView(peers: [])
 
     func claims(forURL url: String) -> [DigestResolution.Claim] {
-        peers.flatMap { p in p.catalogue.entries(forURL: url).map { DigestResolution.Claim(peer: p.name, entry: $0) } }
+        peers.flatMap { p in
+            p.catalogue.entries(forURL: url).map { DigestResolution.Claim(peer: p.name, node: p.catalogue.node, entry: $0) }
+        }
     }
 
     func holders(of d: BlobDigest) -> [(Peer, Catalogue.Entry)] {

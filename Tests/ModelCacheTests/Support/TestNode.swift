@@ -103,9 +103,9 @@ struct FakePeer {
     var name: String { address.description }
 
     static func start(claims entries: [Catalogue.Entry], serving bytes: [UInt8], as digest: BlobDigest,
-                      manifest: Manifest? = nil) async throws -> FakePeer {
+                      manifest: Manifest? = nil, node: String = "fa4efa4efa4efa4e") async throws -> FakePeer {
         let server = try await TestOrigin.start()
-        let cat = Catalogue(node: "fa4efa4efa4efa4e", blobs: entries)
+        let cat = Catalogue(node: node, blobs: entries)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         server.serve("/v1/catalogue", Array(try enc.encode(cat)))

@@ -32,6 +32,8 @@ final class TestOrigin: Sendable {
         case longerGET(extraBytes: Int)
         /// Cut every body once this many body bytes were sent in all, and answer 503 afterwards: a server that died.
         case dieAfter(bytes: Int)
+        /// Answer HEAD requests only after this long (an uplink that has gone silent, or a slow one).
+        case silentHead(Duration)
     }
 
     struct State {
@@ -159,6 +161,9 @@ final class TestOrigin: Sendable {
             }
             let active = s.faults.filter { $0.path.map { path.hasPrefix($0) } ?? true }.map(\.fault)
             return (s.files[path], active, s.redirects[path], s.extraHeaders[path] ?? [], failStatus, dropAfter)
+        }
+        if isHead, let silence = faults.compactMap({ f -> Duration? in if case .silentHead(let d) = f { return d }; return nil }).first {
+            try await Task.sleep(for: silence)
         }
         if let failStatus { return Response(status: .init(code: failStatus)) }
         if let redirect {
