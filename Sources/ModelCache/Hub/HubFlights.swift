@@ -14,7 +14,12 @@ actor HubFlights {
     final class EndedFlag: Sendable {
         private let flag = Mutex(false)
         var isSet: Bool { flag.withLock { $0 } }
-        func set() { flag.withLock { $0 = true } }
+        /// Notified when the flag is set.
+        let changes = ChangeSignal()
+        func set() {
+            flag.withLock { $0 = true }
+            changes.notify()
+        }
     }
 
     private var running: [String: Flight] = [:]

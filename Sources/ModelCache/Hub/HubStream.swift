@@ -26,8 +26,12 @@ struct HubStream: Sendable {
             var offset = range.lowerBound
             var lastProgress = ContinuousClock.now
             while offset < range.upperBound {
+                // Generations read before looking, so a change that lands while we look wakes the wait below.
+                let seenActive = active?.changes.generation, seenEnded = flight.ended.changes.generation
+                let partialNow = digest.flatMap { active?.partial($0, includingPrivate: true) }
+                let seenPartial = partialNow?.changes.generation
                 // While the download runs, its partial file (no index read per turn); once it is gone, the blob.
-                if let d = digest, let partial = active?.partial(d, includingPrivate: true) {
+                if let partial = partialNow {
                     // The last byte only once the whole file matched its digest (it may still be on its way to the store).
                     let limit = partial.isWholeVerified ? range.upperBound : min(range.upperBound, partial.layout.size - 1)
                     let upto = HubStream.verifiedEnd(from: offset, limit: limit, layout: partial.layout, isVerified: partial.isVerified)
@@ -52,7 +56,16 @@ struct HubStream: Sendable {
                 guard ContinuousClock.now - lastProgress < stallLimit else {
                     throw HubStream.Interrupted(detail: "no verified byte of \(url) for \(stallLimit)")
                 }
-                try await Task.sleep(for: .milliseconds(40))
+                // Sleep until a chunk is verified, the download starts or ends, or the flight ends. The bound is a
+                // safety net only (and keeps the stall check above running): every such change notifies.
+                var signals: [(signal: ChangeSignal, since: UInt64)] = [(flight.ended.changes, seenEnded)]
+                if let p = partialNow, let g = seenPartial {
+                    signals.append((p.changes, g))  // also notified when the download ends (ActiveDownloads.unregister)
+                } else if let a = active, let g = seenActive {
+                    signals.append((a.changes, g))  // the download may start
+                }
+                try Task.checkCancellation()
+                await ChangeSignal.waitAny(signals, atMost: min(.seconds(1), stallLimit))
             }
             try await writer.finish(nil)
         }
