@@ -93,7 +93,8 @@ public final class Node: Sendable {
             logger: logger)
         var services: [any Service] = [peerApp, controlApp, PeerPoller(node: self)]
         if settings.mdns { services.append(DiscoveryService(node: self)) }
-        services.append(EventStreamsCloser(hub: jobs.events))  // last: shut down first, before the listeners
+        services.append(EventStreamsCloser(hub: jobs.events))  // shut down before the listeners
+        services.append(JobService(jobs: jobs))  // last: shut down first, so its jobs' last updates are still published
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: gracefulShutdownSignals,
@@ -176,12 +177,12 @@ struct DiscoveryService: Service {
                     case .found(let p):
                         if await node.directory.found(p) {
                             await node.directory.refresh(p.instance)
-                            await node.jobs.networkChanged()
+                            node.jobs.networkChanged()
                         }
                     case .lost(let instance):
                         await node.directory.lost(instance)
                     case .available:
-                        await node.jobs.networkChanged()
+                        node.jobs.networkChanged()
                     case .unavailable:
                         break  // AvahiDiscovery logs this once; static peers keep working
                     }
