@@ -8,6 +8,8 @@ extension JobManager {
     final class Flight: Sendable {
         private struct State {
             var waiters = 1
+            /// Set when the last waiter gave the download up: nobody may join it any more.
+            var stopping = false
             var result: Result<FetchResult, any Error>?
             var progress: FetchProgress?
         }
@@ -29,9 +31,11 @@ extension JobManager {
 
         /// Another job waits for this download; false when it is being given up (the job starts a new one).
         func join() -> Bool {
-            guard stop.generation == 0 else { return false }
-            state.withLock { $0.waiters += 1 }
-            return true
+            state.withLock { s in
+                guard !s.stopping else { return false }
+                s.waiters += 1
+                return true
+            }
         }
 
         /// A job stops waiting; true when it was the last one.
@@ -44,7 +48,11 @@ extension JobManager {
 
         /// A cancelled job gives the download up: it is stopped only if no other job waits for it.
         func abandon() {
-            if state.withLock({ $0.waiters <= 1 }) { stop.notify() }
+            let last = state.withLock { s in
+                if s.waiters <= 1 { s.stopping = true }
+                return s.stopping
+            }
+            if last { stop.notify() }
         }
 
         /// The download's result, once it has one.
