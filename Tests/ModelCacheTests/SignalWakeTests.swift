@@ -64,7 +64,7 @@ import ModelCacheCore
         let active = ActiveDownloads()
         active.register(d, partial: p, url: Self.url, shared: false)
         let finish = ChangeSignal()
-        let flight = await HubFlights().flight("wake") {
+        let flight = await HubFlights().flight("wake", spawn: { work in Task { await work() }; return true }) {
             await finish.wait(since: 0)
             throw CancellationError()
         }
@@ -89,7 +89,7 @@ import ModelCacheCore
         #expect(sink.bytes == bytes)
         #expect(p.changes.suspensions == 4)  // one sleep per change it waited for, no timer turns
         finish.notify()
-        _ = await flight.task.result
+        _ = try? await flight.value()
         await env.close()
     }
 

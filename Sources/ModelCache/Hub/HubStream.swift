@@ -50,7 +50,7 @@ struct HubStream: Sendable {
                     break
                 } else if flight.ended.isSet {
                     if try stored() != nil { continue }  // committed just after the check above
-                    _ = try await flight.task.value  // a failed download's error
+                    _ = try await flight.value()  // a failed download's error
                     throw HubStream.Interrupted(detail: "the download of \(url) ended without a stored blob")
                 }
                 guard ContinuousClock.now - lastProgress < stallLimit else {

@@ -10,13 +10,14 @@ extension JobManager {
             var waiters = 1
             /// Set when the last waiter gave the download up: nobody may join it any more.
             var stopping = false
-            var result: Result<FetchResult, any Error>?
             var progress: FetchProgress?
         }
 
         private let state = Mutex(State())
+        /// The download's result, once it ended.
+        let outcome = Outcome<FetchResult>()
         /// Notified on every progress report and when the download ends.
-        let changed = ChangeSignal()
+        var changed: ChangeSignal { outcome.changes }
         /// Notified when the last waiting job gives the download up.
         private let stop = ChangeSignal()
 
@@ -56,14 +57,7 @@ extension JobManager {
         }
 
         /// The download's result, once it has one.
-        func value() async throws -> FetchResult {
-            while true {
-                let seen = changed.generation
-                if let r = state.withLock({ $0.result }) { return try r.get() }
-                try Task.checkCancellation()
-                await changed.wait(since: seen)
-            }
-        }
+        func value() async throws -> FetchResult { try await outcome.value() }
 
         /// Runs the download until it ends or is given up, then wakes every waiting job with the result.
         func run(_ body: @escaping @Sendable () async throws -> FetchResult) async {
@@ -79,8 +73,7 @@ extension JobManager {
                 }
                 return outcome
             }
-            state.withLock { $0.result = outcome }
-            changed.notify()
+            self.outcome.set(outcome)
         }
     }
 }

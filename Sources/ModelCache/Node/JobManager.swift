@@ -45,6 +45,7 @@ public actor JobManager {
     enum Start: Sendable {
         case job(String, stop: ChangeSignal)
         case flight(Flight, FetchRequest)
+        case work(@Sendable () async -> Void)
     }
     private nonisolated let starts: AsyncStream<Start>
     private nonisolated let startContinuation: AsyncStream<Start>.Continuation
@@ -122,9 +123,18 @@ public actor JobManager {
                 case .flight(let flight, let request):
                     let node = self.node
                     group.addTask { await flight.run { try await node.fetch(request) { p in flight.report(p) } } }
+                case .work(let work):
+                    group.addTask { await work() }
                 }
             }
         }
+    }
+
+    /// Runs other node-owned work (the Hub endpoint's downloads) in the same task group; false once the service
+    /// has stopped (the node is shutting down).
+    nonisolated func spawn(_ work: @escaping @Sendable () async -> Void) -> Bool {
+        if case .enqueued = startContinuation.yield(.work(work)) { return true }
+        return false
     }
 
     private func launch(_ id: String) {
