@@ -83,3 +83,32 @@ import ModelCacheCore
         #expect(a.waiterCount == 0)  // the other wait was cancelled and left
     }
 }
+
+/// The set-once result that waiting tasks await on a signal.
+@Suite struct OutcomeTests {
+    @Test func waitersGetTheValueOnceSetAndTheFirstSetWins() async throws {
+        let o = Outcome<Int>()
+        let waiters = (0..<10).map { _ in Task { try await o.value() } }
+        for _ in 0..<2_000 where o.changes.waiterCount < 10 { try await Task.sleep(for: .milliseconds(1)) }
+        o.set(.success(7))
+        o.set(.success(8))
+        for w in waiters { #expect(try await w.value == 7) }
+        #expect(try await o.value() == 7)
+    }
+
+    @Test func aCancelledWaiterThrowsAndTheOutcomeStaysOpen() async throws {
+        let o = Outcome<Int>()
+        let waiter = Task { try await o.value() }
+        for _ in 0..<2_000 where o.changes.waiterCount < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(!o.isSet)
+    }
+
+    @Test func anErrorReachesEveryWaiter() async {
+        struct Boom: Error {}
+        let o = Outcome<Int>()
+        o.set(.failure(Boom()))
+        await #expect(throws: Boom.self) { try await o.value() }
+    }
+}

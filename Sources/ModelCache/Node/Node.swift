@@ -134,18 +134,19 @@ public final class Node: Sendable {
     }
 }
 
-/// Re-reads peers' catalogues periodically (a 304 when nothing changed).
+/// Re-reads peers' catalogues periodically (a 304 when nothing changed). A timer, not a polling loop: static peers
+/// announce nothing, so asking is the only way to hear of their changes (mDNS peers' TXT updates refresh at once).
+/// Graceful shutdown cancels the wait, so the node stops without waiting out the interval.
 struct PeerPoller: Service {
     let node: Node
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
                 await node.directory.refreshAll()
                 try? await Task.sleep(for: node.settings.pollInterval)
             }
-        } onGracefulShutdown: {}
-        _ = try? await Task.sleep(for: .zero)
+        }
     }
 }
 
