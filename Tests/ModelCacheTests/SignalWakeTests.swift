@@ -68,7 +68,8 @@ import ModelCacheCore
             await finish.wait(since: 0)
             throw CancellationError()
         }
-        let stream = HubStream(store: env.store, active: active, digest: d, url: Self.url, flight: flight)
+        var stream = HubStream(store: env.store, active: active, digest: d, url: Self.url, flight: flight)
+        stream.safetyNet = .seconds(60)  // so that every wake-up counted below comes from a signal
         let sink = Sink()
         let body = stream.body(0..<Int64(bytes.count))
         let reading = Task { try await body.write(sink) }

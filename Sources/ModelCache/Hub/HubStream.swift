@@ -20,6 +20,9 @@ struct HubStream: Sendable {
     /// How long the stream waits without a new verified byte before giving up (the client has its own 10 s timeout
     /// and retries with Range).
     var stallLimit: Duration = .seconds(60)
+    /// The longest sleep between two looks at the download when nothing notifies: a safety net only (every change
+    /// the stream waits for notifies a signal), which also keeps the stall check running.
+    var safetyNet: Duration = .seconds(1)
 
     func body(_ range: Range<Int64>) -> ResponseBody {
         ResponseBody(contentLength: range.count) { writer in
@@ -56,8 +59,7 @@ struct HubStream: Sendable {
                 guard ContinuousClock.now - lastProgress < stallLimit else {
                     throw HubStream.Interrupted(detail: "no verified byte of \(url) for \(stallLimit)")
                 }
-                // Sleep until a chunk is verified, the download starts or ends, or the flight ends. The bound is a
-                // safety net only (and keeps the stall check above running): every such change notifies.
+                // Sleep until a chunk is verified, the download starts or ends, or the flight ends.
                 var signals: [(signal: ChangeSignal, since: UInt64)] = [(flight.ended.changes, seenEnded)]
                 if let p = partialNow, let g = seenPartial {
                     signals.append((p.changes, g))  // also notified when the download ends (ActiveDownloads.unregister)
@@ -65,7 +67,7 @@ struct HubStream: Sendable {
                     signals.append((a.changes, g))  // the download may start
                 }
                 try Task.checkCancellation()
-                await ChangeSignal.waitAny(signals, atMost: min(.seconds(1), stallLimit))
+                await ChangeSignal.waitAny(signals, atMost: min(safetyNet, stallLimit))
             }
             try await writer.finish(nil)
         }
