@@ -33,7 +33,7 @@ public final class ChangeSignal: Sendable {
     /// How many times a waiter has suspended since the signal was made.
     public var suspensions: Int { state.withLock { $0.suspensions } }
 
-    /// Bumps the generation and wakes every waiter. Never blocks; safe from any thread, under no other lock held by a waiter.
+    /// Bumps the generation and wakes every waiter. Never suspends; callable from any thread or synchronous code.
     public func notify() {
         let woken = state.withLock { s in
             s.generation &+= 1
