@@ -29,6 +29,10 @@ public final class ActiveDownloads: Sendable {
     }
     private let onMembershipChange: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
 
+    /// Notified whenever `version` moves (a download starts or ends, a claim is made or settled): availability
+    /// long-polls and Hub streams wait on it.
+    public let changes = ChangeSignal()
+
     public init() {}
 
     /// Called when a download starts or ends (the node re-publishes its catalogue version).
@@ -39,14 +43,17 @@ public final class ActiveDownloads: Sendable {
             s.entries[d] = Entry(partial: partial, urls: [url], shared: shared)
             s.version += 1
         }
+        changes.notify()
         onMembershipChange.withLock { $0 }?()
     }
 
     func unregister(_ d: BlobDigest) {
-        state.withLock { s in
-            s.entries[d] = nil
-            s.version += 1
+        let gone = state.withLock { s in
+            defer { s.entries[d] = nil; s.version += 1 }
+            return s.entries[d]?.partial
         }
+        changes.notify()
+        gone?.changes.notify()  // its readers look for the stored blob now
         onMembershipChange.withLock { $0 }?()
     }
 
@@ -56,6 +63,7 @@ public final class ActiveDownloads: Sendable {
             s.entries[d]!.claims[chunk] = .now
             s.version += 1
         }
+        changes.notify()
     }
 
     /// Bytes of a claimed chunk keep arriving: the claim stands (no version change, nobody needs waking).
@@ -72,6 +80,7 @@ public final class ActiveDownloads: Sendable {
             s.entries[d]!.claims[chunk] = nil
             s.version += 1
         }
+        changes.notify()
     }
 
     public var version: Int { state.withLock { $0.version } }

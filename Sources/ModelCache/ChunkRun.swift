@@ -16,21 +16,20 @@ actor ChunkRun {
     var now: Duration { ContinuousClock.now - start }
     func instant(at d: Duration) -> ContinuousClock.Instant { start + d }
 
-    /// Bumped on every change that may give an idle worker something to do.
-    private(set) var generation = 0
+    /// Notified on every change that may give an idle worker something to do.
+    private let changes = ChangeSignal()
+    var generation: UInt64 { changes.generation }
 
-    func addSource(_ id: SourceID, has: ChunkSet?) { scheduler.addSource(id, has: has); generation += 1 }
+    func addSource(_ id: SourceID, has: ChunkSet?) { scheduler.addSource(id, has: has); changes.notify() }
     func updatePeer(_ id: SourceID, has: ChunkSet, claims: ChunkSet, swarmID: String? = nil) {
         scheduler.updatePeer(id, has: has, claims: claims, swarmID: swarmID)
-        generation += 1
+        changes.notify()
     }
 
-    /// Waits until something changed (or `limit` passed): idle workers do not rescan for nothing.
-    func waitForChange(since g: Int, limit: Duration = .milliseconds(200)) async {
-        let deadline = ContinuousClock.now + limit
-        while generation == g && ContinuousClock.now < deadline && !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+    /// Waits until something changed: idle workers do not rescan for nothing. `limit` is a safety net only: the
+    /// scheduler's answers also depend on time (backoffs, slow-chunk stealing), which notifies nobody.
+    nonisolated func waitForChange(since g: UInt64, limit: Duration = .milliseconds(200)) async {
+        await changes.wait(since: g, atMost: limit)
     }
 
     func next(for id: SourceID) throws -> ChunkScheduler.Decision {
@@ -41,17 +40,17 @@ actor ChunkRun {
 
     func verified(chunk: Int, digest: BlobDigest, from id: SourceID) throws {
         digests[chunk] = digest
-        generation += 1
+        changes.notify()
         do { try scheduler.report(.verified, chunk: chunk, from: id, now: now) } catch { throw translate(error) }
     }
 
     func failed(chunk: Int, from id: SourceID, corrupt: Bool, error: any Error) throws {
         lastError[chunk] = error
-        generation += 1
+        changes.notify()
         do { try scheduler.report(corrupt ? .corrupt : .failed, chunk: chunk, from: id, now: now) } catch { throw translate(error) }
     }
 
-    func release(chunk: Int, from id: SourceID) { scheduler.release(chunk: chunk, from: id); generation += 1 }
+    func release(chunk: Int, from id: SourceID) { scheduler.release(chunk: chunk, from: id); changes.notify() }
 
     func checkProgress() throws {
         do { try scheduler.checkProgressPossible() } catch { throw translate(error) }

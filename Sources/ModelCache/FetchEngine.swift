@@ -168,39 +168,43 @@ public final class FetchEngine: Sendable {
         for c in resumed.keys { have.insert(c) }
         let resumedBytes = resumed.keys.reduce(Int64(0)) { $0 + layout.length(of: $1) }
         counters.downloaded.store(resumedBytes, ordering: .relaxed)
-        let reporter = progress.map { p in
-            Task {
-                while !Task.isCancelled {
-                    p(FetchProgress(downloaded: counters.downloaded.load(ordering: .relaxed), total: size, sources: counters.sources))
-                    try? await Task.sleep(for: .milliseconds(200))
-                }
-            }
-        }
-        defer { reporter?.cancel() }
 
-        // 4. Download what is missing.
+        // 4. Download what is missing, with two helpers beside it in one task group: the progress reporter (every
+        //    200 ms) and the in-order hasher (the whole-blob digest, ready when the last chunk is verified).
         var sources = peerSources
         if let info {
             sources.append(Source(id: .origin, info: info, connections: max(1, min(request.connections, 32)), verifyAgainst: nil))
         }
         var digests = resumed
         var servedBy: [Int: SourceID] = [:]
-        let inOrder = Task { try await partial.hashInOrder() }
-        defer { inOrder.cancel() }
-        do {
-            if !have.isComplete {
-                (digests, servedBy) = try await download(request, info: info, sources: sources, partial: partial,
-                                                        have: have, digests: resumed, counters: counters, origin: origin,
-                                                        peers: peers, swarm: expected.map { ($0, swarm) })
+        var whole = try await withThrowingTaskGroup(of: BlobDigest?.self) { group in
+            group.addTask { try await partial.hashInOrder() }
+            if let progress {
+                group.addTask {
+                    while !Task.isCancelled {
+                        progress(FetchProgress(downloaded: counters.downloaded.load(ordering: .relaxed), total: size, sources: counters.sources))
+                        try? await Task.sleep(for: .milliseconds(200))
+                    }
+                    return nil
+                }
             }
-        } catch {
-            if case .originChanged? = error as? ModelCacheError { partial.discard() }
-            if case .diskFull? = error as? ModelCacheError { partial.discard() }  // free its space, leave nothing behind
-            throw error
+            defer { group.cancelAll() }
+            do {
+                if !have.isComplete {
+                    (digests, servedBy) = try await download(request, info: info, sources: sources, partial: partial,
+                                                            have: have, digests: resumed, counters: counters, origin: origin,
+                                                            peers: peers, swarm: expected.map { ($0, swarm) })
+                }
+            } catch {
+                if case .originChanged? = error as? ModelCacheError { partial.discard() }
+                if case .diskFull? = error as? ModelCacheError { partial.discard() }  // free its space, leave nothing behind
+                throw error
+            }
+            while let d = try await group.next() { if let d { return d } }
+            throw CancellationError()  // only the hasher returns a digest, and it returns or throws
         }
 
         // 5. The whole blob, checked; a failure with peer bytes in it is traced back to the peers (via the origin).
-        var whole = try await inOrder.value
         if let expected, whole != expected, let info, servedBy.values.contains(where: { $0.kind == .peer }) {
             logger.warning("whole-blob check failed; re-fetching peer chunks from the origin", metadata: ["url": "\(request.url)"])
             try await refetchPeerChunks(servedBy: servedBy, digests: &digests, partial: partial, info: info,

@@ -92,7 +92,14 @@ public final class PartialDownload: Sendable {
     private let whole = Mutex(false)
     /// Set once the whole file matched its expected digest (before the fsync and commit): every byte may be served.
     public var isWholeVerified: Bool { whole.withLock { $0 } }
-    func markWholeVerified() { whole.withLock { $0 = true } }
+    func markWholeVerified() {
+        whole.withLock { $0 = true }
+        changes.notify()
+    }
+
+    /// Notified when a chunk is recorded verified, when the whole file is verified, when the download is discarded
+    /// and when it stops being an active download: readers of a download in progress wait on it instead of polling.
+    public let changes = ChangeSignal()
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(ModelCacheError) {
         try data.write(bytes, at: offset)
@@ -106,6 +113,7 @@ public final class PartialDownload: Sendable {
     public func recordVerified(chunk: Int, digest: BlobDigest) throws(ModelCacheError) {
         try journal.append(ChunkJournal.line(chunk: chunk, digest: digest))
         verified.withLock { _ = $0.insert(chunk) }
+        changes.notify()
     }
 
     /// Hashes the whole blob in order while the download runs: each chunk is read back (from the page cache) as soon
@@ -116,8 +124,11 @@ public final class PartialDownload: Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         defer { buffer.deallocate() }
         for chunk in 0..<layout.count {
-            while !isVerified(chunk) {
-                try await Task.sleep(for: .milliseconds(2))
+            while true {
+                let seen = changes.generation
+                if isVerified(chunk) { break }
+                try Task.checkCancellation()
+                await changes.wait(since: seen)
             }
             try FileHasher.forEachBlock(of: data, range: layout.range(of: chunk), buffer: buffer) { hasher.update(bufferPointer: $0) }
             await Task.yield()
@@ -135,5 +146,6 @@ public final class PartialDownload: Sendable {
 
     public func discard() {
         PosixFile.removeTree(dir)
+        changes.notify()
     }
 }

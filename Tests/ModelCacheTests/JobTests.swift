@@ -183,3 +183,29 @@ import ModelCacheCore
         await teacher.stop(); await student.stop(); await origin.stop()
     }
 }
+
+/// What happens to jobs when their node stops.
+@Suite struct JobShutdownTests {
+    @Test func stoppingTheNodeSavesARunningJobAsPendingAndTheNextNodeResumesIt() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(1_000_000)
+        origin.serve("/m", bytes)
+        origin.inject(.trickle(bytesPerSecond: 200_000))  // per connection
+        let first = try await TestNode.start()
+        _ = try await first.node.jobs.create(id: "r", title: "", requests: [Job.Request(url: origin.url("/m"))])
+        _ = try await first.waitForJob("r", until: { $0.downloaded > 300_000 })
+        await first.stop(keepCache: true)  // cancels the node's services, the job service among them
+        let saved = try #require(try first.env.store.loadJobs().first { $0.id == "r" })
+        #expect(saved.state == .pending && saved.failureReason == nil)  // resumable, not failed
+        #expect(saved.message?.contains("shutdown") == true)
+        try await origin.waitUntilQuiet()
+        origin.resetCounters()
+
+        let second = try await TestNode.start(env: first.env)
+        let done = try await second.waitForJob("r")
+        #expect(done.state == .success)
+        #expect(PosixFile.readAll(try #require(done.requests[0].path)) == bytes)
+        #expect(origin.bytesServed < Int64(bytes.count))  // it went on from the chunks verified before the stop
+        await second.stop(); await origin.stop()
+    }
+}

@@ -4,7 +4,7 @@ import Testing
 @testable import ModelCache
 import ModelCacheCore
 
-/// `modelcache serve` as a real process: jobs survive the client, and a SIGKILLed node resumes its jobs.
+/// `modelcache serve` as a real process: jobs survive the client, and a SIGKILLed or SIGTERMed node resumes its jobs.
 @Suite(.serialized) struct NodeProcessTests {
     func startServe(_ dir: String) throws -> Process {
         let p = Process()
@@ -24,7 +24,10 @@ import ModelCacheCore
         Issue.record("the node did not start")
     }
 
-    @Test func sigkilledNodeResumesItsJobFromVerifiedChunks() async throws {
+    /// SIGKILL: the job is resumed from the journal. SIGTERM (graceful shutdown): the job service cancels the job and
+    /// saves it as pending (not failed) before the node exits.
+    @Test(arguments: [SIGKILL, SIGTERM])
+    func stoppedNodeResumesItsJobFromVerifiedChunks(signal: Int32) async throws {
         let origin = try await TestOrigin.start()
         let bytes = testBytes(24 * 1024 * 1024)
         origin.serve("/big.bin", bytes)
@@ -44,9 +47,14 @@ import ModelCacheCore
             try await Task.sleep(for: .milliseconds(50))
             journalled = journalledChunks(in: dir)
         }
-        kill(node.processIdentifier, SIGKILL)
+        kill(node.processIdentifier, signal)
         node.waitUntilExit()
         try #require(journalled >= 2)
+        if signal == SIGTERM {
+            #expect(node.terminationStatus == 0)
+            let saved = try Store(root: dir).loadJobs().first { $0.id == "big" }
+            #expect(saved?.state == .pending && saved?.failureReason == nil)
+        }
         try await origin.waitUntilQuiet()
         origin.clearFaults()
         origin.resetCounters()

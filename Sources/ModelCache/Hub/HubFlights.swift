@@ -7,36 +7,36 @@ import ModelCacheCore
 actor HubFlights {
     /// A download in progress, and whether it has ended (readable without waiting).
     struct Flight: Sendable {
-        let task: Task<FetchResult, any Error>
-        let ended: EndedFlag
-    }
-
-    final class EndedFlag: Sendable {
-        private let flag = Mutex(false)
-        var isSet: Bool { flag.withLock { $0 } }
-        func set() { flag.withLock { $0 = true } }
+        let ended: Outcome<FetchResult>
+        /// The download's result once it ended (its error if it failed).
+        func value() async throws -> FetchResult { try await ended.value() }
     }
 
     private var running: [String: Flight] = [:]
 
-    /// `onFailure` runs before the failure reaches anyone waiting for the flight.
-    func flight(_ key: String, onFailure: @escaping @Sendable (any Error) -> Void = { _ in },
+    /// `spawn` runs the download as a child task of the node's task group (`JobManager.spawn`, owned by
+    /// `JobService`). `onFailure` runs before the failure reaches anyone waiting for the flight.
+    func flight(_ key: String, spawn: (@escaping @Sendable () async -> Void) -> Bool,
+                onFailure: @escaping @Sendable (any Error) -> Void = { _ in },
                 start: @escaping @Sendable () async throws -> FetchResult) -> Flight {
         if let f = running[key] { return f }
-        let ended = EndedFlag()
-        let t = Task<FetchResult, any Error> {
-            defer { ended.set() }
+        let ended = Outcome<FetchResult>()
+        let f = Flight(ended: ended)
+        let spawned = spawn {
             do {
                 let r = try await start()
-                self.finished(key)
-                return r
+                await self.finished(key)
+                ended.set(.success(r))
             } catch {
                 onFailure(error)
-                self.finished(key)
-                throw error
+                await self.finished(key)
+                ended.set(.failure(error))
             }
         }
-        let f = Flight(task: t, ended: ended)
+        guard spawned else {
+            ended.set(.failure(HubStream.Interrupted(detail: "the node is shutting down")))
+            return f
+        }
         running[key] = f
         return f
     }

@@ -105,7 +105,7 @@ public final class HubService: Sendable {
         } else {
             // Only a non-LFS file whose upstream HEAD had no Content-Length gets here: fetch it to learn its size.
             if call.localOnly { return try HubService.error(.notFound, code: nil, "size not known here", head: call.isHead) }
-            size = try await startFetch(meta, url: url, auth: call.auth).task.value.size
+            size = try await startFetch(meta, url: url, auth: call.auth).value().size
             blob = try storedBlob(meta, url: url)
         }
         headers[HTTPField.Name("X-Linked-Size")!] = String(size)
@@ -159,7 +159,7 @@ public final class HubService: Sendable {
         let key = meta.isPublic ? url : url + "\u{0}" + (auth ?? "")
         let useOrigin = !upstream.isKnownDown
         let viaJob = meta.isPublic && useOrigin
-        return await flights.flight(key, onFailure: taint(url)) { [node, store, logger] in
+        return await flights.flight(key, spawn: node.jobs.spawn, onFailure: taint(url)) { [node, store, logger] in
             let result: FetchResult
             if viaJob {
                 let job = try await node.jobs.create(id: nil, title: "\(meta.repo.id): \(meta.path) (Hugging Face)",

@@ -20,14 +20,21 @@ struct HubStream: Sendable {
     /// How long the stream waits without a new verified byte before giving up (the client has its own 10 s timeout
     /// and retries with Range).
     var stallLimit: Duration = .seconds(60)
+    /// The longest sleep between two looks at the download when nothing notifies: a safety net only (every change
+    /// the stream waits for notifies a signal), which also keeps the stall check running.
+    var safetyNet: Duration = .seconds(1)
 
     func body(_ range: Range<Int64>) -> ResponseBody {
         ResponseBody(contentLength: range.count) { writer in
             var offset = range.lowerBound
             var lastProgress = ContinuousClock.now
             while offset < range.upperBound {
+                // Generations read before looking, so a change that lands while we look wakes the wait below.
+                let seenActive = active?.changes.generation, seenEnded = flight.ended.changes.generation
+                let partialNow = digest.flatMap { active?.partial($0, includingPrivate: true) }
+                let seenPartial = partialNow?.changes.generation
                 // While the download runs, its partial file (no index read per turn); once it is gone, the blob.
-                if let d = digest, let partial = active?.partial(d, includingPrivate: true) {
+                if let partial = partialNow {
                     // The last byte only once the whole file matched its digest (it may still be on its way to the store).
                     let limit = partial.isWholeVerified ? range.upperBound : min(range.upperBound, partial.layout.size - 1)
                     let upto = HubStream.verifiedEnd(from: offset, limit: limit, layout: partial.layout, isVerified: partial.isVerified)
@@ -46,13 +53,21 @@ struct HubStream: Sendable {
                     break
                 } else if flight.ended.isSet {
                     if try stored() != nil { continue }  // committed just after the check above
-                    _ = try await flight.task.value  // a failed download's error
+                    _ = try await flight.value()  // a failed download's error
                     throw HubStream.Interrupted(detail: "the download of \(url) ended without a stored blob")
                 }
                 guard ContinuousClock.now - lastProgress < stallLimit else {
                     throw HubStream.Interrupted(detail: "no verified byte of \(url) for \(stallLimit)")
                 }
-                try await Task.sleep(for: .milliseconds(40))
+                // Sleep until a chunk is verified, the download starts or ends, or the flight ends.
+                var signals: [(signal: ChangeSignal, since: UInt64)] = [(flight.ended.changes, seenEnded)]
+                if let p = partialNow, let g = seenPartial {
+                    signals.append((p.changes, g))  // also notified when the download ends (ActiveDownloads.unregister)
+                } else if let a = active, let g = seenActive {
+                    signals.append((a.changes, g))  // the download may start
+                }
+                try Task.checkCancellation()
+                await ChangeSignal.waitAny(signals, atMost: min(safetyNet, stallLimit))
             }
             try await writer.finish(nil)
         }

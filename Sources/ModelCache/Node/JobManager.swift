@@ -44,10 +44,19 @@ public actor JobManager {
     public nonisolated let events = EventHub<Job>()
     private var jobs: [String: Job] = [:]
     private var order: [String] = []
-    private var tasks: [String: Task<Void, Never>] = [:]
-    private var flights: [String: (task: Task<FetchResult, any Error>, waiters: Int)] = [:]
-    private var flightProgress: [String: FetchProgress] = [:]
-    private var networkGeneration = 0
+    /// The running jobs, each with the signal that stops it (abort).
+    private var running: [String: ChangeSignal] = [:]
+    private var flights: [String: Flight] = [:]
+    /// Notified when the network may be back: paused jobs retry at once.
+    private let network = ChangeSignal()
+    /// What `JobService` runs as child tasks of its task group: jobs, and the downloads they share.
+    enum Start: Sendable {
+        case job(String, stop: ChangeSignal)
+        case flight(Flight, FetchRequest)
+        case work(@Sendable () async -> Void)
+    }
+    private nonisolated let starts: AsyncStream<Start>
+    private nonisolated let startContinuation: AsyncStream<Start>.Continuation
     /// The most bytes each running job has had: only bytes beyond it are progress (a try that re-downloads what a
     /// failed one discarded has not moved the job on).
     private var highWater: [String: Int64] = [:]
@@ -56,6 +65,7 @@ public actor JobManager {
         self.node = node
         self.settings = settings
         self.logger = logger
+        (starts, startContinuation) = AsyncStream<Start>.makeStream()
     }
 
     /// Loads the persisted jobs and resumes every unfinished one (after a crash or restart).
@@ -104,18 +114,56 @@ public actor JobManager {
     public func abort(_ id: String) throws -> Job {
         guard jobs[id] != nil else { throw Failure.unknown(id) }
         update(id) { JobTransition.apply(.abort, to: &$0) }
-        tasks[id]?.cancel()
-        tasks[id] = nil
+        running[id]?.notify()
         return jobs[id]!
     }
 
     /// Called when the network may be back (a peer appeared, a catalogue changed): paused jobs retry at once.
-    public func networkChanged() { networkGeneration += 1 }
+    public nonisolated func networkChanged() { network.notify() }
 
     // MARK: Running
 
+    /// Runs the jobs and their downloads as child tasks of one task group until cancelled (`JobService`, which the
+    /// node's service group cancels on shutdown). A cancelled job is saved as pending, and resumes at the next start.
+    nonisolated func serve() async {
+        await withDiscardingTaskGroup { group in
+            for await start in starts {
+                switch start {
+                case .job(let id, let stop):
+                    group.addTask { await self.runJob(id, stop: stop) }
+                case .flight(let flight, let request):
+                    let node = self.node
+                    group.addTask { await flight.run { try await node.fetch(request) { p in flight.report(p) } } }
+                case .work(let work):
+                    group.addTask { await work() }
+                }
+            }
+        }
+    }
+
+    /// Runs other node-owned work (the Hub endpoint's downloads) in the same task group; false once the service
+    /// has stopped (the node is shutting down).
+    nonisolated func spawn(_ work: @escaping @Sendable () async -> Void) -> Bool {
+        if case .enqueued = startContinuation.yield(.work(work)) { return true }
+        return false
+    }
+
     private func launch(_ id: String) {
-        tasks[id] = Task { await self.run(id) }
+        let stop = ChangeSignal()
+        running[id] = stop
+        startContinuation.yield(.job(id, stop: stop))
+    }
+
+    /// One job, stopped early by its stop signal (abort) or by the service's cancellation (shutdown).
+    private func runJob(_ id: String, stop: ChangeSignal) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.run(id) }
+            group.addTask { await stop.wait(since: 0) }
+            await group.next()
+            group.cancelAll()
+        }
+        if Task.isCancelled { update(id) { JobTransition.suspend(&$0) } }
+        if running[id] === stop { running[id] = nil }
     }
 
     private func update(_ id: String, _ change: (inout Job) -> Void) {
@@ -224,37 +272,40 @@ public actor JobManager {
     /// `finishedSources`: the job's bytes per source from its finished files, to which the download's are added live.
     private func sharedFetch(_ request: FetchRequest, for id: String, finishedSources: [String: Int64]) async throws -> FetchResult {
         let key = request.expected?.hex ?? request.url
-        let flight: Task<FetchResult, any Error>
-        if let existing = flights[key] {
-            flights[key]!.waiters += 1
-            flight = existing.task
+        let flight: Flight
+        if let existing = flights[key], existing.join() {
+            flight = existing
         } else {
-            let node = self.node
-            flight = Task {
-                try await node.fetch(request) { p in Task { await self.progress(key, p) } }
+            flight = Flight()
+            flights[key] = flight
+            guard case .enqueued = startContinuation.yield(.flight(flight, request)) else {
+                flights[key] = nil
+                throw CancellationError()  // the job service has stopped: the node is shutting down
             }
-            flights[key] = (flight, 1)
         }
-        defer { leave(key, flight) }
+        defer { if flight.leave(), flights[key] === flight { flights[key] = nil } }
         let base = jobs[id].map(finishedBytes) ?? 0
-        let follower = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(200))
-                if let current = self.currentProgress(key) {
-                    self.setProgress(id, base + current.downloaded, finishedSources.merging(current.sources, uniquingKeysWith: +))
+        // The download, and a follower that copies its progress into the job whenever it reports some.
+        return try await withThrowingTaskGroup(of: FetchResult?.self) { group in
+            group.addTask {
+                var seen: UInt64 = 0
+                while !Task.isCancelled {
+                    seen = await flight.changed.wait(since: seen)
+                    if let current = flight.progress {
+                        await self.setProgress(id, base + current.downloaded, finishedSources.merging(current.sources, uniquingKeysWith: +))
+                    }
                 }
+                return nil
             }
-        }
-        defer { follower.cancel() }
-        return try await withTaskCancellationHandler {
-            try await flight.value
-        } onCancel: {
-            Task { await self.abandon(key, flight) }
+            group.addTask {
+                try await withTaskCancellationHandler { try await flight.value() } onCancel: { flight.abandon() }
+            }
+            defer { group.cancelAll() }
+            while let r = try await group.next() { if let r { return r } }
+            throw CancellationError()
         }
     }
 
-    private func progress(_ key: String, _ p: FetchProgress) { flightProgress[key] = p }
-    private func currentProgress(_ key: String) -> FetchProgress? { flightProgress[key] }
     private func setProgress(_ id: String, _ n: Int64, _ sources: [String: Int64]) {
         guard let j = jobs[id], !j.state.isFinal, j.downloaded != n || j.bySource != sources else { return }
         // Bytes flow again: a paused job runs, and (past what earlier tries reached) its retry history starts over.
@@ -272,29 +323,8 @@ public actor JobManager {
         }
     }
 
-    /// A job stops waiting for a finished (or failed) download.
-    private func leave(_ key: String, _ flight: Task<FetchResult, any Error>) {
-        guard let f = flights[key], f.task == flight else { return }
-        if f.waiters <= 1 {
-            flights[key] = nil
-            flightProgress[key] = nil
-        } else {
-            flights[key]!.waiters = f.waiters - 1
-        }
-    }
-
-    /// An aborted job gives up a download: it is cancelled only if no other job waits for it.
-    private func abandon(_ key: String, _ flight: Task<FetchResult, any Error>) {
-        guard let f = flights[key], f.task == flight, f.waiters <= 1 else { return }
-        flight.cancel()
-    }
-
     /// Waits for the policy's back-off, or until the network changes (bounded by the back-off).
     private func waitForNetwork(_ wait: Duration) async {
-        let generation = networkGeneration
-        let deadline = ContinuousClock.now + wait
-        while ContinuousClock.now < deadline && networkGeneration == generation && !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(100))
-        }
+        await network.wait(since: network.generation, atMost: wait)
     }
 }

@@ -99,7 +99,8 @@ public final class Node: Sendable {
             logger: logger)
         var services: [any Service] = [peerApp, controlApp, PeerPoller(node: self)]
         if settings.mdns { services.append(DiscoveryService(node: self)) }
-        services.append(EventStreamsCloser(hub: jobs.events))  // last: shut down first, before the listeners
+        services.append(EventStreamsCloser(hub: jobs.events))  // shut down before the listeners
+        services.append(JobService(jobs: jobs))  // last: shut down first, so its jobs' last updates are still published
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: gracefulShutdownSignals,
@@ -145,18 +146,19 @@ public final class Node: Sendable {
     }
 }
 
-/// Re-reads peers' catalogues periodically (a 304 when nothing changed).
+/// Re-reads peers' catalogues periodically (a 304 when nothing changed). A timer, not a polling loop: static peers
+/// announce nothing, so asking is the only way to hear of their changes (mDNS peers' TXT updates refresh at once).
+/// Graceful shutdown cancels the wait, so the node stops without waiting out the interval.
 struct PeerPoller: Service {
     let node: Node
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
                 await node.directory.refreshAll()
                 try? await Task.sleep(for: node.settings.pollInterval)
             }
-        } onGracefulShutdown: {}
-        _ = try? await Task.sleep(for: .zero)
+        }
     }
 }
 
@@ -189,12 +191,12 @@ struct DiscoveryService: Service {
                     case .found(let p):
                         if await node.directory.found(p) {
                             await node.directory.refresh(p.instance)
-                            await node.jobs.networkChanged()
+                            node.jobs.networkChanged()
                         }
                     case .lost(let instance):
                         await node.directory.lost(instance)
                     case .available:
-                        await node.jobs.networkChanged()
+                        node.jobs.networkChanged()
                     case .unavailable:
                         break  // AvahiDiscovery logs this once; static peers keep working
                     }

@@ -55,8 +55,13 @@ public struct PeerAPI: Sendable {
     func availability(_ raw: String?, after: Int?) async throws -> Response {
         let d = try digest(raw)
         if let after {
-            for _ in 0..<50 where active.version == after && active.availability(d) != nil {
-                try await Task.sleep(for: .milliseconds(20))
+            // Sleeps on the download's changes (no polling); the 1 s bound is the protocol's long-poll limit.
+            let deadline = ContinuousClock.now + .seconds(1)
+            while true {
+                let seen = active.changes.generation
+                guard active.version == after, active.availability(d) != nil, ContinuousClock.now < deadline else { break }
+                try Task.checkCancellation()
+                await active.changes.wait(since: seen, atMost: deadline - ContinuousClock.now)
             }
         }
         if let a = active.availability(d) { return try PeerAPI.json(a) }

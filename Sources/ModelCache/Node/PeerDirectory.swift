@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import ModelCacheCore
 
 /// The peers a node knows (static `--peer`s and those found over mDNS) and their catalogues.
@@ -72,6 +73,13 @@ public actor PeerDirectory {
         logger.info("peer gone", metadata: ["peer": "\(instance)"])
     }
 
+    /// Blames from fetches (synchronous callers), waiting to be applied by the actor.
+    private nonisolated let blames = Mutex<[(name: String, reason: String)]>([])
+
+    private func applyBlames() {
+        for b in blames.withLock({ b in defer { b.removeAll() }; return b }) { quarantine(b.name, reason: b.reason) }
+    }
+
     public func quarantine(_ name: String, reason: String) {
         guard entries[name] != nil else { return }
         entries[name]?.quarantinedUntil = ContinuousClock.now + quarantineTime
@@ -106,17 +114,19 @@ public actor PeerDirectory {
 
     /// The usable peers for a fetch (known catalogue, not quarantined), with a way to blame them.
     public func view() -> PeerView {
+        applyBlames()
         let now = ContinuousClock.now
         let peers = entries.values.compactMap { e -> PeerView.Peer? in
             guard let cat = e.catalogue, (e.quarantinedUntil.map { $0 <= now } ?? true) else { return nil }
             return PeerView.Peer(name: e.name, address: e.address, catalogue: cat)
         }.sorted { $0.name < $1.name }
         return PeerView(peers: peers, blame: { [weak self] name, reason in
-            Task { await self?.quarantine(name, reason: reason) }
+            self?.blames.withLock { $0.append((name, reason)) }  // a non-blocking hand-off, applied before the next read
         })
     }
 
     public func status() -> [Status] {
+        applyBlames()
         let now = ContinuousClock.now
         return entries.values.map { e in
             Status(name: e.name, address: e.address.description, foundBy: e.foundBy, nodeID: e.nodeID,
