@@ -103,7 +103,13 @@ public final class FetchEngine: Sendable {
             try store.touch(hit.sha256)
             return .hit(hit, url: request.url, seconds: clock.seconds)
         }
+        return try await fetchLocked(request, peers: peers, progress: progress, clock: clock)
+    }
 
+    /// The fetch itself, with the URL's download lock held: a restart after the origin's late answer stays inside
+    /// it (taking the lock again from this process would wait for itself).
+    private func fetchLocked(_ request: FetchRequest, peers: PeerView, progress: (@Sendable (FetchProgress) -> Void)?,
+                             clock: Stopwatch) async throws -> FetchResult {
         // 1. What the origin says (unless told not to ask it), asked once; when peers can serve the URL, waited for
         //    only `originGrace`, and not at all while its host is remembered as down. A definite answer such as 404
         //    ends the fetch; an unreachable origin leaves the peers to serve it.
@@ -229,7 +235,7 @@ public final class FetchEngine: Sendable {
                     if let expected { active?.unregister(expected) }
                     partial.discard()
                     remember(now, for: request.url)
-                    return try await fetch(request, peers: peers, progress: progress)
+                    return try await fetchLocked(request, peers: peers, progress: progress, clock: clock)
                 }
                 decision = recheck
                 info = now
