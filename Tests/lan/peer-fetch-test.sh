@@ -2,8 +2,9 @@
 # Real-LAN test of fetching through peers found over mDNS (issue: LAN peers). Three node namespaces, each with its
 # own dbus + avahi-daemon (scripts/lanlab.sh), and an origin (nginx) in a fourth:
 #   node A fetches from the origin;
-#   node B, with no --peer, discovers A over mDNS and fetches without one byte from the origin (access log);
-#   node C then takes chunks from both A and B.
+#   node B, with no --peer, discovers A over mDNS; with one peer claim and an origin without digest it takes the
+#   origin's bytes (protocol §8: one claim alone never decides while the origin answers);
+#   node C then takes chunks from both A and B (two independent first-hand claims: peers-agree), no origin body.
 # Prints "N passed, N failed"; exits non-zero on failure; skips (exit 0) when not root or tools are missing.
 set -uo pipefail
 NAME=pf NODES=3
@@ -29,12 +30,13 @@ done
 check "B found A over mDNS, with A's catalogue" test $found = 1
 check "B's peer A is 'found by mdns' at 10.77.0.1" test "$(peers_of 2 | json '[p["foundBy"] + " " + p["address"] for p in d if p["name"] == "a"][0]' 2>/dev/null)" = "mdns 10.77.0.1:7070"
 "$LAB" exec 2 "$BIN" fetch --cache-dir "$OUT/node2" --json "$URL" >"$OUT/b.json" 2>"$OUT/b.err"
-check "B fetched the whole blob from peer a" test "$(json 'd["sources"].get("peer a", 0)' <"$OUT/b.json" 2>/dev/null)" = "$SIZE"
+# The origin (nginx) sends no digest and answers: one peer's claim alone never decides the bytes (protocol §8), so
+# B takes the origin's bytes, and becomes the second first-hand witness of the URL.
+check "B, with one peer's claim and an origin without digest, took the origin's bytes" test "$(json 'd["sources"].get("origin", 0)' <"$OUT/b.json" 2>/dev/null)" = "$SIZE"
 check "B's blob has the right sha256" test "$(json 'd["sha256"]' <"$OUT/b.json" 2>/dev/null)" = "$SHA"
-check "the origin sent B no body byte (access log)" test "$(origin_body_bytes_to 10.77.0.2)" = 0
-check "the origin saw no GET from B (access log)" test "$(origin_gets_from 10.77.0.2)" = 0
+check "B records the origin's bytes as its evidence" test "$(json 'd["digestSource"]' <"$OUT/b.json" 2>/dev/null)" = origin-bytes
 
-# C: both A and B hold it now: chunks from both.
+# C: both A and B hold it now, first-hand: two independent claims matching the origin's size and ETag, chunks from both.
 for _ in $(seq 100); do
     [[ $(peers_of 3 | json 'sum(1 for p in d if p["blobs"] >= 1)' 2>/dev/null) -ge 2 ]] && break
     sleep 0.1
@@ -44,6 +46,7 @@ check "C took chunks from A" python3 -c "import json; d=json.load(open('$OUT/c.j
 check "C took chunks from B" python3 -c "import json; d=json.load(open('$OUT/c.json')); exit(0 if d['sources'].get('peer b', 0) > 0 else 1)"
 check "C's blob has the right sha256" test "$(json 'd["sha256"]' <"$OUT/c.json" 2>/dev/null)" = "$SHA"
 check "the origin sent C no body byte (access log)" test "$(origin_body_bytes_to 10.77.0.3)" = 0
+check "C trusted two independent peers that match the origin (peers-agree)" test "$(json 'd["digestSource"]' <"$OUT/c.json" 2>/dev/null)" = peers-agree
 
 # The browser routes answer loopback clients only: a LAN peer is refused even with a loopback Host and the token.
 web_status_from_2() { "$LAB" exec 2 curl -s -o /dev/null -w '%{http_code}' -H 'Host: 127.0.0.1:7070' "$@"; }
