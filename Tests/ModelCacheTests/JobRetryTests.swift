@@ -37,20 +37,6 @@ import ModelCacheCore
         await n.stop(); await origin.stop()
     }
 
-    @Test func aRedirectLoopFailsTheJobAtOnceAsAProtocolViolation() async throws {
-        let origin = try await TestOrigin.start()
-        origin.redirect("/a", to: origin.url("/b"))
-        origin.redirect("/b", to: origin.url("/a"))
-        let n = try await TestNode.start()
-        _ = try await n.node.jobs.create(id: "loop", title: "", requests: [Job.Request(url: origin.url("/a"))])
-        let j = try await n.waitForJob("loop")
-        #expect(j.state == .failure && j.failureReason == .fetchError)
-        #expect(j.errorCode == "protocol-violation")
-        #expect(j.message?.contains("redirects") == true)
-        #expect(origin.requests <= 2 * (OriginClient.maxRedirects + 1))  // not probed again and again
-        await n.stop(); await origin.stop()
-    }
-
     @Test func aJobWhoseTriesStoppedTheNodeAtEveryStartFailsOnResumeWithoutLooping() async throws {
         let origin = try await TestOrigin.start()
         origin.serve("/f", testBytes(10_000))

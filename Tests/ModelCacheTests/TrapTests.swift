@@ -102,6 +102,7 @@ import ModelCacheCore
         let j = try await n.waitForJob("loop", timeout: .seconds(20))
         #expect(j.state == .failure, "state \(j.state)")
         #expect(j.message?.contains("loop") == true, "\(j.message ?? "")")
+        #expect(j.errorCode == "protocol-violation")  // final at once, not paused or retried (RetryPolicy)
         #expect(origin.requests <= 4, "the loop was cut at once: \(origin.requests) requests")
         await n.stop(); await origin.stop()
     }
