@@ -75,14 +75,7 @@ import ModelCacheCore
         let bytes = testBytes(3_000_000)
         origin.serve("/m.bin", bytes)
         origin.serve("/slow.bin", testBytes(8_000_000, seed: 9))
-        let dir = NSTemporaryDirectory() + "modelcache-node-" + UUID().uuidString
-        defer { PosixFile.removeTree(dir) }
-        let node = try startServe(dir)
-        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
-        let http = HTTPClient.forModelCache()
-        defer { Task { try? await http.shutdown() } }
-        try await waitForNode(ControlClient(socketPath: dir + "/node.sock", http: http))
-
+      try await withServe { dir, _, _ in
         let detached = try await runCLI(["fetch", "--cache-dir", dir, "--detach", origin.url("/m.bin")])
         #expect(detached.status == 0)
         let id = detached.lastLine
@@ -102,6 +95,7 @@ import ModelCacheCore
         #expect(jobs.stdout.contains("\(id)  success") && jobs.stdout.contains("\(slow)  failure (aborted)"))
         let unknown = try await runCLI(["status", "--cache-dir", dir, "no-such-job"])
         #expect(unknown.status == 2 && unknown.stderr.contains("no job with id 'no-such-job'"))
+      }
         await origin.stop()
     }
 }
