@@ -42,6 +42,7 @@ final class TestOrigin: Sendable {
         var requests = 0
         var gets = 0
         var getPaths: [String] = []
+        var getStarts: [Int64] = []
         /// Paths of requests that carried an Authorization header.
         var authorized: [String] = []
         var bytesServed: Int64 = 0
@@ -71,6 +72,8 @@ final class TestOrigin: Sendable {
     var requests: Int { state.withLock { $0.requests } }
     var gets: Int { state.withLock { $0.gets } }
     var getPaths: [String] { state.withLock { $0.getPaths } }
+    /// The first byte each GET that reached the body asked for, in arrival order.
+    var getStarts: [Int64] { state.withLock { $0.getStarts } }
     var authorizedPaths: [String] { state.withLock { $0.authorized } }
     func gets(under prefix: String) -> Int { state.withLock { $0.getPaths.filter { $0.hasPrefix(prefix) }.count } }
 
@@ -198,6 +201,7 @@ final class TestOrigin: Sendable {
         }
         headers[.contentLength] = String(range.count)
         if isHead { return Response(status: status, headers: headers) }
+        state.withLock { $0.getStarts.append(range.lowerBound) }
         var served = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
         for case .longerGET(let extra) in faults {
             served += [UInt8](repeating: 0x4C, count: extra)
