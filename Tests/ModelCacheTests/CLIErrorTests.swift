@@ -111,11 +111,14 @@ import ModelCacheCore
 /// The cache folder is the tool's own (issue 17): refusals, a missing cache, a disk that fills at commit.
 extension CLIErrorTests {
     /// Runs `script` (sh) in a new mount namespace whose /tmp is a fresh 16 MiB tmpfs, so a command that would wipe
-    /// /tmp could only wipe that one. `$B` is the modelcache binary.
+    /// /tmp could only wipe that one. `$B` is the modelcache binary, run relative to the shell's working folder (its
+    /// own folder, entered before the mount), so a build under /tmp stays reachable behind the new tmpfs.
     func inPrivateTmp(_ script: String) async throws -> CLIResult {
-        try await runProcess("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c",
-                                                  "mount -t tmpfs -o size=16m tmpfs /tmp || exit 99\n" + script],
-                             environment: ["B": modelcacheBinary])
+        let binary = URL(fileURLWithPath: modelcacheBinary)
+        return try await runProcess("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c",
+                                                         "cd \"$BDIR\" || exit 98\nmount -t tmpfs -o size=16m tmpfs /tmp || exit 99\n" + script],
+                                    environment: ["B": "./" + binary.lastPathComponent,
+                                                  "BDIR": binary.deletingLastPathComponent().path])
     }
 
     @Test(.enabled(if: isRoot, "needs root for a private mount namespace with its own /tmp"))
