@@ -56,10 +56,12 @@ check "the fetch took $SIZE bytes from the origin" test "$(json 'd["sources"].ge
 
 curl -sf "http://127.0.0.1:$NPORT/metrics" >"$TMP/metrics.txt"
 check "promtool check metrics accepts /metrics" promtool check metrics <"$TMP/metrics.txt"
-check "/metrics counts the origin's bytes" grep -qx "modelcache_received_bytes_total{source=\"origin\"} $SIZE" "$TMP/metrics.txt"
-check "/metrics counts one miss" grep -qx 'modelcache_cache_misses_total 1' "$TMP/metrics.txt"
-check "/metrics shows the cache's size" grep -qx "modelcache_cache_size_bytes $SIZE" "$TMP/metrics.txt"
-check "/metrics shows the job's success" grep -qx 'modelcache_jobs{state="success"} 1' "$TMP/metrics.txt"
+value() { awk -v k="$1" '$1 == k { print $2 + 0; found = 1 } END { if (!found) print "missing" }' "$TMP/metrics.txt"; }
+check "/metrics counts the origin's bytes" test "$(value 'modelcache_received_bytes_total{source="origin"}')" = "$SIZE"
+check "/metrics counts one miss, no hit" test "$(value modelcache_cache_misses_total) $(value modelcache_cache_hits_total)" = "1 0"
+check "/metrics shows the cache's size" test "$(value modelcache_cache_size_bytes)" = "$SIZE"
+check "/metrics shows the job's success" test "$(value 'modelcache_jobs{state="success"}')" = 1
+check "/metrics has one fetch in the duration histogram" test "$(value modelcache_fetch_duration_seconds_count)" = 1
 
 # Prometheus itself, scraping the node every second.
 PPORT=$(free_port)
