@@ -165,6 +165,22 @@ import ModelCacheCore
         await a.stop(); await b.stop(); await origin.stop()
     }
 
+    @Test func peerNamesFromTheLANAreBoundedAndCleaned() throws {
+        // mDNS names come from the LAN: labels stay printable, short, and at most `maxPeerLabels` distinct names.
+        let m = CacheMetrics()
+        m.received(10, from: .peer("evil\"}\nmodelcache_cache_hits_total 99\u{7}ü" + String(repeating: "x", count: 200)))
+        for i in 0..<(CacheMetrics.maxPeerLabels + 6) { m.received(1, from: .swarm("p\(i)")) }
+        let text = String(decoding: m.exposition(.init(cacheBytes: 0, cacheBlobs: 0, jobs: [], peers: [])), as: UTF8.self)
+        let lines = text.split(separator: "\n")
+        #expect(lines.contains("modelcache_cache_hits_total 0") && !lines.contains { $0.hasPrefix("modelcache_cache_hits_total 99") })
+        let received = lines.filter { $0.hasPrefix("modelcache_received_bytes_total{") }
+        #expect(received.count == 1 + CacheMetrics.maxPeerLabels + 1)  // origin, the named peers, and "other"
+        #expect(received.contains("modelcache_received_bytes_total{source=\"swarm\",peer=\"other\"} 7"))
+        let evil = try #require(received.first { $0.contains("evil") })
+        #expect(evil.hasSuffix(" 10") && evil.contains(#"evil\"}_modelcache"#) && !evil.contains("ü"))
+        #expect(CacheMetrics.labelValue(String(repeating: "y", count: 300)).count == 64)
+    }
+
     @Test func aClientOnTheLANIsRefused() async throws {
         // Loopback is all this test may use: the LAN client is a request context with a LAN address, fed to the
         // node's own route without a socket (as in WebAPITests).
