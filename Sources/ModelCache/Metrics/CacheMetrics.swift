@@ -58,7 +58,7 @@ public final class CacheMetrics: FetchObserver, Sendable {
         let r = registry
         fromOrigin = r.makeCounter(name: Name.received, labels: [("source", "origin")], help: Self.receivedHelp)
         served = r.makeCounter(name: Name.served, help: "Blob bytes sent to peers (peer API, stored blobs and downloads in progress).")
-        hits = r.makeCounter(name: Name.hits, help: "Fetches answered from the cache, without downloading.")
+        hits = r.makeCounter(name: Name.hits, help: "Fetches (and Hub endpoint downloads) answered from the cache, without downloading.")
         misses = r.makeCounter(name: Name.misses, help: "Fetches that had to download (whether the download then succeeded or failed).")
         fetchDuration = r.makeDurationHistogram(name: Name.fetchDuration, buckets: Self.durationBuckets,
                                                 help: "Time of fetches that downloaded and committed a blob.")
