@@ -42,6 +42,8 @@ public final class FetchEngine: Sendable {
     public let settings: Settings
     /// Downloads in progress that this node shares with peers (swarm); nil when nothing serves them.
     public let active: ActiveDownloads?
+    /// Told of bytes received, fetches ended and evictions (the node's metrics); nil: nobody counts.
+    public let observer: (any FetchObserver)?
     let originLimiter: RateLimiter?
     let logger: Logger
     /// Origin hosts recently found unreachable.
@@ -56,8 +58,10 @@ public final class FetchEngine: Sendable {
         OriginClient(http: http, headers: request.originHeaders, limiter: originLimiter, logger: logger)
     }
 
-    public init(store: Store, http: HTTPClient, settings: Settings = .init(), active: ActiveDownloads? = nil, logger: Logger) {
+    public init(store: Store, http: HTTPClient, settings: Settings = .init(), active: ActiveDownloads? = nil,
+                observer: (any FetchObserver)? = nil, logger: Logger) {
         self.active = active
+        self.observer = observer
         self.originLimiter = settings.maxOriginRate.map(RateLimiter.init(bytesPerSecond:))
         self.store = store
         self.http = http
@@ -94,6 +98,7 @@ public final class FetchEngine: Sendable {
         let clock = Stopwatch()
         if let hit = try cached(request) {
             try store.touch(hit.sha256)
+            observer?.fetchEnded(.hit)
             return .hit(hit, url: request.url, seconds: clock.seconds)
         }
         // One download of a URL at a time, across processes: a second one waits, then finds the first one's blob.
@@ -101,9 +106,19 @@ public final class FetchEngine: Sendable {
         defer { urlLock.release() }
         if let hit = try cached(request) {
             try store.touch(hit.sha256)
+            observer?.fetchEnded(.hit)
             return .hit(hit, url: request.url, seconds: clock.seconds)
         }
-        return try await fetchLocked(request, peers: peers, progress: progress, clock: clock)
+        let result: FetchResult
+        do {
+            result = try await fetchLocked(request, peers: peers, progress: progress, clock: clock)
+        } catch {
+            // A fetch stopped by shutdown neither hit nor missed.
+            if !(error is CancellationError) && !Task.isCancelled { observer?.fetchEnded(.failed) }
+            throw error
+        }
+        observer?.fetchEnded(result.cached ? .hit : .downloaded(ContinuousClock.now - clock.start))
+        return result
     }
 
     /// The fetch itself, with the URL's download lock held: a restart after the origin's late answer stays inside
@@ -158,7 +173,10 @@ public final class FetchEngine: Sendable {
         guard let size = manifest?.size ?? info?.size else {
             throw ModelCacheError.protocolViolation("the origin gives no size for \(request.url) (no Content-Length); it cannot be fetched in verified chunks")
         }
-        if let limit = settings.maxCacheSize { try store.makeRoom(for: size, limit: limit) }
+        if let limit = settings.maxCacheSize {
+            let evicted = try store.makeRoom(for: size, limit: limit)
+            if evicted.blobs > 0 { observer?.evicted(blobs: evicted.blobs, bytes: evicted.bytes) }
+        }
         let chunkSize = manifest?.chunkSize ?? request.chunkSize
         let meta = PartialDownload.Meta(url: request.url, size: size, chunkSize: chunkSize,
                                         etag: info?.etag, lastModified: info?.lastModified, expected: expected)
@@ -169,7 +187,7 @@ public final class FetchEngine: Sendable {
         defer { if let expected { active?.unregister(expected) } }
         let swarm = expected == nil || request.isPrivate ? [] : peers.peers.filter { p in !peerSources.contains { $0.id == .peer(p.name) } }
         let layout = partial.layout
-        let counters = TransferCounters()
+        let counters = TransferCounters(observer: observer, swarm: Set(swarm.map(\.name)))
         var have = ChunkSet(capacity: layout.count)
         for c in resumed.keys { have.insert(c) }
         let resumedBytes = resumed.keys.reduce(Int64(0)) { $0 + layout.length(of: $1) }

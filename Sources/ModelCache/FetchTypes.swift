@@ -73,10 +73,22 @@ public struct FetchProgress: Sendable, Equatable {
 final class TransferCounters: Sendable {
     let downloaded = Atomic<Int64>(0)
     private let bySource = Mutex<[String: Int64]>([:])
+    /// Told of every byte received, with its kind of source.
+    private let observer: (any FetchObserver)?
+    /// The peers that take part as swarm members (downloading the blob too), not as holders of it.
+    private let swarm: Set<String>
+
+    init(observer: (any FetchObserver)? = nil, swarm: Set<String> = []) {
+        self.observer = observer
+        self.swarm = swarm
+    }
 
     func received(_ n: Int, from source: SourceID) {
         downloaded.add(Int64(n), ordering: .relaxed)
         bySource.withLock { $0[source.description, default: 0] += Int64(n) }
+        if let observer {
+            observer.received(n, from: source.kind == .origin ? .origin : swarm.contains(source.name) ? .swarm(source.name) : .peer(source.name))
+        }
     }
 
     /// Bytes of a failed chunk no longer count as downloaded (they still count as received from the source).

@@ -39,12 +39,14 @@ extension Store {
         return try lookup(digest: record.sha256)!
     }
 
-    /// Evicts least-recently-used unpinned blobs until `needed` more bytes fit under `limit`.
-    /// Throws `quotaExceeded` (evicting nothing) when even evicting every unpinned blob would not make room.
-    public func makeRoom(for needed: Int64, limit: Int64, keep: Set<BlobDigest> = []) throws {
+    /// Evicts least-recently-used unpinned blobs until `needed` more bytes fit under `limit`; returns how many blobs
+    /// it evicted and their bytes. Throws `quotaExceeded` (evicting nothing) when even evicting every unpinned blob
+    /// would not make room.
+    @discardableResult
+    public func makeRoom(for needed: Int64, limit: Int64, keep: Set<BlobDigest> = []) throws -> (blobs: Int, bytes: Int64) {
         // Compared as `needed > limit - total` (never `total + needed`): `needed` may be an origin's Int64.max.
         let total = try totalSize()
-        guard needed > limit - total else { return }
+        guard needed > limit - total else { return (0, 0) }
         let candidates = try db.read { db in
             try Row.fetchAll(db, sql: "SELECT sha256, size FROM blob WHERE pinned = 0 ORDER BY lastUsedAt ASC")
         }.compactMap { row -> (BlobDigest, Int64)? in
@@ -54,10 +56,20 @@ extension Store {
         let evictable = candidates.reduce(Int64(0)) { $0 + $1.1 }
         guard needed <= limit - total + evictable else { throw ModelCacheError.quotaExceeded(needed: needed, limit: limit) }
         var current = total
+        var evicted = 0
         for (d, size) in candidates where needed > limit - current {
             logger.info("evicting blob (LRU)", metadata: ["blob.sha256": "\(d)", "blob.size": "\(size)"])
             try drop(d)
             current -= size
+            evicted += 1
         }
+        return (evicted, total - current)
+    }
+}
+
+extension Store {
+    /// How many blobs are stored.
+    public func blobCount() throws -> Int {
+        try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blob") ?? 0 }
     }
 }

@@ -120,6 +120,7 @@ public final class HubService: Sendable {
         if call.isHead || range.isEmpty { return Response(status: status, headers: headers) }
         if let blob {
             try store.touch(blob.sha256)
+            node.metrics.fetchEnded(.hit)  // a download answered from the cache, without a fetch
             return Response(status: status, headers: headers, body: HubStream.fileBody(blob.path, range))
         }
         if call.localOnly { return try HubService.error(.notFound, code: nil, "not stored here", head: false) }

@@ -17,6 +17,8 @@ public final class Node: Sendable {
     public let directory: PeerDirectory
     public let nodeID: String
     public let peerAPI: PeerAPI
+    /// This node's counters and gauges (`/metrics`), in a registry of its own.
+    public let metrics: CacheMetrics
     let logger: Logger
     let portStream: AsyncStream<Int>
     let portContinuation: AsyncStream<Int>.Continuation
@@ -39,11 +41,15 @@ public final class Node: Sendable {
         self.webToken = try store.webToken()
         let active = ActiveDownloads()
         active.nodeID = nodeID
-        self.engine = FetchEngine(store: store, http: http, settings: engineSettings, active: active, logger: logger)
-        self.directory = PeerDirectory(client: PeerClient(http: http, logger: logger), selfID: nodeID, logger: logger)
+        let metrics = CacheMetrics(cacheLimit: engineSettings.maxCacheSize)
+        self.metrics = metrics
+        self.engine = FetchEngine(store: store, http: http, settings: engineSettings, active: active, observer: metrics, logger: logger)
+        self.directory = PeerDirectory(client: PeerClient(http: http, logger: logger), selfID: nodeID, logger: logger,
+                                       onQuarantine: { metrics.quarantined() })
         self.peerAPI = PeerAPI(store: store, nodeID: nodeID, name: settings.name,
                                uploads: UploadLimiter(limit: settings.maxUploads), active: active,
-                               uploadLimiter: settings.maxUploadRate.map(RateLimiter.init(bytesPerSecond:)), logger: logger)
+                               uploadLimiter: settings.maxUploadRate.map(RateLimiter.init(bytesPerSecond:)),
+                               served: { metrics.served($0) }, logger: logger)
         (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let jobs = JobManager(node: self, settings: jobSettings, logger: logger)
         jobsBox.withLock { $0 = jobs }
@@ -68,6 +74,7 @@ public final class Node: Sendable {
             router.add(middleware: HubMiddleware(hub: HubService(node: self, upstream: upstream, http: engine.http, logger: logger)))
         }
         peerAPI.addRoutes(to: router)
+        metricsAPI.addRoutes(to: router)
         WebAPI(node: self, access: { [weak self] in self?.browserAccess.withLock { $0 } }).addRoutes(to: router)
         let limits = ConnectionLimits.current(settings)
         let peerApp = Application(

@@ -17,11 +17,14 @@ public struct PeerAPI: Sendable {
     public let active: ActiveDownloads
     /// Shared limit on upload bytes (`serve --max-upload-rate`), if any.
     public let uploadLimiter: RateLimiter?
+    /// Told of every blob byte sent to a peer (the node's metrics).
+    let served: @Sendable (Int) -> Void
     let logger: Logger
 
     public init(store: Store, nodeID: String, name: String, uploads: UploadLimiter, active: ActiveDownloads = .init(),
-                uploadLimiter: RateLimiter? = nil, logger: Logger) {
+                uploadLimiter: RateLimiter? = nil, served: @escaping @Sendable (Int) -> Void = { _ in }, logger: Logger) {
         self.active = active
+        self.served = served
         self.uploadLimiter = uploadLimiter
         self.store = store
         self.nodeID = nodeID
@@ -138,7 +141,8 @@ public struct PeerAPI: Sendable {
             h[.retryAfter] = "1"
             return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
         }
-        return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads, limiter: uploadLimiter))
+        return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads, limiter: uploadLimiter,
+                                                                                         served: served))
     }
 
     /// Bytes of a download in progress: only ranges that lie within verified chunks (else 416 chunk-unavailable).
@@ -162,17 +166,22 @@ public struct PeerAPI: Sendable {
             h[.retryAfter] = "1"
             return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
         }
-        return Response(status: .partialContent, headers: headers, body: PeerAPI.fileBody(partial.dataPath, r, uploads: uploads, limiter: uploadLimiter))
+        return Response(status: .partialContent, headers: headers, body: PeerAPI.fileBody(partial.dataPath, r, uploads: uploads,
+                                                                                               limiter: uploadLimiter, served: served))
     }
 
-    /// Streams `range` of a file in 512 KiB reads (NIOFileSystem), releasing the upload slot when done.
-    static func fileBody(_ path: String, _ range: Range<Int64>, uploads: UploadLimiter, limiter: RateLimiter?) -> ResponseBody {
+    /// Streams `range` of a file in 512 KiB reads (NIOFileSystem), releasing the upload slot when done; `served` is
+    /// told of each piece written.
+    static func fileBody(_ path: String, _ range: Range<Int64>, uploads: UploadLimiter, limiter: RateLimiter?,
+                         served: @escaping @Sendable (Int) -> Void = { _ in }) -> ResponseBody {
         ResponseBody(contentLength: range.count) { writer in
             defer { uploads.release() }
             try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { file in
                 for try await chunk in file.readChunks(in: range.lowerBound..<range.upperBound, chunkLength: .kibibytes(512)) {
                     try await limiter?.consume(chunk.readableBytes)
+                    let n = chunk.readableBytes
                     try await writer.write(chunk)
+                    served(n)
                 }
             }
             try await writer.finish(nil)

@@ -36,8 +36,12 @@ public actor PeerDirectory {
     private let selfID: String?
     private let logger: Logger
     public let quarantineTime: Duration
+    /// Told of each quarantine (the node's metrics).
+    private let onQuarantine: @Sendable () -> Void
 
-    public init(client: PeerClient, selfID: String?, logger: Logger, quarantineTime: Duration = .seconds(600)) {
+    public init(client: PeerClient, selfID: String?, logger: Logger, quarantineTime: Duration = .seconds(600),
+                onQuarantine: @escaping @Sendable () -> Void = {}) {
+        self.onQuarantine = onQuarantine
         self.client = client
         self.selfID = selfID
         self.logger = logger
@@ -81,8 +85,11 @@ public actor PeerDirectory {
     }
 
     public func quarantine(_ name: String, reason: String) {
-        guard entries[name] != nil else { return }
-        entries[name]?.quarantinedUntil = ContinuousClock.now + quarantineTime
+        guard let entry = entries[name] else { return }
+        let now = ContinuousClock.now
+        // Counted once per quarantine: a peer blamed for every chunk it corrupted is quarantined once, not per blame.
+        if !(entry.quarantinedUntil.map { $0 > now } ?? false) { onQuarantine() }
+        entries[name]?.quarantinedUntil = now + quarantineTime
         entries[name]?.lastError = reason
         logger.warning("peer quarantined", metadata: ["peer": "\(name)", "reason": "\(reason)"])
     }
