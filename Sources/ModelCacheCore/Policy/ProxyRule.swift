@@ -107,8 +107,8 @@ public struct ProxyRule: Sendable, Equatable, CustomStringConvertible {
             return ProxyRule(http: s, https: s, noProxy: noProxy)
         }
         var rule = ProxyRule(noProxy: noProxy)
-        if let (n, v) = value("http_proxy", "HTTP_PROXY") { rule.http = try Server(parsing: v, name: n) }
-        if let (n, v) = value("https_proxy", "HTTPS_PROXY") { rule.https = try Server(parsing: v, name: n) }
+        if let h = value("http_proxy", "HTTP_PROXY") { rule.http = try Server(parsing: h.value, name: h.name) }
+        if let h = value("https_proxy", "HTTPS_PROXY") { rule.https = try Server(parsing: h.value, name: h.name) }
         return rule
     }
 
