@@ -89,6 +89,37 @@ import ModelCacheCore
         await env.close(); await proxy.stop()
     }
 
+    @Test func hubUpstreamRequestsGoThroughTheProxy() async throws {
+        let origin = try await TestOrigin.start()
+        let proxy = try await TestProxy.start()
+        origin.serve("/api/models/org/m", Array(#"{"id":"org/m"}"#.utf8))
+        let env = try TestEnvironment()
+        let upstream = HubUpstream(base: origin.baseURL, http: env.http, route: OriginRoute(rule: ProxyRule(http: proxy.server)),
+                                   logger: .init(label: "test"))
+        guard case .answer(let a) = await upstream.request(.GET, "/api/models/org/m", auth: nil) else {
+            Issue.record("no answer through the proxy"); return
+        }
+        #expect(a.status == 200 && a.body == Array(#"{"id":"org/m"}"#.utf8))
+        #expect(proxy.requests == [TestProxy.Seen(method: "GET", target: origin.url("/api/models/org/m"), proxyAuthorization: nil)])
+        await env.close(); await proxy.stop(); await origin.stop()
+    }
+
+    @Test func fetchWithoutANodeReadsTheEnvironmentAndTheOption() async throws {
+        let origin = try await TestOrigin.start()
+        let proxy = try await TestProxy.start()
+        origin.serve("/m.bin", bytes)
+        let dir = NSTemporaryDirectory() + "modelcache-proxy-cli-" + UUID().uuidString
+        defer { PosixFile.removeTree(dir) }
+        let r = try await runCLI(["fetch", "--no-node", "--cache-dir", dir, origin.url("/m.bin")], environment: ["http_proxy": proxy.url])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(proxy.requests.contains { $0.method == "GET" && $0.target == origin.url("/m.bin") })
+        let bad = try await runCLI(["fetch", "--no-node", "--cache-dir", dir, "--origin-proxy", "socks5://127.0.0.1:1", origin.url("/other")])
+        #expect(bad.status == 64 && bad.stderr.contains("--origin-proxy 'socks5://127.0.0.1:1'"))
+        let badEnv = try await runCLI(["serve", "--cache-dir", dir, "--listen", "127.0.0.1:0", "--no-mdns"], environment: ["https_proxy": "https://x:1"])
+        #expect(badEnv.status == 64 && badEnv.stderr.contains("https_proxy 'https://x:1'"))
+        await proxy.stop(); await origin.stop()
+    }
+
     @Test func anUnreachableProxyIsNamedInTheError() async throws {
         let proxy = try await TestProxy.start()
         let port = proxy.port
