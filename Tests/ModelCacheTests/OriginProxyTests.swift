@@ -1,4 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 @testable import ModelCache
 import ModelCacheCore
@@ -118,6 +121,17 @@ import ModelCacheCore
         let badEnv = try await runCLI(["serve", "--cache-dir", dir, "--listen", "127.0.0.1:0", "--no-mdns"], environment: ["https_proxy": "https://x:1"])
         #expect(badEnv.status == 64 && badEnv.stderr.contains("https_proxy 'https://x:1'"))
         await proxy.stop(); await origin.stop()
+    }
+
+    @Test func aSilentProxyHitsTheReadTimeout() async throws {
+        // Accepts connections and never answers.
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let server = ProxyRule.Server(host: "127.0.0.1", port: silent.localAddress?.port ?? 0)
+        await #expect(throws: ForwardProxyRequest.ReadTimeout.self) {
+            try await ForwardProxyRequest.execute(HTTPClientRequest(url: "http://127.0.0.1:9/f"), via: server,
+                                                  readTimeout: .milliseconds(200)) { _ in }
+        }
+        try await silent.close()
     }
 
     @Test func anUnreachableProxyIsNamedInTheError() async throws {
