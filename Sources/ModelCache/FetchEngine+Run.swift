@@ -47,6 +47,7 @@ extension FetchEngine {
                     for source in workerSources {
                         for _ in 0..<source.connections {
                             group.addTask {
+                                // A peer is asked directly, never through the site's proxy.
                                 let client = source.id == .origin ? (origin ?? self.originClient) : OriginClient(http: self.http, logger: self.logger)
                                 try await self.worker(source, run: run, client: client, partial: partial, counters: counters,
                                                       peers: peers, swarmKey: key)

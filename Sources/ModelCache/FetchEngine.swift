@@ -34,6 +34,8 @@ public final class FetchEngine: Sendable {
         public var originGrace: Duration = .milliseconds(750)
         /// How long an origin host that failed is left alone (doubling, protocol §8).
         public var originHealth = OriginHealth.Settings()
+        /// Which origin requests go through the site's proxy (`--origin-proxy`, `http_proxy`…); peers never do.
+        public var originProxy = ProxyRule.direct
         public init() {}
     }
 
@@ -52,10 +54,13 @@ public final class FetchEngine: Sendable {
     let probeMemo = Mutex<[String: (info: OriginInfo, at: ContinuousClock.Instant)]>([:])
 
     /// The client for origin requests (rate-limited when the node has a limit).
-    var originClient: OriginClient { OriginClient(http: http, limiter: originLimiter, logger: logger) }
+    var originClient: OriginClient {
+        OriginClient(http: http, limiter: originLimiter, route: OriginRoute(rule: settings.originProxy), logger: logger)
+    }
 
     func originClient(for request: FetchRequest) -> OriginClient {
-        OriginClient(http: http, headers: request.originHeaders, limiter: originLimiter, logger: logger)
+        OriginClient(http: http, headers: request.originHeaders, limiter: originLimiter,
+                     route: OriginRoute(rule: settings.originProxy), logger: logger)
     }
 
     public init(store: Store, http: HTTPClient, settings: Settings = .init(), active: ActiveDownloads? = nil,
@@ -68,6 +73,9 @@ public final class FetchEngine: Sendable {
         self.settings = settings
         self.logger = logger
         self.health = Mutex(OriginHealth(settings: settings.originHealth))
+        if !settings.originProxy.isDirect {
+            logger.info("origin requests go through a proxy", metadata: ["proxy": "\(settings.originProxy)"])
+        }
     }
 
     public static func validate(url: String) throws(ModelCacheError) {

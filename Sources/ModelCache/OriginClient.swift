@@ -13,13 +13,17 @@ public struct OriginClient: Sendable {
     public var headers: [(String, String)]
     /// Shared limit on body bytes (the node's `--max-origin-rate`), if any.
     public var limiter: RateLimiter?
+    /// Direct, or through the site's proxy (`--origin-proxy`, `http_proxy`…); a client for a LAN peer is direct.
+    public var route: OriginRoute
     let logger: Logger
     static let maxRedirects = 10
 
-    public init(http: HTTPClient, headers: [(String, String)] = [], limiter: RateLimiter? = nil, logger: Logger) {
+    public init(http: HTTPClient, headers: [(String, String)] = [], limiter: RateLimiter? = nil,
+                route: OriginRoute = .direct, logger: Logger) {
         self.http = http
         self.headers = headers
         self.limiter = limiter
+        self.route = route
         self.logger = logger
     }
 
@@ -52,13 +56,15 @@ public struct OriginClient: Sendable {
             var req = HTTPClientRequest(url: current)
             req.method = .HEAD
             for (k, v) in headers(for: current, requested: url) { req.headers.add(name: k, value: v) }
-            let res = try await execute(req, url: url)
+            let res = try await execute(req, url: url) { res in (status: res.status, headers: res.headers) }
             if res.status == .methodNotAllowed || res.status == .notImplemented {
                 // Some servers refuse HEAD: a one-byte GET gives the same facts through Content-Range.
                 req.method = .GET
                 req.headers.replaceOrAdd(name: "Range", value: "bytes=0-0")
-                let g = try await execute(req, url: url)
-                _ = try? await g.body.collect(upTo: 1024)
+                let g = try await execute(req, url: url) { g in
+                    _ = try? await g.body.collect(upTo: 1024)
+                    return (status: g.status, headers: g.headers)
+                }
                 hops.append(OriginInfo.Hop(url: current, status: Int(g.status.code), headers: g.headers.map { ($0.name, $0.value) }))
                 try OriginClient.check(g.status, url: url)
                 break
@@ -95,7 +101,10 @@ public struct OriginClient: Sendable {
     /// violation, ...): `RetryPolicy` decides.
     public static func isRetryable(_ error: any Error) -> Bool { RetryPolicy.isRetryable(error) }
 
-    func execute(_ req: HTTPClientRequest, url: String) async throws -> HTTPClientResponse {
+    /// Sends `req` (directly or through the proxy, as `route` says) and hands the response to `handle`; the body
+    /// can be read only inside it. No response is `originUnreachable`; what `handle` throws passes unchanged.
+    func execute<T: Sendable>(_ req: HTTPClientRequest, url: String,
+                              _ handle: (HTTPClientResponse) async throws -> T) async throws -> T {
         // The HTTP client traps on some URLs (an IP literal with a port above 65535): check every one first. A bad
         // URL other than the one asked for came from the origin (a redirect, a stored final URL): a violation.
         if let problem = HTTPURLCheck.problem(req.url) {
@@ -103,11 +112,9 @@ public struct OriginClient: Sendable {
             throw ModelCacheError.protocolViolation("the origin of \(url) sent the client to \(req.url): \(problem)")
         }
         do {
-            return try await http.execute(req, timeout: .seconds(30), logger: logger)
-        } catch let e as ModelCacheError {
-            throw e
-        } catch {
-            throw ModelCacheError.originUnreachable(url: url, detail: OriginClient.describe(error))
+            return try await route.execute(req, http: http, timeout: .seconds(30), logger: logger, handle)
+        } catch let failed as OriginRoute.Failed {
+            throw ModelCacheError.originUnreachable(url: url, detail: OriginClient.describe(failed))
         }
     }
 
@@ -126,7 +133,14 @@ public struct OriginClient: Sendable {
         for (k, v) in headers(for: info.finalURL, requested: url) { req.headers.add(name: k, value: v) }
         if let range { req.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound - 1)") }
         if ifRange, range != nil, let etag = info.etag, !etag.hasPrefix("W/") { req.headers.add(name: "If-Range", value: etag) }
-        let res = try await execute(req, url: url)
+        try await execute(req, url: url) { res in
+            try await receive(res, url: url, range: range, info: info, sink: sink)
+        }
+    }
+
+    /// Checks a Range GET's answer against the probe and streams its body to `sink`.
+    private func receive(_ res: HTTPClientResponse, url: String, range: Range<Int64>?, info: OriginInfo,
+                         sink: (ByteBuffer, Int64) throws -> Void) async throws {
         try OriginClient.check(res.status, url: url)
         if let etag = info.etag, let now = res.headers.first(name: "ETag"),
            OriginInfo.normalizeETag(now) != OriginInfo.normalizeETag(etag) {
@@ -179,11 +193,16 @@ extension HTTPClient {
     /// once (the engine has its own retry and backoff, and must see a refused peer or origin quickly). The connect
     /// timeout fits a LAN and a reachable origin (a SYN answered within 3 s); a dead uplink fails within it, and the
     /// engine then remembers the host as down (protocol §8).
+    /// With `proxy`, every request is tunnelled through it (CONNECT): for https origins only (`OriginRoute`).
     public static func forModelCache(connections: Int = 8, readTimeout: TimeAmount = .seconds(20),
-                                     connectTimeout: TimeAmount = .seconds(3)) -> HTTPClient {
+                                     connectTimeout: TimeAmount = .seconds(3), proxy: ProxyRule.Server? = nil) -> HTTPClient {
         var config = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: connectTimeout, read: readTimeout))
+        if let proxy {
+            config.proxy = .server(host: proxy.host, port: proxy.port,
+                                   authorization: proxy.credentials.map { .basic(credentials: Data($0.utf8).base64EncodedString()) })
+        }
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
         config.connectionPool.retryConnectionEstablishment = false
         config.decompression = .disabled

@@ -42,6 +42,9 @@ struct FetchCommand: AsyncParsableCommand {
     @Flag(help: "With a running node: start the job, print its id and return at once.")
     var detach = false
 
+    @Option(help: ArgumentHelp("Without a node: the site's caching proxy for origin requests, http://HOST:PORT, or 'none' (default: http_proxy, https_proxy and no_proxy). A running node uses its own setting.", valueName: "url|none"))
+    var originProxy: String?
+
     @Option(help: .hidden)
     var chunkSize: Int64 = ChunkLayout.defaultChunkSize
 
@@ -57,13 +60,15 @@ struct FetchCommand: AsyncParsableCommand {
             let expected = try sha256.map { s throws(ModelCacheError) in try BlobDigest(validating: s) }
             try FetchEngine.validate(url: url)
             let staticPeers = try peers.map { p throws(ModelCacheError) in try PeerAddress(parsing: p) }
+            var engineSettings = FetchEngine.Settings()
+            engineSettings.originProxy = try ProxyRule.resolve(option: originProxy, environment: ProcessInfo.processInfo.environment)
             let store = try global.openStore()
             let http = HTTPClient.forModelCache(connections: connections)
             let bar = ProgressBar()
             let result: FetchResult
             let request = FetchRequest(url: url, expected: expected, connections: connections, chunkSize: chunkSize, useOrigin: !noOrigin)
             do {
-                let engine = FetchEngine(store: store, http: http, logger: Logging.logger("modelcache.fetch"))
+                let engine = FetchEngine(store: store, http: http, settings: engineSettings, logger: Logging.logger("modelcache.fetch"))
                 let control = ControlClient(socketPath: store.root + "/node.sock", http: http)
                 if let hit = try engine.cached(request) {
                     try store.touch(hit.sha256)

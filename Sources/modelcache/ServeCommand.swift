@@ -50,6 +50,9 @@ struct ServeCommand: AsyncParsableCommand {
             help: "A web origin whose pages may use the browser API, e.g. http://localhost:8000 (repeatable; none by default).")
     var allowOrigins: [String] = []
 
+    @Option(help: ArgumentHelp("The site's caching proxy for origin requests, http://HOST:PORT, or 'none' (default: http_proxy, https_proxy and no_proxy from the environment). LAN peers are never asked through it.", valueName: "url|none"))
+    var originProxy: String?
+
     func run() async throws {
         try await runReportingErrors {
             var settings = NodeSettings()
@@ -78,6 +81,7 @@ struct ServeCommand: AsyncParsableCommand {
             var engineSettings = FetchEngine.Settings()
             engineSettings.maxCacheSize = try maxSize.map { s throws(ModelCacheError) in try CommandLineNumber.size(s, option: "--max-size") }
             engineSettings.maxOriginRate = try maxOriginRate.map { r throws(ModelCacheError) in try CommandLineNumber.size(r, option: "--max-origin-rate") }
+            engineSettings.originProxy = try ProxyRule.resolve(option: originProxy, environment: ProcessInfo.processInfo.environment)
             let store = try global.openStore()
             let lock = try await ServeCommand.lockCache(store.root)
             defer { withExtendedLifetime(lock) {} }  // held until the node has exited

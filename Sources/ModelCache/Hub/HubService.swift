@@ -27,7 +27,7 @@ public final class HubService: Sendable {
 
     public init(node: Node, upstream: String, http: HTTPClient, logger: Logger) {
         self.node = node
-        self.upstream = HubUpstream(base: upstream, http: http, logger: logger)
+        self.upstream = HubUpstream(base: upstream, http: http, route: OriginRoute(rule: node.engine.settings.originProxy), logger: logger)
         self.logger = logger
     }
 

@@ -29,17 +29,21 @@ final class HubUpstream: Sendable {
 
     let base: String
     let http: HTTPClient
+    /// Direct, or through the site's proxy (the engine's `originProxy`).
+    let route: OriginRoute
     let logger: Logger
     /// Metadata calls must answer well within the client's 10 s; after a failure the upstream is skipped for a while.
     let timeout: TimeAmount
     let quietPeriod: Duration
     private let downUntil = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(base: String, http: HTTPClient, logger: Logger, timeout: TimeAmount = .seconds(7), quietPeriod: Duration = .seconds(15)) {
+    init(base: String, http: HTTPClient, route: OriginRoute = .direct, logger: Logger, timeout: TimeAmount = .seconds(7),
+         quietPeriod: Duration = .seconds(15)) {
         var b = base
         while b.hasSuffix("/") { b.removeLast() }
         self.base = b
         self.http = http
+        self.route = route
         self.logger = logger
         self.timeout = timeout
         self.quietPeriod = quietPeriod
@@ -58,22 +62,22 @@ final class HubUpstream: Sendable {
             req.headers.add(name: "Accept-Encoding", value: "identity")
             req.headers.add(name: "User-Agent", value: OriginClient.userAgent)
             do {
-                let res = try await http.execute(req, timeout: timeout, logger: logger)
-                let body = method == .HEAD ? [] : Array(buffer: try await res.body.collect(upTo: maxBody))
-                let headers = res.headers.map { ($0.name, $0.value) }
-                let code = Int(res.status.code)
+                let (code, headers, body) = try await route.execute(req, http: http, timeout: timeout, logger: logger) { res in
+                    let body = method == .HEAD ? [] : Array(buffer: try await res.body.collect(upTo: maxBody))
+                    return (Int(res.status.code), res.headers, body)
+                }
                 if code >= 500 {
                     markDown()
                     return .unreachable("\(base) answered \(code)")
                 }
-                if (300...399).contains(code), let loc = res.headers.first(name: "Location"),
+                if (300...399).contains(code), let loc = headers.first(name: "Location"),
                    let next = URL(string: loc, relativeTo: URL(string: url))?.absoluteString,
                    OriginClient.sameOrigin(next, base) {
                     url = next
                     continue
                 }
                 downUntil.withLock { $0 = nil }
-                return .answer(Answer(status: code, headers: headers, body: body, url: url))
+                return .answer(Answer(status: code, headers: headers.map { ($0.name, $0.value) }, body: body, url: url))
             } catch {
                 markDown()
                 logger.info("hub upstream unreachable", metadata: ["url": "\(url)", "error": "\(error)"])

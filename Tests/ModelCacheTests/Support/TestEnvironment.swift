@@ -13,13 +13,14 @@ struct TestEnvironment {
 
     static let chunk: Int64 = 64 * 1024
 
-    init(maxAttempts: Int = 5) throws {
+    init(maxAttempts: Int = 5, originProxy: ProxyRule = .direct) throws {
         dir = NSTemporaryDirectory() + "modelcache-test-" + UUID().uuidString
         store = try Store(root: dir)
         http = HTTPClient.forModelCache(readTimeout: .seconds(5))
         var settings = FetchEngine.Settings()
         settings.scheduler.retryBaseDelay = .milliseconds(20)
         settings.scheduler.maxAttempts = maxAttempts
+        settings.originProxy = originProxy
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         engine = FetchEngine(store: store, http: http, settings: settings, logger: logger)
