@@ -34,6 +34,9 @@ public final class FetchEngine: Sendable {
         public var originGrace: Duration = .milliseconds(750)
         /// How long an origin host that failed is left alone (doubling, protocol §8).
         public var originHealth = OriginHealth.Settings()
+        /// The cluster key (`--cluster-key-file`, protocol §14): requests to peers are signed with it, and the peers
+        /// (whose catalogues proved it) are members for §8.
+        public var clusterKey: ClusterKey?
         public init() {}
     }
 

@@ -13,13 +13,17 @@ public struct OriginClient: Sendable {
     public var headers: [(String, String)]
     /// Shared limit on body bytes (the node's `--max-origin-rate`), if any.
     public var limiter: RateLimiter?
+    /// Set when the "origin" is a peer of a keyed node: every request is signed (protocol §14).
+    public var clusterKey: ClusterKey?
     let logger: Logger
     static let maxRedirects = 10
 
-    public init(http: HTTPClient, headers: [(String, String)] = [], limiter: RateLimiter? = nil, logger: Logger) {
+    public init(http: HTTPClient, headers: [(String, String)] = [], limiter: RateLimiter? = nil, clusterKey: ClusterKey? = nil,
+                logger: Logger) {
         self.http = http
         self.headers = headers
         self.limiter = limiter
+        self.clusterKey = clusterKey
         self.logger = logger
     }
 
@@ -102,6 +106,8 @@ public struct OriginClient: Sendable {
             if req.url == url { throw ModelCacheError.malformedURL(url) }
             throw ModelCacheError.protocolViolation("the origin of \(url) sent the client to \(req.url): \(problem)")
         }
+        var req = req
+        clusterKey?.sign(&req)
         do {
             return try await http.execute(req, timeout: .seconds(30), logger: logger)
         } catch let e as ModelCacheError {

@@ -33,6 +33,9 @@ struct FetchCommand: AsyncParsableCommand {
     @Option(name: .customLong("peer"), help: "Also take chunks from this peer, HOST:PORT (repeatable; without a running node).")
     var peers: [String] = []
 
+    @Option(help: ArgumentHelp("With --peer: the cluster's key file (as serve's): sign requests to the peers, use only members.", valueName: "path"))
+    var clusterKeyFile: String?
+
     @Flag(help: "Never contact the origin: peers only (offline classroom).")
     var noOrigin = false
 
@@ -57,13 +60,15 @@ struct FetchCommand: AsyncParsableCommand {
             let expected = try sha256.map { s throws(ModelCacheError) in try BlobDigest(validating: s) }
             try FetchEngine.validate(url: url)
             let staticPeers = try peers.map { p throws(ModelCacheError) in try PeerAddress(parsing: p) }
+            var engineSettings = FetchEngine.Settings()
+            engineSettings.clusterKey = try clusterKeyFile.map { p throws(ModelCacheError) in try ClusterKeyFile.load(p) }
             let store = try global.openStore()
             let http = HTTPClient.forModelCache(connections: connections)
             let bar = ProgressBar()
             let result: FetchResult
             let request = FetchRequest(url: url, expected: expected, connections: connections, chunkSize: chunkSize, useOrigin: !noOrigin)
             do {
-                let engine = FetchEngine(store: store, http: http, logger: Logging.logger("modelcache.fetch"))
+                let engine = FetchEngine(store: store, http: http, settings: engineSettings, logger: Logging.logger("modelcache.fetch"))
                 let control = ControlClient(socketPath: store.root + "/node.sock", http: http)
                 if let hit = try engine.cached(request) {
                     try store.touch(hit.sha256)
@@ -83,7 +88,8 @@ struct FetchCommand: AsyncParsableCommand {
                     r.digestSource = try store.evidence(of: url, digest: r.sha256) ?? .user
                     result = r
                 } else {
-                    let directory = PeerDirectory(client: PeerClient(http: http, logger: Logging.logger("modelcache.peers")),
+                    let directory = PeerDirectory(client: PeerClient(http: http, clusterKey: engineSettings.clusterKey,
+                                                                                logger: Logging.logger("modelcache.peers")),
                                                   selfID: try? store.nodeID(), logger: Logging.logger("modelcache.peers"))
                     for p in staticPeers { await directory.addStatic(p) }
                     await directory.refreshAll()

@@ -50,6 +50,9 @@ struct ServeCommand: AsyncParsableCommand {
             help: "A web origin whose pages may use the browser API, e.g. http://localhost:8000 (repeatable; none by default).")
     var allowOrigins: [String] = []
 
+    @Option(help: ArgumentHelp("A file holding the cluster's shared key (16-4096 bytes, mode 600): answer only peers with the same key, use only them.", valueName: "path"))
+    var clusterKeyFile: String?
+
     func run() async throws {
         try await runReportingErrors {
             var settings = NodeSettings()
@@ -75,6 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 return n
             }
+            settings.clusterKey = try clusterKeyFile.map { p throws(ModelCacheError) in try ClusterKeyFile.load(p) }
             var engineSettings = FetchEngine.Settings()
             engineSettings.maxCacheSize = try maxSize.map { s throws(ModelCacheError) in try CommandLineNumber.size(s, option: "--max-size") }
             engineSettings.maxOriginRate = try maxOriginRate.map { r throws(ModelCacheError) in try CommandLineNumber.size(r, option: "--max-origin-rate") }

@@ -17,11 +17,15 @@ public struct PeerAPI: Sendable {
     public let active: ActiveDownloads
     /// Shared limit on upload bytes (`serve --max-upload-rate`), if any.
     public let uploadLimiter: RateLimiter?
+    /// The cluster key (protocol §14): the catalogue's answer is signed with it, over the request's nonce (which
+    /// `ClusterGuard` checked before the route ran).
+    public let clusterKey: ClusterKey?
     let logger: Logger
 
     public init(store: Store, nodeID: String, name: String, uploads: UploadLimiter, active: ActiveDownloads = .init(),
-                uploadLimiter: RateLimiter? = nil, logger: Logger) {
+                uploadLimiter: RateLimiter? = nil, clusterKey: ClusterKey? = nil, logger: Logger) {
         self.active = active
+        self.clusterKey = clusterKey
         self.uploadLimiter = uploadLimiter
         self.store = store
         self.nodeID = nodeID
@@ -96,6 +100,10 @@ public struct PeerAPI: Sendable {
         if (req.headers[.acceptEncoding] ?? "").lowercased().contains("gzip") {
             bytes = Gzip.compress(bytes)
             headers[.contentEncoding] = "gzip"
+        }
+        if let clusterKey, let nonce = ClusterGuard<BasicRequestContext>.header(req.headers, ClusterKey.nonceHeader),
+           let name = HTTPField.Name(ClusterKey.answerHeader) {
+            headers[name] = clusterKey.signAnswer(nonce: nonce, body: bytes)
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }

@@ -1,0 +1,48 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ModelCacheCore
+import Synchronization
+
+/// On a node with a cluster key, runs before every route (protocol §14): a request that needs the key
+/// (`ClusterKey.required`: the peer API from anywhere, everything else from other machines) and does not prove it
+/// gets `401 cluster-key-required`, with no catalogue and no byte.
+struct ClusterGuard<Context: RemoteAddressRequestContext>: RouterMiddleware {
+    /// The verifier's state (the nonces seen), shared by every connection.
+    final class Verifier: Sendable {
+        let state: Mutex<ClusterRequestVerifier>
+        init(_ v: ClusterRequestVerifier) { state = Mutex(v) }
+
+        func check(method: String, target: String, time: String?, nonce: String?, signature: String?) -> ClusterRequestVerifier.Refusal? {
+            let now = Int64(Date().timeIntervalSince1970)
+            return state.withLock { $0.check(method: method, target: target, time: time, nonce: nonce, signature: signature, now: now) }
+        }
+    }
+
+    let verifier: Verifier
+    let logger: Logger
+
+    /// A header's value by name (case-insensitive).
+    static func header(_ fields: HTTPFields, _ name: String) -> String? {
+        let wanted = name.lowercased()
+        return fields.first(where: { $0.name.canonicalName == wanted })?.value
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let remote = context.remoteAddress?.ipAddress
+        let loopback = remote.map(BrowserAccess.isLoopback(ip:)) ?? false
+        guard ClusterKey.required(path: request.uri.path, remoteIsLoopback: loopback) else { return try await next(request, context) }
+        // The target exactly as on the request line: what the member signed.
+        let target = request.head.path ?? request.uri.description
+        if let refusal = verifier.check(method: request.method.rawValue, target: target, time: Self.header(request.headers, ClusterKey.timeHeader),
+                                        nonce: Self.header(request.headers, ClusterKey.nonceHeader),
+                                        signature: Self.header(request.headers, ClusterKey.signatureHeader)) {
+            logger.info("request refused: no cluster key", metadata: [
+                "http.method": "\(request.method)", "http.path": "\(request.uri.path)", "refusal": "\(refusal.rawValue)",
+                "client.address": "\(remote ?? "?")"])
+            return try PeerAPI.errorResponse(.unauthorized, ClusterKey.refusalCode, refusal.message)
+        }
+        return try await next(request, context)
+    }
+}
