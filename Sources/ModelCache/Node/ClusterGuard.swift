@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import ModelCacheCore
+import NIOCore
 import Synchronization
 
 /// On a node with a cluster key, runs before every route (protocol §14): a request that needs the key
@@ -23,11 +24,6 @@ struct ClusterGuard<Context: RemoteAddressRequestContext>: RouterMiddleware {
     let verifier: Verifier
     let logger: Logger
 
-    /// A header's value by name (case-insensitive).
-    static func header(_ fields: HTTPFields, _ name: String) -> String? {
-        let wanted = name.lowercased()
-        return fields.first(where: { $0.name.canonicalName == wanted })?.value
-    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let remote = context.remoteAddress?.ipAddress
@@ -35,14 +31,22 @@ struct ClusterGuard<Context: RemoteAddressRequestContext>: RouterMiddleware {
         guard ClusterKey.required(path: request.uri.path, remoteIsLoopback: loopback) else { return try await next(request, context) }
         // The target exactly as on the request line: what the member signed.
         let target = request.head.path ?? request.uri.description
-        if let refusal = verifier.check(method: request.method.rawValue, target: target, time: Self.header(request.headers, ClusterKey.timeHeader),
-                                        nonce: Self.header(request.headers, ClusterKey.nonceHeader),
-                                        signature: Self.header(request.headers, ClusterKey.signatureHeader)) {
+        if let refusal = verifier.check(method: request.method.rawValue, target: target, time: request.headers.value(named: ClusterKey.timeHeader),
+                                        nonce: request.headers.value(named: ClusterKey.nonceHeader),
+                                        signature: request.headers.value(named: ClusterKey.signatureHeader)) {
             logger.info("request refused: no cluster key", metadata: [
                 "http.method": "\(request.method)", "http.path": "\(request.uri.path)", "refusal": "\(refusal.rawValue)",
                 "client.address": "\(remote ?? "?")"])
             return try PeerAPI.errorResponse(.unauthorized, ClusterKey.refusalCode, refusal.message)
         }
         return try await next(request, context)
+    }
+}
+
+extension HTTPFields {
+    /// A field's value by name (case-insensitive); nil when absent.
+    func value(named name: String) -> String? {
+        let wanted = name.lowercased()
+        return first(where: { $0.name.canonicalName == wanted })?.value
     }
 }

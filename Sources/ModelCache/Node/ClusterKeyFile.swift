@@ -12,7 +12,7 @@ public enum ClusterKeyFile {
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+        guard fstat(fd, &st) == 0, st.st_mode & 0o170000 == 0o100000 else {
             throw .invalidArgument("--cluster-key-file \(path) is not a regular file: give a file of 16 to 4096 bytes")
         }
         guard st.st_mode & 0o077 == 0 else {

@@ -101,7 +101,7 @@ public struct PeerAPI: Sendable {
             bytes = Gzip.compress(bytes)
             headers[.contentEncoding] = "gzip"
         }
-        if let clusterKey, let nonce = ClusterGuard<BasicRequestContext>.header(req.headers, ClusterKey.nonceHeader),
+        if let clusterKey, let nonce = req.headers.value(named: ClusterKey.nonceHeader),
            let name = HTTPField.Name(ClusterKey.answerHeader) {
             headers[name] = clusterKey.signAnswer(nonce: nonce, body: bytes)
         }
