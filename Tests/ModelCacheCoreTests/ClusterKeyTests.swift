@@ -35,7 +35,8 @@ import Testing
 
     @Test func matchesTheProtocolVector() throws {
         let v = try vector()
-        let k = try #require(ClusterKey(bytes: try #require(Hex.decode(v.keyHex))))
+        let keyBytes = try #require(Hex.decode(v.keyHex))
+        let k = try #require(ClusterKey(bytes: keyBytes))
         #expect(k.fingerprint == v.fingerprint)
         #expect(ClusterKey.signingString(method: v.method, target: v.target, time: v.time, nonce: v.nonce) == v.signingString)
         let headers = k.signRequest(method: v.method, target: v.target, time: v.time, nonce: v.nonce)
