@@ -121,3 +121,39 @@ import ModelCacheCore
         await plain.stop(); await a.stop()
     }
 }
+
+/// `--cluster-key-file` is refused with one line and exit 64 when the file is open to others, unreadable or of the
+/// wrong size (`serve` before it binds anything, `fetch` before it sends anything).
+@Suite struct ClusterKeyFileTests {
+    func keyFile(_ bytes: [UInt8], mode: mode_t) throws -> String {
+        let path = NSTemporaryDirectory() + "modelcache-key-" + UUID().uuidString
+        try PosixFile.writeAtomically(path, bytes)
+        chmod(path, mode)
+        return path
+    }
+
+    func expectRefused(_ args: [String], containing: String) async throws {
+        let r = try await runCLI(args)
+        #expect(r.status == 64, "stderr: \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "stderr: \(r.stderr)")
+        #expect(r.stderr.hasPrefix("modelcache: error: ") && r.stderr.contains(containing), "stderr: \(r.stderr)")
+    }
+
+    @Test func aGoodKeyFileLoadsAndBadOnesAreRefusedWithOneLine() async throws {
+        let good = try keyFile(Array(repeating: 0x41, count: 32), mode: 0o600)
+        #expect(try ClusterKeyFile.load(good) == ClusterKey(bytes: Array(repeating: 0x41, count: 32)))
+        let open = try keyFile(Array(repeating: 0x41, count: 32), mode: 0o640)
+        let short = try keyFile(Array(repeating: 0x41, count: 15), mode: 0o600)
+        let long = try keyFile(Array(repeating: 0x41, count: 4097), mode: 0o600)
+        let missing = NSTemporaryDirectory() + "modelcache-no-such-key-" + UUID().uuidString
+        let dir = NSTemporaryDirectory() + "modelcache-cli-" + UUID().uuidString
+        for cmd in [["serve", "--no-mdns", "--listen", "127.0.0.1:0"], ["fetch", "--no-node", "--peer", "127.0.0.1:1", "http://127.0.0.1:1/x"]] {
+            try await expectRefused(cmd + ["--cache-dir", dir, "--cluster-key-file", open], containing: "chmod 600")
+            try await expectRefused(cmd + ["--cache-dir", dir, "--cluster-key-file", short], containing: "holds 15 bytes")
+            try await expectRefused(cmd + ["--cache-dir", dir, "--cluster-key-file", long], containing: "holds 4097 bytes")
+            try await expectRefused(cmd + ["--cache-dir", dir, "--cluster-key-file", missing], containing: "cannot be read")
+        }
+        for p in [good, open, short, long] { unlink(p) }
+        PosixFile.removeTree(dir)
+    }
+}

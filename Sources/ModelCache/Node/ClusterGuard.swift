@@ -34,7 +34,7 @@ struct ClusterGuard<Context: RemoteAddressRequestContext>: RouterMiddleware {
         if let refusal = verifier.check(method: request.method.rawValue, target: target, time: request.headers.value(named: ClusterKey.timeHeader),
                                         nonce: request.headers.value(named: ClusterKey.nonceHeader),
                                         signature: request.headers.value(named: ClusterKey.signatureHeader)) {
-            logger.info("request refused: no cluster key", metadata: [
+            logger.info("request refused: the cluster key is not proven", metadata: [
                 "http.method": "\(request.method)", "http.path": "\(request.uri.path)", "refusal": "\(refusal.rawValue)",
                 "client.address": "\(remote ?? "?")"])
             return try PeerAPI.errorResponse(.unauthorized, ClusterKey.refusalCode, refusal.message)
