@@ -38,6 +38,12 @@ check "(sanity) node 1's namespace reaches the fake Hub; its CDN redirects name 
         grep -qi '^location: http://10.77.0.100:$CDN_PORT/'"
 
 NODE_ARGS=(--hf-upstream "$HUB")
+# LAN_CLUSTER_KEY=1: both nodes share a cluster key (protocol §14): the pupil's Hub questions to the teacher are then
+# answered only because they are signed; every client runs on its node's own host, which needs no key.
+if [[ -n ${LAN_CLUSTER_KEY:-} ]]; then
+    head -c 32 /dev/urandom >"$OUT/cluster.key" && chmod 600 "$OUT/cluster.key"
+    NODE_ARGS+=(--cluster-key-file "$OUT/cluster.key")
+fi
 start_nodes teacher pupil
 
 # hf_client I HOME JSON: one huggingface_hub call (hf_client_test.py --client: op download|snapshot + its kwargs) in

@@ -9,7 +9,7 @@ import Synchronization
 /// On a node with a cluster key, runs before every route (protocol §14): a request that needs the key
 /// (`ClusterKey.required`: the peer API from anywhere, everything else from other machines) and does not prove it
 /// gets `401 cluster-key-required`, with no catalogue and no byte.
-struct ClusterGuard<Context: RemoteAddressRequestContext>: RouterMiddleware {
+struct ClusterGuard<Context: ConnectionRequestContext>: RouterMiddleware {
     /// The verifier's state (the nonces seen), shared by every connection.
     final class Verifier: Sendable {
         let state: Mutex<ClusterRequestVerifier>
@@ -27,7 +27,9 @@ struct ClusterGuard<Context: RemoteAddressRequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let remote = context.remoteAddress?.ipAddress
-        let loopback = remote.map(BrowserAccess.isLoopback(ip:)) ?? false
+        // This machine: a loopback client, or one that connected from the very address it reached (a client on
+        // the node's host using its LAN address, e.g. HF_ENDPOINT=http://<lan ip>:7070).
+        let loopback = remote.map { BrowserAccess.isLoopback(ip: $0) || $0 == context.localAddress?.ipAddress } ?? false
         guard ClusterKey.required(path: request.uri.path, remoteIsLoopback: loopback) else { return try await next(request, context) }
         // The target exactly as on the request line: what the member signed.
         let target = request.head.path ?? request.uri.description
