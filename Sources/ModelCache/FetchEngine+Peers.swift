@@ -8,7 +8,7 @@ extension FetchEngine {
     func agreeOnManifest(_ d: BlobDigest, peers: PeerView, size: Int64?) async -> (Manifest?, [Source]) {
         let holders = peers.holders(of: d).filter { size == nil || $0.1.size == size }
         guard !holders.isEmpty else { return (nil, []) }
-        let client = PeerClient(http: http, logger: logger)
+        let client = PeerClient(http: http, clusterKey: settings.clusterKey, logger: logger)
         let asked = Array(holders.prefix(settings.manifestQuorum))
         var answers: [(PeerView.Peer, Manifest)] = []
         await withTaskGroup(of: (PeerView.Peer, Manifest?).self) { group in

@@ -48,7 +48,7 @@ extension FetchEngine {
                         for _ in 0..<source.connections {
                             group.addTask {
                                 // A peer is asked directly, never through the site's proxy.
-                                let client = source.id == .origin ? (origin ?? self.originClient) : OriginClient(http: self.http, logger: self.logger)
+                                let client = source.id == .origin ? (origin ?? self.originClient) : OriginClient(http: self.http, clusterKey: self.settings.clusterKey, logger: self.logger)
                                 try await self.worker(source, run: run, client: client, partial: partial, counters: counters,
                                                       peers: peers, swarmKey: key)
                             }
@@ -72,7 +72,7 @@ extension FetchEngine {
     }
 
     func pollAvailabilityOnce(_ peer: PeerView.Peer, _ d: BlobDigest, run: ChunkRun, layout: ChunkLayout) async {
-        let client = PeerClient(http: http, logger: logger)
+        let client = PeerClient(http: http, clusterKey: settings.clusterKey, logger: logger)
         let deadline = ContinuousClock.now + .seconds(1)
         while ContinuousClock.now < deadline && !Task.isCancelled {
             if let a = try? await client.availability(peer.address, d, after: nil), a.size == layout.size, a.chunkSize == layout.chunkSize {
@@ -88,7 +88,7 @@ extension FetchEngine {
 
     /// Long-polls a peer's availability of a blob and feeds it to the scheduler, until cancelled.
     func followAvailability(_ peer: PeerView.Peer, _ d: BlobDigest, run: ChunkRun, layout: ChunkLayout) async {
-        let client = PeerClient(http: http, logger: logger)
+        let client = PeerClient(http: http, clusterKey: settings.clusterKey, logger: logger)
         var version: Int? = nil
         let empty = ChunkSet(capacity: layout.count)
         while !Task.isCancelled {

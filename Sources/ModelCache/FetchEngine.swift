@@ -36,6 +36,9 @@ public final class FetchEngine: Sendable {
         public var originHealth = OriginHealth.Settings()
         /// Which origin requests go through the site's proxy (`--origin-proxy`, `http_proxy`…); peers never do.
         public var originProxy = ProxyRule.direct
+        /// The cluster key (`--cluster-key-file`, protocol §14): requests to peers are signed with it, and the peers
+        /// (whose catalogues proved it) are members for §8.
+        public var clusterKey: ClusterKey?
         public init() {}
     }
 

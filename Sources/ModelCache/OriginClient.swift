@@ -15,15 +15,18 @@ public struct OriginClient: Sendable {
     public var limiter: RateLimiter?
     /// Direct, or through the site's proxy (`--origin-proxy`, `http_proxy`…); a client for a LAN peer is direct.
     public var route: OriginRoute
+    /// Set when the "origin" is a peer of a keyed node: every request is signed (protocol §14).
+    public var clusterKey: ClusterKey?
     let logger: Logger
     static let maxRedirects = 10
 
     public init(http: HTTPClient, headers: [(String, String)] = [], limiter: RateLimiter? = nil,
-                route: OriginRoute = .direct, logger: Logger) {
+                route: OriginRoute = .direct, clusterKey: ClusterKey? = nil, logger: Logger) {
         self.http = http
         self.headers = headers
         self.limiter = limiter
         self.route = route
+        self.clusterKey = clusterKey
         self.logger = logger
     }
 
@@ -111,6 +114,8 @@ public struct OriginClient: Sendable {
             if req.url == url { throw ModelCacheError.malformedURL(url) }
             throw ModelCacheError.protocolViolation("the origin of \(url) sent the client to \(req.url): \(problem)")
         }
+        var req = req
+        clusterKey?.sign(&req)
         do {
             return try await route.execute(req, http: http, timeout: .seconds(30), logger: logger, handle)
         } catch let failed as OriginRoute.Failed {

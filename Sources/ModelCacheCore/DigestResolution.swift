@@ -4,7 +4,8 @@
 /// the origin's own bytes (fetched and hashed) unless at least `minIndependentPeers` distinct nodes make first-hand
 /// claims that match the origin's size, ETag and Last-Modified and no such claim names another blob; **offline**
 /// (origin unreachable, or `--no-origin`), the peers' claims alone, most distinct nodes winning, a tie deciding
-/// nothing.
+/// nothing. **Members** (peers proven to hold this node's cluster key, §14) count more: with the origin reachable, one
+/// member's matching claim is enough; offline, when members claim the URL, only members' claims count.
 public struct DigestResolution: Sendable, Equatable {
     /// Who decided the digest.
     public enum Origin: String, Sendable, Codable {
@@ -39,10 +40,13 @@ public struct DigestResolution: Sendable, Equatable {
         /// The node id its catalogue gives: claims count as independent only when their node ids differ.
         public var node: String
         public var entry: Catalogue.Entry
-        public init(peer: String, node: String? = nil, entry: Catalogue.Entry) {
+        /// The peer proved this node's cluster key (its catalogue's answer signature checked, §14).
+        public var member: Bool
+        public init(peer: String, node: String? = nil, entry: Catalogue.Entry, member: Bool = false) {
             self.peer = peer
             self.node = node ?? peer
             self.entry = entry
+            self.member = member
         }
     }
 
@@ -75,7 +79,8 @@ public struct DigestResolution: Sendable, Equatable {
     }
 
     /// Origin reachable, no digest: the claims that match every validator the origin gave (size and ETag required on
-    /// both sides, Last-Modified when the origin sends one) must all name one blob, from enough distinct nodes.
+    /// both sides, Last-Modified when the origin sends one) must all name one blob, from enough distinct nodes or
+    /// from at least one member of this node's cluster.
     func online(size: Int64?, etag: String?, lastModified: String?, claims: [Claim]) -> Decision {
         guard let size, let etag else { return Decision(expected: nil, source: .computed) }
         let wanted = OriginInfo.normalizeETag(etag)
@@ -86,16 +91,18 @@ public struct DigestResolution: Sendable, Equatable {
         }
         let digests = Set(matching.map(\.entry.sha256))
         guard digests.count == 1, let d = digests.first,
-              Set(matching.map(\.node)).count >= minIndependentPeers else {
+              Set(matching.map(\.node)).count >= minIndependentPeers || matching.contains(where: \.member) else {
             return Decision(expected: nil, source: .computed)
         }
         return Decision(expected: d, source: .peersAgree, contradicting: Self.contradictions(claims, d))
     }
 
-    /// Offline: the digest named by the most distinct nodes; a tie (or no claim) decides nothing.
+    /// Offline: the digest named by the most distinct nodes (only members when any member claims the URL); a tie (or
+    /// no claim) decides nothing.
     func offline(_ claims: [Claim]) -> Decision {
+        let members = claims.filter(\.member)
         var votes: [BlobDigest: Set<String>] = [:]
-        for c in claims { votes[c.entry.sha256, default: []].insert(c.node) }
+        for c in members.isEmpty ? claims : members { votes[c.entry.sha256, default: []].insert(c.node) }
         let ranked = votes.sorted { $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key) }
         guard let top = ranked.first, ranked.count == 1 || ranked[1].value.count < top.value.count else {
             return Decision(expected: nil, source: .computed)

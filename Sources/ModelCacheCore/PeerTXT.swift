@@ -6,6 +6,7 @@
 ///     pv=<peer protocol version, decimal>
 ///     id=<node id, 16 lowercase hex digits>
 ///     cv=<catalogue version, decimal UInt64>
+///     ck=<cluster key fingerprint, 16 lowercase hex digits>   (only on a node with a cluster key)
 ///
 /// The record stays small on purpose (well under 100 bytes): it only says who the node is and
 /// which catalogue version it has; the catalogue itself is fetched over HTTP.
@@ -28,13 +29,18 @@ public struct PeerTXT: Sendable, Hashable {
     public let nodeID: String
     /// The version of the node's catalogue; bumped whenever its content changes (`cv`).
     public var catalogueVersion: UInt64
+    /// The node's cluster key fingerprint (`ck`, `ClusterKey.fingerprint`); nil for a node without a key.
+    public var clusterFingerprint: String?
 
-    /// Returns `nil` when `nodeID` is not 16 lowercase hexadecimal digits.
-    public init?(nodeID: String, catalogueVersion: UInt64, protocolVersion: UInt16 = PeerTXT.currentProtocolVersion) {
+    /// Returns `nil` when `nodeID` (or a given `clusterFingerprint`) is not 16 lowercase hexadecimal digits.
+    public init?(nodeID: String, catalogueVersion: UInt64, protocolVersion: UInt16 = PeerTXT.currentProtocolVersion,
+                 clusterFingerprint: String? = nil) {
         guard Self.isValidNodeID(nodeID) else { return nil }
+        if let clusterFingerprint { guard Self.isValidNodeID(clusterFingerprint) else { return nil } }
         self.nodeID = nodeID
         self.catalogueVersion = catalogueVersion
         self.protocolVersion = protocolVersion
+        self.clusterFingerprint = clusterFingerprint
     }
 
     /// `true` for exactly 16 lowercase hexadecimal digits.
@@ -63,7 +69,7 @@ public struct PeerTXT: Sendable, Hashable {
             "pv=\(protocolVersion)",
             "id=\(nodeID)",
             "cv=\(catalogueVersion)",
-        ]
+        ] + (clusterFingerprint.map { ["ck=\($0)"] } ?? [])
     }
 
     /// Reads a TXT record given as its strings (each the bytes of one DNS character-string).
@@ -77,6 +83,7 @@ public struct PeerTXT: Sendable, Hashable {
         var pv: [UInt8]?
         var id: [UInt8]?
         var cv: [UInt8]?
+        var ck: [UInt8]?
         for s in strings {
             if s.isEmpty { continue }  // an empty string is a legal, empty TXT record
             guard s.count <= maxStringLength else { return nil }
@@ -93,6 +100,7 @@ public struct PeerTXT: Sendable, Hashable {
             case .pv: guard pv == nil else { return nil }; pv = value
             case .id: guard id == nil else { return nil }; id = value
             case .cv: guard cv == nil else { return nil }; cv = value
+            case .ck: guard ck == nil else { return nil }; ck = value
             }
         }
         guard let txtvers, let pv, let id, let cv else { return nil }
@@ -100,11 +108,13 @@ public struct PeerTXT: Sendable, Hashable {
         guard let pvNumber = decimal(pv, maxDigits: 5), let protocolVersion = UInt16(exactly: pvNumber) else { return nil }
         guard let catalogueVersion = decimal(cv, maxDigits: 20) else { return nil }
         guard id.count == 16, id.allSatisfy(isLowerHex) else { return nil }
+        if let ck { guard ck.count == 16, ck.allSatisfy(isLowerHex) else { return nil } }
         // All bytes are ASCII hex digits here, so this decoding cannot fail or alter anything.
-        return PeerTXT(nodeID: String(decoding: id, as: UTF8.self), catalogueVersion: catalogueVersion, protocolVersion: protocolVersion)
+        return PeerTXT(nodeID: String(decoding: id, as: UTF8.self), catalogueVersion: catalogueVersion, protocolVersion: protocolVersion,
+                       clusterFingerprint: ck.map { String(decoding: $0, as: UTF8.self) })
     }
 
-    private enum Key { case txtvers, pv, id, cv }
+    private enum Key { case txtvers, pv, id, cv, ck }
 
     private static func knownKey(_ key: ArraySlice<UInt8>) -> Key? {
         guard key.count <= 7 else { return nil }
@@ -115,6 +125,7 @@ public struct PeerTXT: Sendable, Hashable {
         case Array("pv".utf8): return .pv
         case Array("id".utf8): return .id
         case Array("cv".utf8): return .cv
+        case Array("ck".utf8): return .ck
         default: return nil
         }
     }

@@ -33,6 +33,9 @@ struct FetchCommand: AsyncParsableCommand {
     @Option(name: .customLong("peer"), help: "Also take chunks from this peer, HOST:PORT (repeatable; without a running node).")
     var peers: [String] = []
 
+    @Option(help: ArgumentHelp("With --peer: the cluster's key file (as serve's): sign requests to the peers, use only members.", valueName: "path"))
+    var clusterKeyFile: String?
+
     @Flag(help: "Never contact the origin: peers only (offline classroom).")
     var noOrigin = false
 
@@ -62,6 +65,7 @@ struct FetchCommand: AsyncParsableCommand {
             let staticPeers = try peers.map { p throws(ModelCacheError) in try PeerAddress(parsing: p) }
             var engineSettings = FetchEngine.Settings()
             engineSettings.originProxy = try ProxyRule.resolve(option: originProxy, environment: ProcessInfo.processInfo.environment)
+            engineSettings.clusterKey = try clusterKeyFile.map { p throws(ModelCacheError) in try ClusterKeyFile.load(p) }
             let store = try global.openStore()
             let http = HTTPClient.forModelCache(connections: connections)
             let bar = ProgressBar()
@@ -88,7 +92,8 @@ struct FetchCommand: AsyncParsableCommand {
                     r.digestSource = try store.evidence(of: url, digest: r.sha256) ?? .user
                     result = r
                 } else {
-                    let directory = PeerDirectory(client: PeerClient(http: http, logger: Logging.logger("modelcache.peers")),
+                    let directory = PeerDirectory(client: PeerClient(http: http, clusterKey: engineSettings.clusterKey,
+                                                                                logger: Logging.logger("modelcache.peers")),
                                                   selfID: try? store.nodeID(), logger: Logging.logger("modelcache.peers"))
                     for p in staticPeers { await directory.addStatic(p) }
                     await directory.refreshAll()

@@ -52,6 +52,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The site's caching proxy for origin requests, http://HOST:PORT, or 'none' (default: http_proxy, https_proxy and no_proxy from the environment). LAN peers are never asked through it.", valueName: "url|none"))
     var originProxy: String?
+    @Option(help: ArgumentHelp("A file holding the cluster's shared key (16-4096 bytes, mode 600): answer only peers with the same key, use only them.", valueName: "path"))
+    var clusterKeyFile: String?
 
     func run() async throws {
         try await runReportingErrors {
@@ -78,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 return n
             }
+            settings.clusterKey = try clusterKeyFile.map { p throws(ModelCacheError) in try ClusterKeyFile.load(p) }
             var engineSettings = FetchEngine.Settings()
             engineSettings.maxCacheSize = try maxSize.map { s throws(ModelCacheError) in try CommandLineNumber.size(s, option: "--max-size") }
             engineSettings.maxOriginRate = try maxOriginRate.map { r throws(ModelCacheError) in try CommandLineNumber.size(r, option: "--max-origin-rate") }

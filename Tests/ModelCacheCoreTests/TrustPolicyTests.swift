@@ -160,3 +160,38 @@ import Testing
         #expect(OriginHealth.key(of: "http:///path") == nil)
     }
 }
+
+/// Protocol §8 with a cluster key (§14): members' claims.
+@Suite struct MemberTrustTests {
+    let a = BlobDigest.of(Array("a".utf8))
+    let b = BlobDigest.of(Array("b".utf8))
+    let policy = DigestResolution()
+
+    func claim(_ peer: String, _ d: BlobDigest, member: Bool, etag: String? = "\"v1\"") -> DigestResolution.Claim {
+        DigestResolution.Claim(peer: peer, node: peer, entry: Catalogue.Entry(
+            sha256: d, size: 100, chunkSize: 65536, urls: ["http://origin.example/m.bin"], etag: etag), member: member)
+    }
+
+    let answered = DigestResolution.OriginAnswer.answered(digest: nil, size: 100, etag: "\"v1\"", lastModified: nil)
+
+    @Test func oneMembersMatchingClaimDecidesWhileTheOriginAnswers() {
+        #expect(policy.decide(user: nil, origin: answered, claims: [claim("m", a, member: true)]) == .init(expected: a, source: .peersAgree))
+        // a stranger alone still cannot
+        #expect(policy.decide(user: nil, origin: answered, claims: [claim("s", a, member: false)]).expected == nil)
+    }
+
+    @Test func aMembersClaimMustStillMatchTheOriginsValidatorsAndBeUncontradicted() {
+        #expect(policy.decide(user: nil, origin: answered, claims: [claim("m", a, member: true, etag: "\"v2\"")]).expected == nil)
+        #expect(policy.decide(user: nil, origin: answered, claims: [claim("m", a, member: true), claim("n", b, member: true)]).expected == nil)
+    }
+
+    @Test func offlineOnlyMembersCountWhenAnyMemberClaims() {
+        let d = policy.decide(user: nil, origin: .offline,
+                              claims: [claim("m", a, member: true), claim("s1", b, member: false), claim("s2", b, member: false)])
+        #expect(d == .init(expected: a, source: .peers, contradicting: ["s1", "s2"]))
+        // without members the old rule holds (most distinct nodes)
+        let old = policy.decide(user: nil, origin: .offline,
+                                claims: [claim("x", a, member: false), claim("s1", b, member: false), claim("s2", b, member: false)])
+        #expect(old.expected == b)
+    }
+}

@@ -38,6 +38,12 @@ check "(sanity) node 1's namespace reaches the fake Hub; its CDN redirects name 
         grep -qi '^location: http://10.77.0.100:$CDN_PORT/'"
 
 NODE_ARGS=(--hf-upstream "$HUB")
+# LAN_CLUSTER_KEY=1: both nodes share a cluster key (protocol §14): the pupil's Hub questions to the teacher are then
+# answered only because they are signed; every client runs on its node's own host, which needs no key.
+if [[ -n ${LAN_CLUSTER_KEY:-} ]]; then
+    head -c 32 /dev/urandom >"$OUT/cluster.key" && chmod 600 "$OUT/cluster.key"
+    NODE_ARGS+=(--cluster-key-file "$OUT/cluster.key")
+fi
 start_nodes teacher pupil
 
 # hf_client I HOME JSON: one huggingface_hub call (hf_client_test.py --client: op download|snapshot + its kwargs) in
@@ -87,8 +93,23 @@ sha256_of() {  # sha256_of REPO REV PATH (from the manifest)
 print(next(c for c in r['commits'] if c['sha']==r['refs'].get('$2','$2'))['files']['$3']['sha256'])"
 }
 tx_bytes() { "$LAB" exec "$1" ip -s -j link show dev eth0 | json 'd[0]["stats64"]["tx"]["bytes"]'; }  # tx_bytes I
-catalogue_of() { "$LAB" exec "$1" curl -s "http://10.77.0.$1:7070/v1/catalogue"; }
-not_listed() { catalogue_of "$1" | grep -qE "$2" && echo no || echo yes; }  # not_listed I SHA256
+catalogue_of() {  # signed with the cluster key when there is one (the peer API wants it even from loopback)
+    local hdrs=()
+    if [[ -n ${LAN_CLUSTER_KEY:-} ]]; then
+        mapfile -t hdrs < <(python3 - "$OUT/cluster.key" <<'EOP'
+import hmac, hashlib, os, sys, time
+key, t, n = open(sys.argv[1], "rb").read(), str(int(time.time())), os.urandom(16).hex()
+s = "\n".join(["modelcache-cluster-v1", "GET", "/v1/catalogue", t, n]).encode()
+for h in (f"X-ModelCache-Cluster-Time: {t}", f"X-ModelCache-Cluster-Nonce: {n}",
+          f"X-ModelCache-Cluster-Signature: {hmac.new(key, s, hashlib.sha256).hexdigest()}"):
+    print("-H"); print(h)
+EOP
+)
+    fi
+    "$LAB" exec "$1" curl -sf ${hdrs[@]+"${hdrs[@]}"} "http://10.77.0.$1:7070/v1/catalogue"
+}
+# not_listed I SHA256: "yes" only when the catalogue was read and does not list it ("unread" when it was not).
+not_listed() { local c; c=$(catalogue_of "$1") || { echo unread; return; }; grep -qE "$2" <<<"$c" && echo no || echo yes; }
 # in_catalogue I SHA256...: node I's /v1/catalogue lists every one of these blobs.
 in_catalogue() {
     local i=$1; shift

@@ -34,12 +34,14 @@ extension HubService {
                                      parse: @escaping @Sendable (Int, [(String, String)], [UInt8]) -> T?) async -> [T] {
         let peers = await node.directory.view().peers.prefix(HubService.peersAsked)
         let http = upstream.http
+        let clusterKey = node.settings.clusterKey
         return await withTaskGroup(of: T?.self) { group in
             for p in peers {
                 group.addTask { [logger] in
                     var req = HTTPClientRequest(url: p.address.baseURL + path)
                     req.method = method
                     req.headers.add(name: HubService.localOnlyHeader, value: "1")
+                    clusterKey?.sign(&req)
                     do {
                         let res = try await http.execute(req, timeout: HubService.peerTimeout, logger: logger)
                         let body = method == .HEAD ? [] : Array(buffer: try await res.body.collect(upTo: 64 << 20))

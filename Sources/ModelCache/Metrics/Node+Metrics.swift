@@ -12,6 +12,10 @@ extension Node {
         MetricsAPI(metrics: metrics, snapshot: { [weak self] in
             guard let self else { throw CancellationError() }
             return try await self.metricsSnapshot()
+        }, provedClusterKey: { [keyed = settings.clusterKey != nil] _ in
+            // On a keyed node ClusterGuard runs before every route and refuses a request from another machine
+            // that does not prove the key (protocol §14), so one that reaches this route has proved it.
+            keyed
         }, logger: logger)
     }
 }

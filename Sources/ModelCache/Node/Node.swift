@@ -41,15 +41,17 @@ public final class Node: Sendable {
         self.webToken = try store.webToken()
         let active = ActiveDownloads()
         active.nodeID = nodeID
+        var engineSettings = engineSettings
+        engineSettings.clusterKey = settings.clusterKey
         let metrics = CacheMetrics(cacheLimit: engineSettings.maxCacheSize)
         self.metrics = metrics
         self.engine = FetchEngine(store: store, http: http, settings: engineSettings, active: active, observer: metrics, logger: logger)
-        self.directory = PeerDirectory(client: PeerClient(http: http, logger: logger), selfID: nodeID, logger: logger,
-                                       onQuarantine: { metrics.quarantined() })
+        self.directory = PeerDirectory(client: PeerClient(http: http, clusterKey: settings.clusterKey, logger: logger),
+                                       selfID: nodeID, logger: logger, onQuarantine: { metrics.quarantined() })
         self.peerAPI = PeerAPI(store: store, nodeID: nodeID, name: settings.name,
                                uploads: UploadLimiter(limit: settings.maxUploads), active: active,
                                uploadLimiter: settings.maxUploadRate.map(RateLimiter.init(bytesPerSecond:)),
-                               served: { metrics.served($0) }, logger: logger)
+                               served: { metrics.served($0) }, clusterKey: settings.clusterKey, logger: logger)
         (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let jobs = JobManager(node: self, settings: jobSettings, logger: logger)
         jobsBox.withLock { $0 = jobs }
@@ -70,6 +72,10 @@ public final class Node: Sendable {
         for p in settings.staticPeers { await directory.addStatic(p) }
         try await jobs.resumeUnfinished()
         let router = Router(context: NodeRequestContext.self)
+        if let key = settings.clusterKey {  // first: a refused request reaches no route
+            router.add(middleware: ClusterGuard<NodeRequestContext>(
+                verifier: ClusterGuard<NodeRequestContext>.Verifier(ClusterRequestVerifier(key: key)), logger: logger))
+        }
         if let upstream = settings.hfUpstream {
             router.add(middleware: HubMiddleware(hub: HubService(node: self, upstream: upstream, http: engine.http, logger: logger)))
         }
@@ -149,7 +155,7 @@ public final class Node: Sendable {
 
     func currentTXT() -> PeerTXT? {
         let version = (try? peerAPI.currentCatalogue().version) ?? 0
-        return PeerTXT(nodeID: nodeID, catalogueVersion: version)
+        return PeerTXT(nodeID: nodeID, catalogueVersion: version, clusterFingerprint: settings.clusterKey?.fingerprint)
     }
 }
 
@@ -196,6 +202,14 @@ struct DiscoveryService: Service {
                 for await event in discovery.events {
                     switch event {
                     case .found(let p):
+                        // Another cluster's node (or a keyless one, for a keyed node; a keyed one, for a keyless
+                        // node) is not a peer: no request is sent to it.
+                        guard ClusterKey.sameCluster(ours: node.settings.clusterKey?.fingerprint, theirs: p.txt.clusterFingerprint) else {
+                            node.logger.debug("ignoring a node of another cluster", metadata: [
+                                "peer": "\(p.instance)", "peer.ck": "\(p.txt.clusterFingerprint ?? "none")"])
+                            await node.directory.lost(p.instance)
+                            continue
+                        }
                         if await node.directory.found(p) {
                             await node.directory.refresh(p.instance)
                             node.jobs.networkChanged()

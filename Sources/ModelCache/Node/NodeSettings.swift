@@ -31,6 +31,9 @@ public struct NodeSettings: Sendable {
     /// Concurrent connections accepted on the peer port (more wait in the kernel's backlog); lowered to what
     /// RLIMIT_NOFILE allows (ConnectionBudget).
     public var maxConnections = 512
+    /// The cluster's shared key (`serve --cluster-key-file`, protocol §14): the node answers only peers that prove
+    /// it, signs its own requests, and uses only peers announcing the same fingerprint. nil: no cluster (open LAN).
+    public var clusterKey: ClusterKey?
 
     public init() {}
 }

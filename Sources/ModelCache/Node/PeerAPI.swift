@@ -19,12 +19,17 @@ public struct PeerAPI: Sendable {
     public let uploadLimiter: RateLimiter?
     /// Told of every blob byte sent to a peer (the node's metrics).
     let served: @Sendable (Int) -> Void
+    /// The cluster key (protocol §14): the catalogue's answer is signed with it, over the request's nonce (which
+    /// `ClusterGuard` checked before the route ran).
+    public let clusterKey: ClusterKey?
     let logger: Logger
 
     public init(store: Store, nodeID: String, name: String, uploads: UploadLimiter, active: ActiveDownloads = .init(),
-                uploadLimiter: RateLimiter? = nil, served: @escaping @Sendable (Int) -> Void = { _ in }, logger: Logger) {
+                uploadLimiter: RateLimiter? = nil, served: @escaping @Sendable (Int) -> Void = { _ in },
+                clusterKey: ClusterKey? = nil, logger: Logger) {
         self.active = active
         self.served = served
+        self.clusterKey = clusterKey
         self.uploadLimiter = uploadLimiter
         self.store = store
         self.nodeID = nodeID
@@ -99,6 +104,10 @@ public struct PeerAPI: Sendable {
         if (req.headers[.acceptEncoding] ?? "").lowercased().contains("gzip") {
             bytes = Gzip.compress(bytes)
             headers[.contentEncoding] = "gzip"
+        }
+        if let clusterKey, let nonce = req.headers.value(named: ClusterKey.nonceHeader),
+           let name = HTTPField.Name(ClusterKey.answerHeader) {
+            headers[name] = clusterKey.signAnswer(nonce: nonce, body: bytes)
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }

@@ -43,17 +43,27 @@ public struct PeerAddress: Hashable, Sendable, Codable, CustomStringConvertible 
 /// Reads a peer's catalogue and manifests. Everything a peer says is data to check, never trusted as is.
 public struct PeerClient: Sendable {
     public let http: HTTPClient
+    /// The node's cluster key: every request is signed, and a catalogue counts only with a valid answer signature.
+    public let clusterKey: ClusterKey?
     let logger: Logger
     static let maxCatalogueBytes = 64 << 20
 
-    public init(http: HTTPClient, logger: Logger) {
+    public init(http: HTTPClient, clusterKey: ClusterKey? = nil, logger: Logger) {
         self.http = http
+        self.clusterKey = clusterKey
         self.logger = logger
+    }
+
+    /// A GET to a peer, signed when the node has a cluster key; the nonce it carries (nil: unsigned).
+    func request(_ url: String) -> (HTTPClientRequest, nonce: String?) {
+        var req = HTTPClientRequest(url: url)
+        let nonce = clusterKey?.sign(&req)
+        return (req, nonce)
     }
 
     /// The catalogue, or nil when the peer answered 304 to `etag`.
     public func catalogue(_ peer: PeerAddress, ifNoneMatch etag: String?) async throws -> (Catalogue?, etag: String?) {
-        var req = HTTPClientRequest(url: peer.baseURL + "/v1/catalogue")
+        var (req, nonce) = request(peer.baseURL + "/v1/catalogue")
         req.headers.add(name: "Accept-Encoding", value: "gzip")
         if let etag { req.headers.add(name: "If-None-Match", value: etag) }
         let res = try await http.execute(req, timeout: .seconds(10), logger: logger)
@@ -63,6 +73,13 @@ public struct PeerClient: Sendable {
             throw ModelCacheError.peerRejected(peer: peer.description, detail: "catalogue answered \(res.status.code)")
         }
         var bytes = Array(buffer: try await res.body.collect(upTo: PeerClient.maxCatalogueBytes))
+        // A stranger could answer in a member's place (a spoofed address, a --peer of another cluster): only a body
+        // signed with the cluster's key over this request's nonce is a member's catalogue.
+        if let clusterKey, let nonce,
+           !clusterKey.validAnswer(res.headers.first(name: ClusterKey.answerHeader), nonce: nonce, body: bytes) {
+            throw ModelCacheError.peerRejected(peer: peer.description,
+                                               detail: "catalogue is not signed with this node's cluster key (a node of another cluster?)")
+        }
         if res.headers.first(name: "Content-Encoding")?.lowercased() == "gzip" {
             guard let inflated = Gzip.decompress(bytes, limit: PeerClient.maxCatalogueBytes) else {
                 throw ModelCacheError.peerRejected(peer: peer.description, detail: "catalogue is not valid gzip")
@@ -79,7 +96,7 @@ public struct PeerClient: Sendable {
     /// What a peer holds of a blob (nil: neither stored nor downloading there). `after` long-polls (≤ 1 s).
     public func availability(_ peer: PeerAddress, _ d: BlobDigest, after: Int?) async throws -> ActiveDownloads.Availability? {
         let url = peer.blobURL(d) + "/availability" + (after.map { "?after=\($0)" } ?? "")
-        let res = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(5), logger: logger)
+        let res = try await http.execute(request(url).0, timeout: .seconds(5), logger: logger)
         let body = try await res.body.collect(upTo: 1 << 20)
         if res.status == .notFound { return nil }
         guard res.status == .ok, let a = PeerAvailability.decode(Array(buffer: body)) else {
@@ -89,7 +106,7 @@ public struct PeerClient: Sendable {
     }
 
     public func manifest(_ peer: PeerAddress, _ d: BlobDigest) async throws -> Manifest {
-        let res = try await http.execute(HTTPClientRequest(url: peer.blobURL(d) + "/manifest"), timeout: .seconds(10), logger: logger)
+        let res = try await http.execute(request(peer.blobURL(d) + "/manifest").0, timeout: .seconds(10), logger: logger)
         guard res.status == .ok else {
             throw ModelCacheError.peerRejected(peer: peer.description, detail: "manifest of \(d.short) answered \(res.status.code)")
         }

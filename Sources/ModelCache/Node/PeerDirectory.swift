@@ -125,7 +125,8 @@ public actor PeerDirectory {
         let now = ContinuousClock.now
         let peers = entries.values.compactMap { e -> PeerView.Peer? in
             guard let cat = e.catalogue, (e.quarantinedUntil.map { $0 <= now } ?? true) else { return nil }
-            return PeerView.Peer(name: e.name, address: e.address, catalogue: cat)
+            // With a cluster key the catalogue was read only if its answer signature proved the key: a member.
+            return PeerView.Peer(name: e.name, address: e.address, catalogue: cat, member: client.clusterKey != nil)
         }.sorted { $0.name < $1.name }
         return PeerView(peers: peers, blame: { [weak self] name, reason in
             self?.blames.withLock { $0.append((name, reason)) }  // a non-blocking hand-off, applied before the next read

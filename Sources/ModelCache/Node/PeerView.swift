@@ -6,10 +6,13 @@ public struct PeerView: Sendable {
         public var name: String
         public var address: PeerAddress
         public var catalogue: Catalogue
-        public init(name: String, address: PeerAddress, catalogue: Catalogue) {
+        /// The peer proved this node's cluster key (protocol §14): its claims count as a member's (§8).
+        public var member: Bool
+        public init(name: String, address: PeerAddress, catalogue: Catalogue, member: Bool = false) {
             self.name = name
             self.address = address
             self.catalogue = catalogue
+            self.member = member
         }
     }
 
@@ -26,7 +29,7 @@ public struct PeerView: Sendable {
 
     func claims(forURL url: String) -> [DigestResolution.Claim] {
         peers.flatMap { p in
-            p.catalogue.entries(forURL: url).map { DigestResolution.Claim(peer: p.name, node: p.catalogue.node, entry: $0) }
+            p.catalogue.entries(forURL: url).map { DigestResolution.Claim(peer: p.name, node: p.catalogue.node, entry: $0, member: p.member) }
         }
     }
 

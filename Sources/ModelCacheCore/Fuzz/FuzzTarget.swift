@@ -15,6 +15,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case originHeaders    // an origin's response headers ("Name: value" lines): Repr-Digest, ETag, sizes
     case chunkJournal     // a partial download's journal (a file)
     case procNetTCP       // /proc/net/tcp text
+    case clusterHeaders   // a request's cluster signature headers ("Name: value" lines; the first line is the target)
 
     /// Feeds `data` to the parser and touches what it returns (so that lazily computed fields are computed too).
     /// Returns the invariants the answer broke (empty when none): the fuzz executable aborts on one, so libFuzzer
@@ -29,6 +30,22 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                     _ = ContentRange(first: r.lowerBound, last: r.upperBound - 1, total: size).header
                     _ = r.count
                 }
+            }
+        case .clusterHeaders:
+            // The key, time and nonce of protocol/vectors/cluster-key-v1.json, so the corpus can hold a valid request.
+            guard let key = ClusterKey(bytes: Array(0..<32)) else { break }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let target = lines.first.map(String.init) ?? "/"
+            let headers = Self.headerLines(lines.dropFirst().joined(separator: "\n"))
+            func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+            var verifier = ClusterRequestVerifier(key: key, maxNonces: 2)
+            let now: Int64 = 1_767_225_600
+            let first = verifier.check(method: "GET", target: target, time: header(ClusterKey.timeHeader),
+                                       nonce: header(ClusterKey.nonceHeader), signature: header(ClusterKey.signatureHeader), now: now)
+            if first == nil, verifier.check(method: "GET", target: target, time: header(ClusterKey.timeHeader),
+                                            nonce: header(ClusterKey.nonceHeader), signature: header(ClusterKey.signatureHeader),
+                                            now: now) == nil {
+                broken.append("a signed request was accepted twice")
             }
         case .contentRange:
             if let cr = ContentRange(parsing: text) { _ = cr.header; _ = cr.last - cr.first }

@@ -15,7 +15,7 @@ final class TestNode: Sendable {
 
     static func start(peers: [TestNode] = [], extraPeers: [PeerAddress] = [], maxCacheSize: Int64? = nil,
                       maxOriginRate: Int64? = nil, maxUploadRate: Int64? = nil, allowedOrigins: [String] = [],
-                      env existing: TestEnvironment? = nil) async throws -> TestNode {
+                      clusterKey: ClusterKey? = nil, env existing: TestEnvironment? = nil) async throws -> TestNode {
         let env = try existing ?? TestEnvironment()
         var settings = NodeSettings()
         settings.listenHost = "127.0.0.1"
@@ -25,6 +25,7 @@ final class TestNode: Sendable {
         settings.name = "test"
         settings.maxUploadRate = maxUploadRate
         settings.allowedOrigins = allowedOrigins
+        settings.clusterKey = clusterKey
         var logger = Logger(label: "test-node")
         logger.logLevel = .critical
         var engineSettings = env.engine.settings
