@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -41,11 +42,12 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        // Pure logic: digests, manifests, chunk planning, scheduling decisions. No I/O.
+        // Pure logic: digests, manifests, chunk planning, scheduling decisions, the config file's rules. No I/O.
         .target(
             name: "ModelCacheCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
                 "CZlib",
             ],
             swiftSettings: swiftSettings
