@@ -184,20 +184,3 @@ import ModelCacheCore
         #expect(SettingSpec.defaultPort == NodeSettings.defaultPort)
     }
 }
-
-/// A loopback port nothing listens on right now (bound, read, closed).
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw ModelCacheError.io(path: "socket", detail: "socket failed") }
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-    }
-    guard bound else { throw ModelCacheError.io(path: "socket", detail: "bind failed") }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}

@@ -11,6 +11,11 @@ public struct ConfigFile: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public var value: SettingValue
         public var line: Int
+
+        public init(value: SettingValue, line: Int) {
+            self.value = value
+            self.line = line
+        }
     }
 
     public var path: String
@@ -22,6 +27,11 @@ public struct ConfigFile: Sendable, Equatable {
     public struct Location: Sendable, Equatable {
         public var path: String
         public var required: Bool
+
+        public init(path: String, required: Bool) {
+            self.path = path
+            self.required = required
+        }
     }
 
     public static func locate(flag: String?, environment: [String: String], exists: (String) -> Bool) throws(ConfigError) -> Location? {
