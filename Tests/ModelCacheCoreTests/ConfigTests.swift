@@ -38,7 +38,7 @@ import ModelCacheCore
         let conns = try r.resolve(.maxConnections, flag: noFlag)
         #expect(conns.value == .int(512) && conns.source == .defaultValue)
         #expect(try r.bytes(.maxOriginRate, flag: noFlag) == nil, "no default: no limit")
-        #expect(r.resolved.map(\.spec.key) == ["listen", "name", "max-size", "idle-timeout", "max-connections", "max-origin-rate"],
+        #expect(r.resolved.map(\.spec.key) == ["listen", "name", "max-origin-rate", "max-size", "idle-timeout", "max-connections"],
                 "in the table's order")
     }
 
@@ -79,7 +79,7 @@ import ModelCacheCore
         #expect(error("max_size = 5\n").hasPrefix("\(Self.path):1: unknown key \"max_size\" (did you mean \"max-size\"?)"))
         #expect(error("mdns = true\npeer = [\"a:1\"]\n").hasPrefix("\(Self.path):2: unknown key \"peer\" (did you mean \"peers\"?)"))
         #expect(error("allow-origin = []\n").contains("did you mean \"allow-origins\"?"))
-        #expect(error("max-uploads = 3\n").contains("did you mean \"max-upload-connections\"?"), "a flag's alias")
+        #expect(error("allow-origin = 3\n").contains("did you mean \"allow-origins\"?"), "a flag's name")
         #expect(error("x = 1\n") == "\(Self.path):1: unknown key \"x\": see modelcache config --example for every setting")
         #expect(error("name = \"n\"\n[serve]\nlisten = \"a:1\"\n").hasPrefix("\(Self.path):2: unknown key \"serve\""), "no tables")
         #expect(error("a.b = 1\n").hasPrefix("\(Self.path):1: unknown key \"a\""))
@@ -241,7 +241,7 @@ import ModelCacheCore
         }.joined(separator: "\n")
         let f = try file(uncommented)
         #expect(Set(f.entries.keys) == Set(SettingSpec.all.map(\.key)))
-        for spec in SettingSpec.all where spec.defaultValue != nil {
+        for spec in SettingSpec.all where spec.defaultValue?.toml == spec.example {
             #expect(f.entries[spec.key]?.value == spec.defaultValue, "\(spec.key)")
         }
     }
@@ -261,9 +261,9 @@ import ModelCacheCore
         let json = try JSONSerialization.jsonObject(with: Data(ConfigReport.json(r.resolved, file: f.path).utf8)) as? [String: Any]
         let settings = json?["settings"] as? [[String: Any]] ?? []
         #expect(json?["file"] as? String == Self.path)
-        #expect(settings.map { $0["source"] as? String } == ["flag", "env", "file", "default"])
-        #expect(settings[2]["line"] as? Int == 2 && settings[2]["value"] as? Int == 1024)
-        #expect(settings[3]["value"] is NSNull)
+        #expect(settings.map { $0["source"] as? String } == ["flag", "env", "default", "file"], "in the table's order")
+        #expect(settings[3]["line"] as? Int == 2 && settings[3]["value"] as? Int == 1024)
+        #expect(settings[2]["value"] is NSNull)
     }
 
     // MARK: hostile input

@@ -15,7 +15,7 @@ public enum SettingKind: Sendable, Equatable {
     case size
     /// `HOST:PORT`, port 0 allowed when `allowAnyPort`.
     case address(allowAnyPort: Bool)
-    /// A list of `HOST:PORT` (comma- or space-separated in the environment).
+    /// A list of `HOST:PORT` (an array in the file; comma- or space-separated in the environment).
     case addresses
     /// An http(s) URL, or `none`.
     case urlOrNone
@@ -67,7 +67,7 @@ public enum SettingKind: Sendable, Equatable {
         case (.address(let any), .string(let s)):
             _ = try HostPort(parsing: s, allowAnyPort: any, role: "\(name) address")
             return .text(s)
-        case (.addresses, .string(let s)):
+        case (.addresses, .string(let s)) where !fromFile:
             return try parse(.strings(SettingKind.split(s)), name: name, fromFile: fromFile)
         case (.addresses, .strings(let l)):
             for s in l { _ = try HostPort(parsing: s, role: name) }
@@ -78,7 +78,7 @@ public enum SettingKind: Sendable, Equatable {
                 throw .invalidArgument("\(name) '\(s)' is not an http(s) URL (\(problem)): give one such as https://huggingface.co, or none")
             }
             return .text(s)
-        case (.origins, .string(let s)):
+        case (.origins, .string(let s)) where !fromFile:
             return try parse(.strings(SettingKind.split(s)), name: name, fromFile: fromFile)
         case (.origins, .strings(let l)):
             return .list(try l.map { o throws(ModelCacheError) in
