@@ -56,6 +56,7 @@ import ModelCacheCore
         #expect(try r.list(.peers, flag: ["d:4"]) == ["d:4"])
         #expect(try r.bool(.mdns, flag: noFlag) == false)
         #expect(try r.bool(.mdns, flag: true) == true)
+        #expect(try r.resolve(.mdns, flag: false).source == .flag("--no-mdns"))
         #expect(try r.list(.allowOrigins, flag: [String]()) == ["http://localhost"], "origins are normalized")
         #expect(try r.int(.maxUploads, flag: 7) == 7)
         var env = try ConfigResolver(file: nil, environment: ["MODELCACHE_MDNS": "off", "MODELCACHE_MAX_UPLOAD_CONNECTIONS": "64"])

@@ -37,7 +37,7 @@ import ModelCacheCore
     @Test func configPrintsEveryValueWithItsSource() async throws {
         defer { PosixFile.removeTree(dir) }
         let file = try write("# a node\nmax-size = \"200G\"\nname = \"from-file\"\ncache-dir = \"\(dir)/cache\"\n")
-        let r = try await run(["config", "--max-connections", "99"], config: file, environment: ["MODELCACHE_IDLE_TIMEOUT": "45"])
+        let r = try await run(["config", "--max-connections", "99", "--no-mdns"], config: file, environment: ["MODELCACHE_IDLE_TIMEOUT": "45"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "# config file: \(file)")
@@ -47,6 +47,7 @@ import ModelCacheCore
         #expect(lines.contains("cache-dir              = \"\(dir)/cache\"  # \(file):4"))
         #expect(lines.contains("idle-timeout           = 45  # $MODELCACHE_IDLE_TIMEOUT"))
         #expect(lines.contains("max-connections        = 99  # --max-connections"))
+        #expect(lines.contains("mdns                   = false  # --no-mdns"))
         #expect(lines.contains("listen                 = \"0.0.0.0:7070\"  # default"))
         #expect(lines.contains("max-origin-rate        = # (none: no limit)  # default"))
         #expect(!PosixFile.exists(dir + "/cache"), "config creates no cache")

@@ -26,7 +26,8 @@ public struct ConfigResolver: Sendable {
     public mutating func resolve(_ spec: SettingSpec, flag: (some FlagInput)?) throws(ModelCacheError) -> EffectiveSetting {
         let effective: EffectiveSetting
         if let raw = flag?.rawSetting {
-            let name = spec.flag ?? spec.key
+            var name = spec.flag ?? spec.key
+            if raw == .bool(false), name.hasPrefix("--") { name = "--no-" + name.dropFirst(2) }  // --no-mdns
             effective = EffectiveSetting(spec: spec, value: try spec.kind.parse(raw, name: name), source: .flag(name))
         } else if let e = environmentValues[spec.key] {
             effective = EffectiveSetting(spec: spec, value: e.value, source: .environment(e.variable))
