@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        // Exact: ModelCacheCore's FormCheck refuses the forms on which this version's toml++ aborts (checked by fuzzing).
+        .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -42,11 +44,12 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        // Pure logic: digests, manifests, chunk planning, scheduling decisions. No I/O.
+        // Pure logic: digests, manifests, chunk planning, scheduling decisions, the config file's rules. No I/O.
         .target(
             name: "ModelCacheCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
                 "CZlib",
             ],
             swiftSettings: swiftSettings

@@ -11,27 +11,46 @@ struct ModelCacheCommand: AsyncParsableCommand {
         version: ModelCacheVersion.string,
         subcommands: [FetchCommand.self, ServeCommand.self, JobsCommand.self, StatusCommand.self, WaitCommand.self,
                       AbortCommand.self, PinCommand.self, UnpinCommand.self, ListCommand.self, AddCommand.self, RemoveCommand.self, VerifyCommand.self, DiscoverCommand.self,
-                      TokenCommand.self]
+                      TokenCommand.self, ConfigCommand.self]
     )
 }
 
 /// Options every subcommand takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "Cache directory (default: $MODELCACHE_DIR, else $XDG_CACHE_HOME/modelcache, else ~/.cache/modelcache).")
+    @Option(name: .long, help: "Cache directory (default: $MODELCACHE_DIR, else cache-dir in the config file, else $XDG_CACHE_HOME/modelcache, else ~/.cache/modelcache).")
     var cacheDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("Config file (default: $MODELCACHE_CONFIG, else ~/.config/modelcache/config.toml, else /etc/modelcache/config.toml).", valueName: "path"))
+    var config: String?
 
     @Flag(name: .shortAndLong, help: "Log what happens (info level) on stderr.")
     var verbose = false
 
-    var root: String { cacheDir ?? Store.defaultRoot() }
+    /// The config file and the MODELCACHE_* variables, checked (a wrong one: exit 78).
+    func loadConfig() throws -> ConfigResolver {
+        try ConfigLoader.load(flag: config)
+    }
+
+    /// The cache folder: --cache-dir, else $MODELCACHE_DIR, else the config file, else the default.
+    func root(_ resolver: inout ConfigResolver) throws -> String {
+        try resolver.text(.cacheDir, flag: cacheDir) ?? Store.defaultRoot()
+    }
+
+    var root: String {
+        get throws {
+            var r = try loadConfig()
+            return try root(&r)
+        }
+    }
 
     func openStore() throws -> Store {
         Logging.bootstrapOnce(verbose: verbose)
-        return try Store(root: root, logger: Logging.logger("modelcache.store"))
+        return try Store(root: try root, logger: Logging.logger("modelcache.store"))
     }
 
     /// The store, for a command that needs one to exist already (it never creates an empty cache).
     func openExistingStore(doing: String) throws -> Store {
+        let root = try root
         if !root.isEmpty && PosixFile.list(root).isEmpty { throw CacheFolderError.missing(root, doing: doing) }
         return try openStore()  // refuses a folder that is not a cache
     }
@@ -45,6 +64,9 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
         Terminal.error(e.description)
         throw ExitCode(e.exitCode)
     } catch let e as CacheFolderError {
+        Terminal.error(e.message)
+        throw ExitCode(e.exitCode)
+    } catch let e as ConfigError {
         Terminal.error(e.message)
         throw ExitCode(e.exitCode)
     } catch let e as NodeError {

@@ -8,84 +8,18 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run a node: serve the cache to LAN peers, find peers over mDNS, fetch through them.",
-        discussion: "SIGTERM or SIGINT shut the node down gracefully. Fetches on the same cache directory go through it.")
+        discussion: "SIGTERM or SIGINT shut the node down gracefully. Fetches on the same cache directory go through it. Every option can also be set in the config file or a MODELCACHE_* variable: see 'modelcache config'.")
 
     @OptionGroup var global: GlobalOptions
-
-    @Option(help: "Peer API address, HOST:PORT (default 0.0.0.0:\(NodeSettings.defaultPort)).")
-    var listen: String = "0.0.0.0:\(NodeSettings.defaultPort)"
-
-    @Option(name: .customLong("peer"), help: "A static peer, HOST:PORT (repeatable).")
-    var peers: [String] = []
-
-    @Flag(help: "Do not publish or browse over mDNS (static peers only).")
-    var noMdns = false
-
-    @Option(help: "mDNS instance name (default: the host name).")
-    var name: String?
-
-    @Option(name: [.customLong("max-upload-connections"), .customLong("max-uploads")],
-            help: "Concurrent uploads to peers (more get 503 and retry).")
-    var maxUploads: Int = 16
-
-    @Option(help: "Bytes per second from origins, across all jobs (suffixes K, M, G: 25M = 25 MiB/s = ~210 Mbit/s).")
-    var maxOriginRate: String?
-
-    @Option(help: "Bytes per second uploaded to peers, all together (suffixes K, M, G).")
-    var maxUploadRate: String?
-
-    @Option(help: ArgumentHelp("The Hugging Face Hub behind the node's Hub endpoint (clients set HF_ENDPOINT=http://<node>); 'none' turns the endpoint off.", valueName: "url"))
-    var hfUpstream: String = NodeSettings.defaultHFUpstream
-
-    @Option(help: "Cache size limit in bytes (suffixes K, M, G, T): least-recently-used unpinned blobs are evicted.")
-    var maxSize: String?
-
-    @Option(help: "Seconds a connection may stay without a request (also the time to send a request's headers).")
-    var idleTimeout: String = "30"
-
-    @Option(help: "Connections accepted at once on the peer port (lowered to what the open-file limit allows).")
-    var maxConnections: String = "512"
-
-    @Option(name: .customLong("allow-origin"),
-            help: "A web origin whose pages may use the browser API, e.g. http://localhost:8000 (repeatable; none by default).")
-    var allowOrigins: [String] = []
-
-    @Option(help: ArgumentHelp("The site's caching proxy for origin requests, http://HOST:PORT, or 'none' (default: http_proxy, https_proxy and no_proxy from the environment). LAN peers are never asked through it.", valueName: "url|none"))
-    var originProxy: String?
-    @Option(help: ArgumentHelp("A file holding the cluster's shared key (16-4096 bytes, mode 600): answer only peers with the same key, use only them.", valueName: "path"))
-    var clusterKeyFile: String?
+    @OptionGroup var options: ServeOptions
 
     func run() async throws {
         try await runReportingErrors {
-            var settings = NodeSettings()
-            let listenAddress = try PeerAddress(parsing: listen, allowAnyPort: true, role: "--listen address")
-            settings.listenHost = listenAddress.host
-            settings.listenPort = listenAddress.port
-            settings.staticPeers = try peers.map { p throws(ModelCacheError) in try PeerAddress(parsing: p) }
-            settings.mdns = !noMdns
-            settings.idleTimeout = .seconds(try CommandLineNumber.count(idleTimeout, option: "--idle-timeout", in: 1...86_400))
-            settings.maxConnections = try CommandLineNumber.count(maxConnections, option: "--max-connections", in: 1...1_000_000)
-            if let name { settings.name = name }
-            settings.maxUploads = try CommandLineNumber.check(maxUploads, option: "--max-upload-connections", in: 1...4096)
-            if hfUpstream == "none" {
-                settings.hfUpstream = nil
-            } else {
-                try FetchEngine.validate(url: hfUpstream)
-                settings.hfUpstream = hfUpstream
-            }
-            settings.maxUploadRate = try maxUploadRate.map { r throws(ModelCacheError) in try CommandLineNumber.size(r, option: "--max-upload-rate") }
-            settings.allowedOrigins = try allowOrigins.map { o in
-                guard let n = BrowserAccess.normalizedOrigin(o) else {
-                    throw ValidationError("--allow-origin '\(o)' is not a web origin: give scheme://host[:port], e.g. http://localhost:8000")
-                }
-                return n
-            }
-            settings.clusterKey = try clusterKeyFile.map { p throws(ModelCacheError) in try ClusterKeyFile.load(p) }
-            var engineSettings = FetchEngine.Settings()
-            engineSettings.maxCacheSize = try maxSize.map { s throws(ModelCacheError) in try CommandLineNumber.size(s, option: "--max-size") }
-            engineSettings.maxOriginRate = try maxOriginRate.map { r throws(ModelCacheError) in try CommandLineNumber.size(r, option: "--max-origin-rate") }
-            engineSettings.originProxy = try ProxyRule.resolve(option: originProxy, environment: ProcessInfo.processInfo.environment)
-            let store = try global.openStore()
+            var config = try global.loadConfig()
+            let (settings, engineSettings) = try options.settings(&config)
+            let root = try global.root(&config)
+            Logging.bootstrapOnce(verbose: global.verbose)
+            let store = try Store(root: root, logger: Logging.logger("modelcache.store"))
             let lock = try await ServeCommand.lockCache(store.root)
             defer { withExtendedLifetime(lock) {} }  // held until the node has exited
             store.removeOwnTemporaries()
@@ -99,7 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
                 try? await http.shutdown()
                 throw error
             }
-            FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath); status page http://127.0.0.1:\(listenAddress.port)/\n".utf8))
+            FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(PeerAddress(host: settings.listenHost, port: settings.listenPort)); control socket \(node.controlSocketPath); status page http://127.0.0.1:\(settings.listenPort)/\n".utf8))
             do {
                 try await node.run(gracefulShutdownSignals: [.sigterm, .sigint])
             } catch {

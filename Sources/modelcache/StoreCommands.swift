@@ -18,7 +18,7 @@ struct ListCommand: AsyncParsableCommand {
                 print(String(decoding: try e.encode(records), as: UTF8.self))
                 return
             }
-            if records.isEmpty { print("(the cache at \(global.root) is empty)"); return }
+            if records.isEmpty { print("(the cache at \(try global.root) is empty)"); return }
             for r in records {
                 let pin = r.pinned ? " pinned" : ""
                 print("\(r.sha256.hex)  \(ProgressText.bytes(r.size))  \(r.digestSource?.rawValue ?? "no-url")\(pin)")

@@ -17,22 +17,8 @@ public struct PeerAddress: Hashable, Sendable, Codable, CustomStringConvertible 
     /// `HOST:PORT` (`[v6]:PORT` for IPv6). Port 0 (any free port) only with `allowAnyPort`, for listen addresses.
     /// `role` names the value in errors ("peer", "--listen address").
     public init(parsing s: String, allowAnyPort: Bool = false, role: String = "peer") throws(ModelCacheError) {
-        var hostPart: Substring
-        var portPart: Substring
-        if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
-            hostPart = s[s.index(after: s.startIndex)..<close]
-            portPart = s[close...].dropFirst().drop(while: { $0 == ":" })
-        } else if let colon = s.lastIndex(of: ":") {
-            hostPart = s[..<colon]
-            portPart = s[s.index(after: colon)...]
-        } else {
-            throw .invalidArgument("\(role) '\(s)' is not HOST:PORT: give a host and a port, e.g. 192.168.1.20:7070")
-        }
-        guard !hostPart.isEmpty else {
-            throw .invalidArgument("\(role) '\(s)' has no host: give HOST:PORT, e.g. 192.168.1.20:7070")
-        }
-        self.port = try CommandLineNumber.port(portPart, option: "\(role) '\(s)': the port", allowAny: allowAnyPort)
-        self.host = String(hostPart)
+        let parsed = try HostPort(parsing: s, allowAnyPort: allowAnyPort, role: role)
+        self.init(host: parsed.host, port: parsed.port)
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }

@@ -16,6 +16,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case chunkJournal     // a partial download's journal (a file)
     case procNetTCP       // /proc/net/tcp text
     case clusterHeaders   // a request's cluster signature headers ("Name: value" lines; the first line is the target)
+    case config           // config.toml (FormCheck, then TOMLKit/toml++, then the settings' checks)
 
     /// Feeds `data` to the parser and touches what it returns (so that lazily computed fields are computed too).
     /// Returns the invariants the answer broke (empty when none): the fuzz executable aborts on one, so libFuzzer
@@ -101,6 +102,18 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             if let l = ProcNetTCP.Endpoint(ip: "127.0.0.1", port: 7070), let r = ProcNetTCP.Endpoint(ip: "127.0.0.1", port: 40000) {
                 _ = ProcNetTCP.owner(local: l, remote: r, in: text)
                 _ = ProcNetTCP.owner(local: r, remote: l, in: text)
+            }
+        case .config:
+            do {
+                let file = try ConfigFile(path: "fuzz.toml", bytes: data)
+                for (key, entry) in file.entries {
+                    _ = entry.value.toml
+                    if SettingSpec.named(key) == nil { broken.append("ConfigFile kept an unknown key \(key)") }
+                    if entry.line < 1 { broken.append("ConfigFile gave line \(entry.line) for \(key)") }
+                }
+            } catch {
+                if error.message.contains("\n") { broken.append("a config error of more than one line: \(error.message)") }
+                if !error.message.hasPrefix("fuzz.toml") { broken.append("a config error that does not name the file: \(error.message)") }
             }
         }
         return broken
