@@ -1,16 +1,26 @@
 import Logging
+import ModelCacheCore
 import Synchronization
 
 enum Logging {
     private static let done = Mutex(false)
 
-    static func bootstrapOnce(verbose: Bool) {
+    /// The first call wins: `serve` calls it with its `--log-format` before opening the store.
+    static func bootstrapOnce(verbose: Bool, format: LogFormat = .text) {
         let first = done.withLock { d in defer { d = true }; return !d }
         guard first else { return }
+        let level: Logger.Level = verbose ? .info : .error
         LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = verbose ? .info : .error
-            return h
+            switch format {
+            case .text:
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            case .logfmt, .json:
+                var h = LineLogHandler(label: label, format: format, metadataProvider: nil)
+                h.logLevel = level
+                return h
+            }
         }
     }
 

@@ -50,9 +50,17 @@ struct ServeCommand: AsyncParsableCommand {
             help: "A web origin whose pages may use the browser API, e.g. http://localhost:8000 (repeatable; none by default).")
     var allowOrigins: [String] = []
 
+    @Option(help: ArgumentHelp("Permission bits of the control socket, in octal: 0600 lets only this user run commands through the node; 0660 also its group (the systemd unit's).", valueName: "mode"))
+    var controlSocketMode: String = "0600"
+
+    @Option(help: ArgumentHelp("Log lines on stderr: text, logfmt (key=value, one line per event) or json (one object per line).", valueName: "format"))
+    var logFormat: LogFormat = .text
+
     func run() async throws {
         try await runReportingErrors {
+            Logging.bootstrapOnce(verbose: global.verbose, format: logFormat)  // before openStore's default bootstrap
             var settings = NodeSettings()
+            settings.controlSocketMode = try FileModeOption.socketMode(controlSocketMode, option: "--control-socket-mode")
             let listenAddress = try PeerAddress(parsing: listen, allowAnyPort: true, role: "--listen address")
             settings.listenHost = listenAddress.host
             settings.listenPort = listenAddress.port
