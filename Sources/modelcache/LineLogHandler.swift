@@ -11,7 +11,7 @@ struct LineLogHandler: LogHandler {
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
 
-    init(label: String, format: LogFormat, metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider) {
+    init(label: String, format: LogFormat, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.format = format
         self.metadataProvider = metadataProvider
@@ -26,6 +26,7 @@ struct LineLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let own = event.metadata { merged.merge(own) { _, new in new } }
+        if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
         let ms = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
         let line = LogLine(time: LogLine.timestamp(millisecondsSince1970: ms), level: event.level.rawValue, label: label,
                            message: "\(event.message)", metadata: merged.mapValues { "\($0)" })

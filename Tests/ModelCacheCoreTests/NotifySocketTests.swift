@@ -31,5 +31,6 @@ import Testing
         #expect(NotifySocket.message([("READY", "1"), ("STATUS", "serving on 0.0.0.0:7070")])
                 == Array("READY=1\nSTATUS=serving on 0.0.0.0:7070".utf8))
         #expect(NotifySocket.message([("STATUS", "a\nREADY=1\rb")]) == Array("STATUS=a READY=1 b".utf8))
+        #expect(NotifySocket.message([("STATUS", "x\r\nREADY=1")]) == Array("STATUS=x  READY=1".utf8))
     }
 }

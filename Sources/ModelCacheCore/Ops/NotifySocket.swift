@@ -33,7 +33,11 @@ public struct NotifySocket: Sendable, Equatable {
 
     /// The datagram: `KEY=value` lines. A newline in a value would start a new assignment, so it becomes a space.
     public static func message(_ fields: [(key: String, value: String)]) -> [UInt8] {
-        Array(fields.map { $0.key + "=" + $0.value.map { $0 == "\n" || $0 == "\r" ? " " : $0 }.map(String.init).joined() }
-            .joined(separator: "\n").utf8)
+        Array(fields.map { $0.key + "=" + oneLine($0.value) }.joined(separator: "\n").utf8)
+    }
+
+    /// The value with every CR and LF (also a CRLF pair) replaced by a space.
+    static func oneLine(_ value: String) -> String {
+        String(String.UnicodeScalarView(value.unicodeScalars.map { s in s == "\n" || s == "\r" ? " " : s }))
     }
 }
