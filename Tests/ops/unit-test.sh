@@ -26,7 +26,7 @@ fi
 # Lines that must not vanish: readiness, its own user, the cache, restart, and the hardening.
 for line in 'Type=notify' 'User=modelcache' 'Group=modelcache' 'CacheDirectory=modelcache' 'UMask=0007' \
             'Restart=on-failure' 'ProtectSystem=strict' 'ReadWritePaths=/var/cache/modelcache' 'ProtectHome=yes' \
-            'PrivateTmp=yes' 'PrivateDevices=yes' 'NoNewPrivileges=yes' 'RestrictSUIDSGID=yes' 'CapabilityBoundingSet=' \
+            'PrivateTmp=yes' 'PrivateDevices=yes' 'PrivateMounts=yes' 'NoNewPrivileges=yes' 'RestrictSUIDSGID=yes' 'CapabilityBoundingSet=' \
             'SystemCallFilter=@system-service' 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK' \
             'After=network-online.target avahi-daemon.service' 'Wants=network-online.target avahi-daemon.service'; do
   check grep -qxF "$line" "$unit"
