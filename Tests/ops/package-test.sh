@@ -44,8 +44,8 @@ installed=1
 check [ -x /usr/bin/modelcache ]
 check [ -f /lib/systemd/system/modelcache.service ]
 check [ -f /etc/modelcache/config.toml ]
-check getent passwd modelcache
-check getent group modelcache
+check bash -c 'getent passwd modelcache >/dev/null'
+check bash -c 'getent group modelcache >/dev/null'
 check [ "$(id -gn modelcache)" = modelcache ]
 if command -v systemd-analyze >/dev/null; then
   out=$(systemd-analyze verify /lib/systemd/system/modelcache.service 2>&1) || fail=1
