@@ -58,6 +58,18 @@ check [ "$bad" -eq 0 ]
 check grep -q 'msg="node listening" listen=127.0.0.1:[0-9]* node.id=' <<<"$events"
 check grep -q 'msg="told systemd the node is ready"' <<<"$events"
 
+# json: the same events, each line one JSON object with the fixed keys.
+"$bin" serve --cache-dir "$work/cache" --listen 127.0.0.1:0 --no-mdns --log-format json --verbose 2>"$work/json.err" & node=$!; pids+=($node)
+for _ in $(seq 200); do grep -q 'node listening' "$work/json.err" 2>/dev/null && break; sleep 0.1; done
+kill -TERM "$node"; wait "$node" || true
+check python3 -c '
+import json, sys
+lines = [l for l in open(sys.argv[1]) if not l.startswith("modelcache: node ")]
+objs = [json.loads(l) for l in lines]
+assert objs and all(list(o)[:4] == ["time", "level", "label", "msg"] for o in objs), objs
+assert any(o["msg"] == "node listening" and "node.id" in o for o in objs), objs
+' "$work/json.err"
+
 if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null || ! getent group users >/dev/null || ! id nobody >/dev/null 2>&1; then
   echo "SKIP (shared cache part): needs root, setpriv (util-linux), the group 'users' and the user 'nobody'"
   [ "$fail" -eq 0 ] && echo "service-test OK (notify, logfmt)"; exit "$fail"
