@@ -100,7 +100,9 @@ struct ServeCommand: AsyncParsableCommand {
                 try? await http.shutdown()
                 throw error
             }
-            FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath); status page http://127.0.0.1:\(listenAddress.port)/\n".utf8))
+            Logging.banner("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath); status page http://127.0.0.1:\(listenAddress.port)/",
+                           format: logFormat, metadata: ["node.id": node.nodeID, "node.name": settings.name, "cache.dir": store.root,
+                                                         "listen": "\(listenAddress)", "control.socket": node.controlSocketPath])
             do {
                 try await node.run(gracefulShutdownSignals: [.sigterm, .sigint])
             } catch {

@@ -50,13 +50,14 @@ status=0; wait "$node" || status=$?
 check [ "$status" -eq 0 ]
 for _ in $(seq 50); do grep -q '^STOPPING=1' "$work/notify.log" && break; sleep 0.1; done
 check grep -q '^STOPPING=1' "$work/notify.log"
-# logfmt: every stderr line after the banner is one event with the fixed keys first.
-events=$(grep -v '^modelcache: node ' "$work/serve.err" || true)
+# logfmt: every stderr line is one event with the fixed keys first (the start banner too).
+events=$(cat "$work/serve.err")
 check [ -n "$events" ]
 bad=$(grep -cvE '^time=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z level=[a-z]+ label=[^ ]+ msg=' <<<"$events" || true)
 check [ "$bad" -eq 0 ]
 check grep -q 'msg="node listening" listen=127.0.0.1:[0-9]* node.id=' <<<"$events"
 check grep -q 'msg="told systemd the node is ready"' <<<"$events"
+check grep -q 'level=notice label=modelcache.serve msg="node serving" cache.dir=.* control.socket=.*node.sock listen=127.0.0.1:0 node.id=' <<<"$events"
 
 # json: the same events, each line one JSON object with the fixed keys.
 "$bin" serve --cache-dir "$work/cache" --listen 127.0.0.1:0 --no-mdns --log-format json --verbose 2>"$work/json.err" & node=$!; pids+=($node)
@@ -64,10 +65,11 @@ for _ in $(seq 200); do grep -q 'node listening' "$work/json.err" 2>/dev/null &&
 kill -TERM "$node"; wait "$node" || true
 check python3 -c '
 import json, sys
-lines = [l for l in open(sys.argv[1]) if not l.startswith("modelcache: node ")]
+lines = list(open(sys.argv[1]))
 objs = [json.loads(l) for l in lines]
 assert objs and all(list(o)[:4] == ["time", "level", "label", "msg"] for o in objs), objs
 assert any(o["msg"] == "node listening" and "node.id" in o for o in objs), objs
+assert any(o["msg"] == "node serving" and o["level"] == "notice" for o in objs), objs
 ' "$work/json.err"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null || ! getent group users >/dev/null || ! id nobody >/dev/null 2>&1; then
