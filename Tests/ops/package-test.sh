@@ -36,6 +36,8 @@ deb=$(tail -n1 "$work/package.log")
 echo "TIMING: scripts/package --debug took $((SECONDS - start)) s ($(grep '^built ' "$work/package.log"))"
 check [ -f "$deb" ]
 dpkg-deb --info "$deb" > "$work/info.txt"
+# Every directory in the package is 0755 and root's (its ./ too: dpkg-deb keeps the staging folder's mode).
+check [ -z "$(dpkg-deb -c "$deb" | awk '$1 ~ /^d/ && ($1 != "drwxr-xr-x" || $2 != "root/root")')" ]
 check grep -q '^ Depends: .*libavahi-client3.*avahi-daemon' "$work/info.txt"
 check grep -qx '/etc/modelcache/config.toml' <(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)
 
