@@ -54,6 +54,20 @@ extension Store {
         try migrator.migrate(db)
     }
 
+    /// In a folder shared with its group (see `CacheFolder.sharedIndexMode`), gives the group read and write on the
+    /// index files this user owns (SQLite gives `-wal` and `-shm` the index's mode when it creates them).
+    static func shareIndexWithGroup(root: String) {
+        var folder = stat()
+        guard stat(root, &folder) == 0 else { return }
+        for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+            var file = stat()
+            let path = root + "/" + name
+            guard lstat(path, &file) == 0, (file.st_mode & S_IFMT) == S_IFREG, file.st_uid == geteuid(),
+                  let mode = CacheFolder.sharedIndexMode(folderMode: UInt32(folder.st_mode), fileMode: UInt32(file.st_mode)) else { continue }
+            chmod(path, mode_t(mode))
+        }
+    }
+
     /// Removes what an interrupted import left in `tmp/`: only names the tool creates (`CacheFolder.temporaryPrefixes`).
     /// Call only while holding the cache's lock (a node, or a command that changes the cache), never from a reader.
     public func removeOwnTemporaries() {

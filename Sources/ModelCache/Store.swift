@@ -53,6 +53,7 @@ public final class Store: Sendable {
         config.busyMode = .timeout(10)
         db = try DatabasePool(path: root + "/index.sqlite", configuration: config)
         try Store.migrateExclusively(db, root: root)
+        Store.shareIndexWithGroup(root: root)
     }
 
     static var migrator: DatabaseMigrator {

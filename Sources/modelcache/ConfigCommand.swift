@@ -27,6 +27,7 @@ struct ConfigCommand: AsyncParsableCommand {
             var config = try global.loadConfig()
             _ = try global.root(&config)
             _ = try options.settings(&config, loadKey: false)  // checks every value as serve would
+            _ = try options.logFormat(&config)
             let file = config.file?.path
             print(json ? ConfigReport.json(config.resolved, file: file) : ConfigReport.text(config.resolved, file: file),
                   terminator: json ? "\n" : "")

@@ -17,8 +17,9 @@ struct ServeCommand: AsyncParsableCommand {
         try await runReportingErrors {
             var config = try global.loadConfig()
             let (settings, engineSettings) = try options.settings(&config)
+            let logFormat = try options.logFormat(&config)
             let root = try global.root(&config)
-            Logging.bootstrapOnce(verbose: global.verbose)
+            Logging.bootstrapOnce(verbose: global.verbose, format: logFormat)
             let store = try Store(root: root, logger: Logging.logger("modelcache.store"))
             let lock = try await ServeCommand.lockCache(store.root)
             defer { withExtendedLifetime(lock) {} }  // held until the node has exited
@@ -33,7 +34,10 @@ struct ServeCommand: AsyncParsableCommand {
                 try? await http.shutdown()
                 throw error
             }
-            FileHandle.standardError.write(Data("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(PeerAddress(host: settings.listenHost, port: settings.listenPort)); control socket \(node.controlSocketPath); status page http://127.0.0.1:\(settings.listenPort)/\n".utf8))
+            let listenAddress = PeerAddress(host: settings.listenHost, port: settings.listenPort)
+            Logging.banner("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath); status page http://127.0.0.1:\(listenAddress.port)/",
+                           format: logFormat, metadata: ["node.id": node.nodeID, "node.name": settings.name, "cache.dir": store.root,
+                                                         "listen": "\(listenAddress)", "control.socket": node.controlSocketPath])
             do {
                 try await node.run(gracefulShutdownSignals: [.sigterm, .sigint])
             } catch {

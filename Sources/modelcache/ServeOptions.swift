@@ -50,6 +50,12 @@ struct ServeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A file holding the cluster's shared key (16-4096 bytes, mode 600): answer only peers with the same key, use only them.", valueName: "path"))
     var clusterKeyFile: String?
 
+    @Option(help: ArgumentHelp("Permission bits of the control socket, in octal: 0600 lets only this user run commands through the node; 0660 also its group (the systemd unit's; default 0600).", valueName: "mode"))
+    var controlSocketMode: String?
+
+    @Option(help: ArgumentHelp("Log lines on stderr: text (default), logfmt (key=value, one line per event) or json (one object per line).", valueName: "format"))
+    var logFormat: String?
+
     /// The node's settings, one line per setting of SettingSpec.all (flag > MODELCACHE_* > config file > default).
     /// A new setting: its entry in SettingSpec, its flag above (if any), and one line here.
     /// `loadKey` false (`modelcache config`): the cluster key file is named, not read (a desktop user may not read
@@ -72,7 +78,15 @@ struct ServeOptions: ParsableArguments {
         engine.originProxy = try ProxyRule.resolve(option: r.text(.originProxy, flag: originProxy),
                                                    environment: ProcessInfo.processInfo.environment)
         if let v = try r.text(.clusterKeyFile, flag: clusterKeyFile), loadKey { node.clusterKey = try ClusterKeyFile.load(v) }
+        if let v = try r.text(.controlSocketMode, flag: controlSocketMode) {
+            node.controlSocketMode = try FileModeOption.socketMode(v, option: "control-socket-mode")
+        }
         return (node, engine)
+    }
+
+    /// The log format (`--log-format`, checked by the table's choice), set apart: logging starts before the node.
+    func logFormat(_ r: inout ConfigResolver) throws -> LogFormat {
+        try r.text(.logFormat, flag: logFormat).flatMap(LogFormat.init(rawValue:)) ?? .text
     }
 
     static func address(_ s: String) throws -> (String, Int) {

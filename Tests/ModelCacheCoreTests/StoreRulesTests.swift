@@ -116,3 +116,19 @@ struct OutputTargetTests {
         #expect(OutputTarget.destination(output: "/d/", isExistingDirectory: true, url: "http://h/") == nil)
     }
 }
+
+/// A cache folder shared with its group (the systemd unit's) shares its index files with the group too.
+@Suite struct SharedIndexModeTests {
+    @Test func groupWritableFolderGivesTheGroupReadAndWrite() {
+        #expect(CacheFolder.sharedIndexMode(folderMode: 0o042770, fileMode: 0o100640) == 0o660)
+        #expect(CacheFolder.sharedIndexMode(folderMode: 0o040770, fileMode: 0o100600) == 0o660)
+        #expect(CacheFolder.sharedIndexMode(folderMode: 0o040770, fileMode: 0o100644) == 0o664)
+        #expect(CacheFolder.sharedIndexMode(folderMode: 0o040770, fileMode: 0o100660) == nil)  // already shared
+    }
+
+    @Test func privateFolderLeavesFilesAlone() {
+        for folder: UInt32 in [0o040700, 0o040755, 0o040750] {
+            #expect(CacheFolder.sharedIndexMode(folderMode: folder, fileMode: 0o100644) == nil)
+        }
+    }
+}

@@ -22,6 +22,9 @@ public final class Node: Sendable {
     let logger: Logger
     let portStream: AsyncStream<Int>
     let portContinuation: AsyncStream<Int>.Continuation
+    /// Yields true once the control socket listens with its mode set (false if it could not be set), then ends.
+    let controlStream: AsyncStream<Bool>
+    let controlContinuation: AsyncStream<Bool>.Continuation
     let boundPort = Mutex<Int?>(nil)
     let discovery = Mutex<AvahiDiscovery?>(nil)
     private let jobsBox = Mutex<JobManager?>(nil)
@@ -53,6 +56,7 @@ public final class Node: Sendable {
                                uploadLimiter: settings.maxUploadRate.map(RateLimiter.init(bytesPerSecond:)),
                                served: { metrics.served($0) }, clusterKey: settings.clusterKey, logger: logger)
         (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        (controlStream, controlContinuation) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let jobs = JobManager(node: self, settings: jobSettings, logger: logger)
         jobsBox.withLock { $0 = jobs }
         active.setMembershipHandler { [weak self] in self?.catalogueChanged() }
@@ -65,6 +69,12 @@ public final class Node: Sendable {
         if let p = boundPort.withLock({ $0 }) { return p }
         for await p in portStream { return p }
         return boundPort.withLock { $0 } ?? 0
+    }
+
+    /// True once the control socket listens (false: it never did, or its mode could not be set).
+    func controlSocketListening() async -> Bool {
+        for await ok in controlStream { return ok }
+        return false
     }
 
     /// Runs until cancelled, or (with signals) until SIGTERM/SIGINT: then shuts down gracefully.
@@ -103,17 +113,29 @@ public final class Node: Sendable {
         let controlRouter = Router()
         control.addRoutes(to: controlRouter)
         let socketPath = controlSocketPath
+        let socketMode = mode_t(settings.controlSocketMode)
+        let controlReady = controlContinuation
+        let log = logger
         let controlApp = Application(
             router: controlRouter,
             server: .http1(configuration: .init(idleTimeout: limits.idleTimeout)),
             configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "modelcache-control",
                                  availableConnectionsDelegate: .maximum(limits.maxControlConnections, logger: logger)),
-            onServerRunning: { _ in chmod(socketPath, 0o600) },
+            onServerRunning: { _ in
+                let ok = chmod(socketPath, socketMode) == 0
+                if !ok {
+                    log.error("cannot set the control socket's mode", metadata: ["path": "\(socketPath)", "error": "\(String(cString: strerror(errno)))"])
+                }
+                controlReady.yield(ok)
+                controlReady.finish()
+            },
             logger: logger)
         var services: [any Service] = [peerApp, controlApp, PeerPoller(node: self)]
         if settings.mdns { services.append(DiscoveryService(node: self)) }
         services.append(EventStreamsCloser(hub: jobs.events))  // shut down before the listeners
-        services.append(JobService(jobs: jobs))  // last: shut down first, so its jobs' last updates are still published
+        services.append(JobService(jobs: jobs))  // shut down early, so its jobs' last updates are still published
+        // Under systemd (Type=notify): READY=1 once both listeners are up; shut down first, so STOPPING=1 goes at once.
+        if let notify = SystemdNotifier.fromEnvironment(logger: logger) { services.append(SystemdNotifyService(node: self, socket: notify)) }
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: gracefulShutdownSignals,
@@ -123,6 +145,7 @@ public final class Node: Sendable {
             try await group.run()
         } catch where ListenError.isAddressInUse(error) {
             portContinuation.finish()
+            controlContinuation.finish()
             let wildcard = ["0.0.0.0", "::", "[::]", ""].contains(settings.listenHost)
             throw ModelCacheError.portInUse(wildcard ? "\(settings.listenPort)" : "\(settings.listenPort) on \(settings.listenHost)")
         }

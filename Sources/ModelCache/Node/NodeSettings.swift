@@ -23,6 +23,9 @@ public struct NodeSettings: Sendable {
     public static let defaultHFUpstream = "https://huggingface.co"
     /// The local control socket (default: `<cache-dir>/node.sock`).
     public var controlSocket: String?
+    /// The control socket's permission bits (`serve --control-socket-mode`): 0600 lets only the node's user in;
+    /// 0660 also lets its group (the systemd unit's `modelcache` group) run `modelcache fetch` through the node.
+    public var controlSocketMode: UInt16 = 0o600
     /// Web origins whose pages may use the browser API (`--allow-origin`, protocol §12), e.g. `http://localhost:8000`.
     public var allowedOrigins: [String] = []
     /// A connection to a listener (peer port, control socket) with no request for this long is closed; the same

@@ -19,6 +19,10 @@ public enum SettingKind: Sendable, Equatable {
     case addresses
     /// An http(s) URL, or `none`.
     case urlOrNone
+    /// One of these words.
+    case choice([String])
+    /// A socket's permission bits in octal (`FileModeOption.socketMode`), as a string: "0660".
+    case socketMode
     /// A forward proxy, `http://[user:pass@]HOST[:PORT]`, or `none`.
     case proxyOrNone
     /// A list of web origins, `scheme://host[:port]` (normalized to lower case, no default port).
@@ -35,6 +39,8 @@ public enum SettingKind: Sendable, Equatable {
         case .address: "a \"HOST:PORT\" string"
         case .addresses: "an array of \"HOST:PORT\" strings"
         case .urlOrNone: "a URL in quotes, or \"none\""
+        case .choice(let words): "one of " + words.map { "\"\($0)\"" }.joined(separator: ", ")
+        case .socketMode: "an octal mode in quotes, from \"0600\" to \"0666\""
         case .proxyOrNone: "an http://HOST:PORT proxy URL in quotes, or \"none\""
         case .origins: "an array of web origins in quotes"
         }
@@ -80,6 +86,12 @@ public enum SettingKind: Sendable, Equatable {
             if let problem = HTTPURLCheck.problem(s) {
                 throw .invalidArgument("\(name) '\(s)' is not an http(s) URL (\(problem)): give one such as https://huggingface.co, or none")
             }
+            return .text(s)
+        case (.choice(let words), .string(let s)):
+            guard words.contains(s) else { throw .invalidArgument("\(name) '\(s)' must be \(expected)") }
+            return .text(s)
+        case (.socketMode, .string(let s)):
+            _ = try FileModeOption.socketMode(s, option: name)
             return .text(s)
         case (.proxyOrNone, .string(let s)):
             if s != "none" { _ = try ProxyRule.Server(parsing: s, name: name) }

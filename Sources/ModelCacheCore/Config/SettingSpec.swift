@@ -114,11 +114,20 @@ extension SettingSpec {
         key: "cluster-key-file", flag: "--cluster-key-file", env: "MODELCACHE_CLUSTER_KEY_FILE", kind: .path,
         defaultValue: nil, defaultNote: "none: no cluster key", example: "\"/etc/modelcache/cluster.key\"",
         help: "The cluster's shared key (16-4096 bytes, mode 600): answer only peers with the same key, use only them.")
+    public static let controlSocketMode = SettingSpec(
+        key: "control-socket-mode", flag: "--control-socket-mode", env: "MODELCACHE_CONTROL_SOCKET_MODE",
+        kind: .socketMode, defaultValue: .text("0600"),
+        help: "The control socket's permission bits, octal in quotes: \"0600\" this user only, \"0660\" also its group.")
+    public static let logFormat = SettingSpec(
+        key: "log-format", flag: "--log-format", env: "MODELCACHE_LOG_FORMAT",
+        kind: .choice(LogFormat.allCases.map(\.rawValue)), defaultValue: .text(LogFormat.text.rawValue),
+        help: "Log lines on stderr: text, logfmt (key=value, one line per event) or json (one object per line).")
 
     /// Every setting, in the order `modelcache config` and the example file show them.
     public static let all: [SettingSpec] = [
         cacheDir, listen, peers, mdns, name, maxUploads, maxOriginRate, maxUploadRate, hfUpstream, maxSize,
         idleTimeout, maxConnections, allowOrigins, originProxy, clusterKeyFile,
+        controlSocketMode, logFormat,
     ]
 
     public static func named(_ key: String) -> SettingSpec? { all.first { $0.key == key } }

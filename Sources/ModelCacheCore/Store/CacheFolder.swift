@@ -50,3 +50,14 @@ public enum CacheFolder {
         !name.contains("/") && temporaryPrefixes.contains { name.hasPrefix($0) && name.count > $0.count }
     }
 }
+
+extension CacheFolder {
+    /// A cache folder its group may write (the systemd unit's `CacheDirectoryMode=2770`) is shared with that group:
+    /// the index files get group read and write, so group members' commands (`fetch` reaching the system node's
+    /// control socket, `ls`) can open the index. Returns the file's new permission bits, or nil to leave it.
+    public static func sharedIndexMode(folderMode: UInt32, fileMode: UInt32) -> UInt32? {
+        let groupWrite: UInt32 = 0o020, groupReadWrite: UInt32 = 0o060
+        guard folderMode & groupWrite != 0, fileMode & groupReadWrite != groupReadWrite else { return nil }
+        return (fileMode & 0o777) | groupReadWrite
+    }
+}
