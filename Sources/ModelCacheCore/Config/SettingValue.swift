@@ -17,27 +17,9 @@ public enum SettingValue: Sendable, Equatable {
         }
     }
 
-    /// A TOML basic string: quotes, backslashes and control characters escaped.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 || u.value == 0x7f {
-                    let hex = String(u.value, radix: 16, uppercase: true)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A TOML basic string: quotes, backslashes and control characters escaped (TOML's escapes are JSON's, which
+    /// LogLine writes).
+    static func quoted(_ s: String) -> String { "\"" + LogLine.escaped(s) + "\"" }
 }
 
 /// A value as it was given, before its kind is checked: a flag's or an environment variable's text, or a TOML value.
