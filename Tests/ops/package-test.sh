@@ -31,7 +31,14 @@ fail=0
 check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
 
 start=$SECONDS
-scripts/package --debug > "$work/package.log" 2>&1 || { echo "FAIL: scripts/package --debug:"; tail -20 "$work/package.log"; exit 1; }
+# The relink replaces the debug binary the later tests use; a failed link would delete it, so it is kept aside first.
+built_bin=.build/debug/modelcache
+[ -x "$built_bin" ] && cp -p "$built_bin" "$work/modelcache.before"
+if ! scripts/package --debug > "$work/package.log" 2>&1; then
+  echo "FAIL: scripts/package --debug:"; tail -20 "$work/package.log"
+  [ -x "$built_bin" ] || { [ -e "$work/modelcache.before" ] && cp -p "$work/modelcache.before" "$built_bin"; }
+  exit 1
+fi
 deb=$(tail -n1 "$work/package.log")
 echo "TIMING: scripts/package --debug took $((SECONDS - start)) s ($(grep '^built ' "$work/package.log"))"
 check [ -f "$deb" ]
