@@ -157,15 +157,17 @@ import ModelCacheCore
         let port = await node.listeningPort()
         let idle = try await openIdle(20, port: port, partialHead: false)
         let slow = try await openIdle(10, port: port, partialHead: true)
-        // A fresh request is answered while they are open.
-        #expect(try await get(env.http, "http://127.0.0.1:\(port)/v1/info").status == 200)
+        // A fresh request is answered while they are open. `Connection: close`: each check opens its own connection
+        // (a pooled one would itself be closed by the 0.7 s idle time-out, racing the client's reuse of it).
+        let fresh = [("Connection", "close")]
+        #expect(try await get(env.http, "http://127.0.0.1:\(port)/v1/info", headers: fresh).status == 200)
         // After the idle time-out every one of them is closed by the node (bounded wait).
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline, (idle + slow).contains(where: \.isActive) {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect((idle + slow).filter(\.isActive).count == 0, "connections still open after the idle time-out")
-        #expect(try await get(env.http, "http://127.0.0.1:\(port)/v1/info").status == 200)
+        #expect(try await get(env.http, "http://127.0.0.1:\(port)/v1/info", headers: fresh).status == 200)
         for ch in idle + slow { try? await ch.close() }
         task.cancel()
         _ = await task.result
