@@ -31,13 +31,18 @@ check() {
     local what=$1; shift
     if "$@"; then echo "ok   $what"; PASS=$((PASS + 1)); else echo "FAIL $what"; FAIL=$((FAIL + 1)); fi
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() {  # URL: bounded wait (10 s) until something answers there
     for _ in $(seq 100); do curl -s -o /dev/null --max-time 1 "$1" && return 0; sleep 0.1; done
     return 1
 }
 
-ORIGIN_PORT=$(free_port) SQUID_PORT=$(free_port) A_PORT=$(free_port) B_PORT=$(free_port)
+# Four distinct ports, held open together while they are picked (one at a time, the kernel may hand out the same free
+# port twice: squid then failed to bind and the readiness probe reached nginx on that port instead).
+read -r ORIGIN_PORT SQUID_PORT A_PORT B_PORT < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(4)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))')
 mkdir -p "$OUT/www" "$OUT/squid-cache" "$OUT/logs" "$OUT/a" "$OUT/b"
 head -c $((40 * 1024 * 1024 + 12345)) /dev/urandom >"$OUT/www/model.bin"
 # A model published two days ago: Squid's heuristic freshness (a fifth of the age since Last-Modified) keeps it fresh
@@ -91,7 +96,9 @@ PIDS+=($!)
 wait_http "http://127.0.0.1:$ORIGIN_PORT/" || { echo "FAIL nginx did not start"; cat "$OUT/logs/nginx-error.log"; exit 1; }
 started=0
 for _ in $(seq 100); do
-    curl -s -o /dev/null --max-time 1 -x "http://127.0.0.1:$SQUID_PORT" "http://127.0.0.1:$ORIGIN_PORT/" && { started=1; break; }
+    # Squid's answer names it in Via: something else on the port is not a start.
+    curl -s -D - -o /dev/null --max-time 1 -x "http://127.0.0.1:$SQUID_PORT" "http://127.0.0.1:$ORIGIN_PORT/" \
+        | grep -qi '^via:.*squid' && { started=1; break; }
     sleep 0.1
 done
 [ $started = 1 ] || { echo "FAIL squid did not start"; cat "$OUT/logs/squid.out" "$OUT/logs/squid-cache.log"; exit 1; }
