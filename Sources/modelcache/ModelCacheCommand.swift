@@ -11,7 +11,7 @@ struct ModelCacheCommand: AsyncParsableCommand {
         version: ModelCacheVersion.string,
         subcommands: [FetchCommand.self, ServeCommand.self, JobsCommand.self, StatusCommand.self, WaitCommand.self,
                       AbortCommand.self, PinCommand.self, UnpinCommand.self, ListCommand.self, AddCommand.self, RemoveCommand.self, VerifyCommand.self, DiscoverCommand.self,
-                      TokenCommand.self, ConfigCommand.self]
+                      TokenCommand.self, ConfigCommand.self, HfCommand.self]
     )
 }
 

@@ -271,14 +271,7 @@ class Test:
         steps = [self.scenario_a, self.scenario_b, self.scenario_c, self.scenario_e, self.scenario_f,
                  self.scenario_h, self.scenario_i, self.scenario_j, self.scenario_k, self.scenario_d,
                  self.scenario_g]
-        for step in steps:
-            print("== " + (step.__doc__ or step.__name__).strip().splitlines()[0], flush=True)
-            t0 = time.time()
-            try:
-                step()
-            except Exception:  # noqa: BLE001 - a broken scenario is a failure, the others still run
-                self.check("%s ran to the end" % step.__name__, False, traceback.format_exc()[-1500:])
-            self.info("%s took %.1f s" % (step.__name__, time.time() - t0))
+        self.run_steps(steps)
         if self.failed:
             st = None
             try:
@@ -296,6 +289,16 @@ class Test:
                     print("--- node-%s.log (last 30 lines)\n%s" % (n, t))
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         return 1 if self.failed else 0
+
+    def run_steps(self, steps):
+        for step in steps:
+            print("== " + (step.__doc__ or step.__name__).strip().splitlines()[0], flush=True)
+            t0 = time.time()
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - a broken scenario is a failure, the others still run
+                self.check("%s ran to the end" % step.__name__, False, traceback.format_exc()[-1500:])
+            self.info("%s took %.1f s" % (step.__name__, time.time() - t0))
 
     # -- a ----------------------------------------------------------------------------------------------------
     def scenario_a(self):
@@ -805,7 +808,7 @@ class Proxy:
                     s.close()
 
 
-def main():
+def main(test_class=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin")
     ap.add_argument("--keep", action="store_true", help="keep the output directory")
@@ -813,7 +816,7 @@ def main():
     a = ap.parse_args()
     if a.client:
         return client_main(json.loads(a.client))
-    t = Test(a)
+    t = (test_class or Test)(a)
     signal.signal(signal.SIGTERM, lambda *x: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *x: sys.exit(130))
     rc = 1

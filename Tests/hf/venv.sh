@@ -35,3 +35,19 @@ hf_venv() {
     rm -f "$log"
     return 0
 }
+
+# The Hugging Face client tests' runner: skips (exit 0) when the virtualenv cannot be made here, fails without the
+# binary or when CHECK (shell code run with $BIN set) fails, else runs DRIVER.py under a hard time bound.
+#   hf_run_test DRIVER.py SECONDS 'CHECK' WHAT
+hf_run_test() {
+    local driver=$1 seconds=$2 check=$3 what=$4
+    BIN=${MODELCACHE_BIN:-.build/debug/modelcache}
+    hf_venv || case $? in
+        2) echo "SKIP: $HF_VENV_WHY"; exit 0 ;;
+        *) echo "FAIL: $HF_VENV_WHY"; echo "0 passed, 1 failed"; exit 1 ;;
+    esac
+    [[ -x $BIN ]] || { echo "FAIL: no modelcache binary at $BIN"; echo "0 passed, 1 failed"; exit 1; }
+    eval "$check" || { echo "FAIL: $BIN has no $what"; echo "0 passed, 1 failed"; exit 1; }
+    # Hard bound on the whole run; the driver stops everything it started on TERM.
+    timeout -k 10 "$seconds" "$HF_VENV/bin/python" "$driver" --bin "$(realpath "$BIN")" ${KEEP_OUTPUT:+--keep}
+}

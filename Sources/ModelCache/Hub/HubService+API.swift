@@ -92,7 +92,7 @@ extension HubService {
 
     // MARK: helpers
 
-    static func commit(inRevisionInfo body: [UInt8]) -> String? {
+    public static func commit(inRevisionInfo body: [UInt8]) -> String? {
         guard let obj = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
               let sha = obj["sha"] as? String, HubRoute.isCommit(sha), obj["id"] is String else { return nil }
         return sha

@@ -86,9 +86,8 @@ public final class Node: Sendable {
             router.add(middleware: ClusterGuard<NodeRequestContext>(
                 verifier: ClusterGuard<NodeRequestContext>.Verifier(ClusterRequestVerifier(key: key)), logger: logger))
         }
-        if let upstream = settings.hfUpstream {
-            router.add(middleware: HubMiddleware(hub: HubService(node: self, upstream: upstream, http: engine.http, logger: logger)))
-        }
+        let hub = settings.hfUpstream.map { HubService(node: self, upstream: $0, http: engine.http, logger: logger) }
+        if let hub { router.add(middleware: HubMiddleware(hub: hub)) }
         peerAPI.addRoutes(to: router)
         metricsAPI.addRoutes(to: router)
         WebAPI(node: self, access: { [weak self] in self?.browserAccess.withLock { $0 } }).addRoutes(to: router)
@@ -111,6 +110,7 @@ public final class Node: Sendable {
         let control = ControlAPI(node: self)
         unlink(controlSocketPath)
         let controlRouter = Router()
+        if let hub { controlRouter.add(middleware: HubMiddleware(hub: hub)) }  // `modelcache hf download` (protocol §15)
         control.addRoutes(to: controlRouter)
         let socketPath = controlSocketPath
         let socketMode = mode_t(settings.controlSocketMode)
