@@ -28,6 +28,13 @@ public struct HubImportPlan: Sendable, Equatable {
         public var files: [HubFileMeta]
         /// `{upstream}/[datasets/]{repo}/resolve/{commit|ref}/{path}` for each of those files.
         public var urls: [String]
+
+        public init(name: String, size: Int64, files: [HubFileMeta], urls: [String]) {
+            self.name = name
+            self.size = size
+            self.files = files
+            self.urls = urls
+        }
     }
 
     public var repo: HubRepo
