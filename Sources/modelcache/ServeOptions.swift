@@ -31,6 +31,9 @@ struct ServeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The Hugging Face Hub behind the node's Hub endpoint (clients set HF_ENDPOINT=http://<node>); 'none' turns the endpoint off.", valueName: "url"))
     var hfUpstream: String?
 
+    @Option(help: ArgumentHelp("A Hugging Face Hub cache to import (hard-linked, like modelcache hf import) at start and whenever it changes.", valueName: "path"))
+    var hfImport: String?
+
     @Option(help: ArgumentHelp("Cache size limit in bytes (suffixes K, M, G, T): least-recently-used unpinned blobs are evicted.", valueName: "size"))
     var maxSize: String?
 
@@ -71,6 +74,7 @@ struct ServeOptions: ParsableArguments {
         engine.maxOriginRate = try r.bytes(.maxOriginRate, flag: maxOriginRate)
         node.maxUploadRate = try r.bytes(.maxUploadRate, flag: maxUploadRate)
         if let v = try r.text(.hfUpstream, flag: hfUpstream) { node.hfUpstream = v == "none" ? nil : v }
+        node.hfImport = try r.text(.hfImport, flag: hfImport)
         engine.maxCacheSize = try r.bytes(.maxSize, flag: maxSize)
         if let v = try r.int(.idleTimeout, flag: idleTimeout) { node.idleTimeout = .seconds(v) }
         if let v = try r.int(.maxConnections, flag: maxConnections) { node.maxConnections = v }

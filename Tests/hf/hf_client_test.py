@@ -136,12 +136,13 @@ class Test:
         self.hub_port, self.cdn_port = d["hub"], d["cdn"]
         self.hub = "http://127.0.0.1:%d" % self.hub_port
 
-    def start_node(self, name, peers=()):
+    def start_node(self, name, peers=(), extra=()):
         port = self.free_port()
         argv = [self.bin, "serve", "--cache-dir", os.path.join(self.out, "node-" + name), "--listen",
                 "127.0.0.1:%d" % port, "--no-mdns", "--name", name, "--hf-upstream", self.hub, "-v"]
         for p in peers:
             argv += ["--peer", p]
+        argv += list(extra)
         self.start("node-" + name, argv, "node-%s.log" % name)
         url = "http://127.0.0.1:%d" % port
         for _ in range(200):

@@ -228,6 +228,8 @@ class DownloadTest(hf_client_test.Test):
         self.check("e. the gated repo's blob is imported as private, the public ones not",
                    private.get(gated) is True and private.get(shard) is False, "list: %s" % private)
 
+        self.watch_scenario(hub)
+
         # Node B, the fake Hub stopped: everything comes from node I.
         self.stop("fakehub")
         i_port = None
@@ -254,6 +256,32 @@ class DownloadTest(hf_client_test.Test):
         self.check("e. the gated file is not served through node B from node I (private)", not r["ok"], self.describe(r))
         st, _, body = self.raw("http://127.0.0.1:" + i_port, "GET", "/v1/blobs/" + gated)
         self.check("e. node I's peer API refuses the gated blob (404)", st == 404, "status %d" % st)
+
+    def wait_for(self, path, seconds=30):
+        for _ in range(seconds * 10):
+            if os.path.exists(path):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def watch_scenario(self, hub):
+        """serve --hf-import: imported at start, and again when the client downloads into the Hub cache"""
+        shard = self.commit("acme/tiny-model")["files"]["model-00001-of-00002.safetensors"]["sha256"]
+        self.start_node("w", extra=["--hf-import", hub])
+        ok = self.wait_for(self.store_blob("w", shard))
+        self.check("serve --hf-import: the Hub cache is imported at start (linked)",
+                   ok and os.stat(self.store_blob("w", shard)).st_ino
+                   == os.stat(os.path.join(hub, "models--acme--tiny-model", "blobs", shard)).st_ino,
+                   self.tail("node-w.log", 10))
+        stream = self.commit("acme/stream-model")["files"]["stream.safetensors"]["sha256"]
+        self.extra_env = {"HF_HUB_DISABLE_XET": "1"}
+        try:
+            r = self.client(os.path.dirname(hub), self.hub, op="snapshot", repo_id="acme/stream-model")
+        finally:
+            self.extra_env = {}
+        self.check("serve --hf-import: a repo the client downloads later is imported by itself (inotify)",
+                   r["ok"] and self.wait_for(self.store_blob("w", stream)), self.describe(r) + self.tail("node-w.log", 10))
+        self.stop("node-w")
 
 
 if __name__ == "__main__":

@@ -132,6 +132,7 @@ public final class Node: Sendable {
             logger: logger)
         var services: [any Service] = [peerApp, controlApp, PeerPoller(node: self)]
         if settings.mdns { services.append(DiscoveryService(node: self)) }
+        if let path = settings.hfImport { services.append(HubCacheWatcher(node: self, path: path, hub: hub)) }
         services.append(EventStreamsCloser(hub: jobs.events))  // shut down before the listeners
         services.append(JobService(jobs: jobs))  // shut down early, so its jobs' last updates are still published
         // Under systemd (Type=notify): READY=1 once both listeners are up; shut down first, so STOPPING=1 goes at once.

@@ -21,6 +21,8 @@ public struct NodeSettings: Sendable {
     /// The Hugging Face Hub (or mirror) behind the node's Hub endpoint (`serve --hf-upstream`); nil = no endpoint.
     public var hfUpstream: String? = NodeSettings.defaultHFUpstream
     public static let defaultHFUpstream = "https://huggingface.co"
+    /// A Hugging Face Hub cache imported at start and when it changes (`serve --hf-import`, protocol §15).
+    public var hfImport: String?
     /// The local control socket (default: `<cache-dir>/node.sock`).
     public var controlSocket: String?
     /// The control socket's permission bits (`serve --control-socket-mode`): 0600 lets only the node's user in;

@@ -89,6 +89,10 @@ extension SettingSpec {
         key: "hf-upstream", flag: "--hf-upstream", env: "MODELCACHE_HF_UPSTREAM", kind: .urlOrNone,
         defaultValue: .text("https://huggingface.co"),
         help: "The Hugging Face Hub behind the node's Hub endpoint; \"none\" turns the endpoint off.")
+    public static let hfImport = SettingSpec(
+        key: "hf-import", flag: "--hf-import", env: "MODELCACHE_HF_IMPORT", kind: .path,
+        defaultValue: nil, defaultNote: "none", example: "\"/home/alice/.cache/huggingface/hub\"",
+        help: "A Hugging Face Hub cache to import (hard-linked, like modelcache hf import) at start and when it changes.")
     public static let maxSize = SettingSpec(
         key: "max-size", flag: "--max-size", env: "MODELCACHE_MAX_SIZE", kind: .size,
         defaultValue: nil, defaultNote: "no limit", example: "\"200G\"",
@@ -125,7 +129,7 @@ extension SettingSpec {
 
     /// Every setting, in the order `modelcache config` and the example file show them.
     public static let all: [SettingSpec] = [
-        cacheDir, listen, peers, mdns, name, maxUploads, maxOriginRate, maxUploadRate, hfUpstream, maxSize,
+        cacheDir, listen, peers, mdns, name, maxUploads, maxOriginRate, maxUploadRate, hfUpstream, hfImport, maxSize,
         idleTimeout, maxConnections, allowOrigins, originProxy, clusterKeyFile,
         controlSocketMode, logFormat,
     ]
