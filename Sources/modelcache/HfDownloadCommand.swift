@@ -73,6 +73,19 @@ struct HfDownloadCommand: AsyncParsableCommand {
                     chosen.append(try await describe(f, repo: repo, commit: commit, upstream: upstream, auth: auth, control: control))
                 }
 
+                // Blobs the Hub cache has and the store has not (the client downloaded them, or the node evicted them):
+                // imported (checked against their names, linked) instead of downloaded again.
+                let layout = HfSupport.layout()
+                var wrong: Set<String> = []
+                for c in chosen where try stored(c, store) == nil && PosixFile.exists(layout.blobPath(repo, etag: c.file.etag)) {
+                    let file = layout.blobPath(repo, etag: c.file.etag)
+                    let meta = HubFileMeta(repo: repo, commit: commit, path: c.file.path, size: c.file.size, etag: c.file.etag,
+                                           sha256: c.sha256, isPublic: c.isPublic)
+                    let blob = HubImportPlan.Blob(name: c.file.etag, size: c.file.size, files: [meta], urls: [c.url])
+                    let out = try await control.importHub(HubImportRequest(blob: .init(file: file, blob: blob, isPrivate: !c.isPublic)))
+                    if out.method == .refused { wrong.insert(c.file.etag); HfSupport.say("\(c.file.path): the Hub cache's blob is wrong (\(out.problem ?? "")): downloading it") }
+                }
+
                 // The bytes: public files as one job of the node; files of gated or private repos with the token.
                 let missingPublic = try chosen.filter { try $0.isPublic && stored($0, store) == nil }
                 if !missingPublic.isEmpty {
@@ -92,7 +105,6 @@ struct HfDownloadCommand: AsyncParsableCommand {
                 }
 
                 // The layout.
-                let layout = HfSupport.layout()
                 var counts: [HubCacheWriter.Placed: Int] = [:]
                 for var c in chosen {
                     if c.sha256 == nil, !c.isPublic {  // a private plain file: its sha256 is known to the node now
@@ -106,7 +118,8 @@ struct HfDownloadCommand: AsyncParsableCommand {
                     if let localDir {
                         placed = try HubCacheWriter.placeLocal(blob.path, dir: absolute(localDir), path: c.file.path, commit: commit, etag: c.file.etag)
                     } else {
-                        placed = try HubCacheWriter.placeBlob(blob.path, layout: layout, repo: repo, etag: c.file.etag)
+                        placed = try HubCacheWriter.placeBlob(blob.path, layout: layout, repo: repo, etag: c.file.etag,
+                                                               replace: wrong.contains(c.file.etag))
                         try HubCacheWriter.linkSnapshotFile(layout: layout, repo: repo, commit: commit, path: c.file.path, etag: c.file.etag)
                     }
                     counts[placed, default: 0] += 1

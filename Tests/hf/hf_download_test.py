@@ -131,6 +131,33 @@ class DownloadTest(hf_client_test.Test):
                    rc == 0 and self.last(out) == snap and "%d present" % len(main["files"]) in err, err[-400:])
         self.home_download = home
 
+        # The Hub cache already has a repo (the client fetched it straight from the Hub): adopted, not downloaded
+        # again; a wrong blob there is downloaded and replaced.
+        home = self.new_home()
+        self.extra_env = {"HF_HUB_DISABLE_XET": "1"}
+        try:
+            r1 = self.client(home, self.hub, op="snapshot", repo_id="acme/stream-model")
+            r2 = self.client(home, self.hub, op="snapshot", repo_id="acme/bad-model")
+        finally:
+            self.extra_env = {}
+        stream = self.commit("acme/stream-model")["files"]["stream.safetensors"]["sha256"]
+        bad = self.commit("acme/bad-model")
+        hub_stream = os.path.join(home, "hub", "models--acme--stream-model", "blobs", stream)
+        hub_bad = os.path.join(home, "hub", "models--acme--bad-model", "blobs", bad["files"]["model.safetensors"]["sha256"])
+        os.chmod(hub_bad, 0o644)
+        with open(hub_bad, "r+b") as f:
+            f.seek(5)
+            f.write(b"X")
+        rc, out, err = self.mc("a", home, "download", "acme/stream-model")
+        self.check("hf download of a repo the Hub cache has: its blobs adopted (same inode in the store), not fetched",
+                   r1["ok"] and rc == 0 and os.stat(hub_stream).st_ino == os.stat(self.store_blob("a", stream)).st_ino,
+                   "%s exit %d %s" % (self.describe(r1), rc, err[-400:]))
+        rc, out, err = self.mc("a", home, "download", "acme/bad-model")
+        snap = os.path.join(home, "hub", "models--acme--bad-model", "snapshots", bad["sha"])
+        self.check("hf download over a wrong Hub cache blob: reported, downloaded, replaced (snapshot identical)",
+                   r2["ok"] and rc == 0 and "blob is wrong" in err and not self.snapshot_problems(snap, bad),
+                   "%s exit %d %s %s" % (self.describe(r2), rc, self.snapshot_problems(snap, bad), err[-400:]))
+
     # -- f ----------------------------------------------------------------------------------------------------
     def scenario_select(self):
         """f. --include/--exclude, --revision by tag and by commit, one file, datasets, --local-dir"""
@@ -170,6 +197,19 @@ class DownloadTest(hf_client_test.Test):
                    "exit %d %r %s %s" % (rc, self.last(out), self.snapshot_problems(snap, ds), err[-400:]))
         r = self.offline(home, op="snapshot", repo_id="acme/tiny-dataset", repo_type="dataset")
         self.check("snapshot_download(dataset, offline) returns it", r["ok"] and r["dir"] == snap, self.describe(r))
+
+        home2 = self.new_home()
+        rc, out, err = self.mc("a", home2, "download", "acme/twin-model", "--detach")
+        job = self.last(out)
+        w = subprocess.run([self.bin, "wait", job, "--cache-dir", os.path.join(self.out, "node-a")], capture_output=True,
+                           text=True, timeout=120)
+        rc2, out2, err2 = self.mc("a", home2, "download", "acme/twin-model")
+        twin = self.commit("acme/twin-model")
+        snap = os.path.join(home2, "hub", "models--acme--twin-model", "snapshots", twin["sha"])
+        self.check("--detach prints the job's id; wait follows it; the same command then lays the files out",
+                   rc == 0 and job and not job.startswith("/") and w.returncode == 0 and rc2 == 0 and self.last(out2) == snap
+                   and not self.snapshot_problems(snap, twin),
+                   "detach %d %r; wait %d %s; again %d %s" % (rc, job, w.returncode, w.stderr[-200:], rc2, err2[-300:]))
 
         local = os.path.join(self.out, "local-ds")
         rc, out, err = self.mc("a", home, "download", "acme/tiny-dataset", "--repo-type", "dataset", "--local-dir", local)

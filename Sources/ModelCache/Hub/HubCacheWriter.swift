@@ -17,12 +17,12 @@ public enum HubCacheWriter {
         case present
     }
 
-    /// `blobs/<etag>` for a store blob.
-    public static func placeBlob(_ storeBlob: String, layout: HubCacheLayout, repo: HubRepo, etag: String) throws -> Placed {
+    /// `blobs/<etag>` for a store blob. One already there is kept, unless `replace` (its bytes were found wrong).
+    public static func placeBlob(_ storeBlob: String, layout: HubCacheLayout, repo: HubRepo, etag: String, replace: Bool = false) throws -> Placed {
         guard HubCacheLayout.isBlobName(etag) else { throw ModelCacheError.io(path: layout.repoDir(repo), detail: "'\(etag)' is not a blob name") }
         let dest = layout.blobPath(repo, etag: etag)
         var st = stat()
-        if lstat(dest, &st) == 0 { return .present }
+        if !replace, lstat(dest, &st) == 0 { return .present }
         try PosixFile.makeDirectories(PosixFile.parent(dest))
         let temp = PosixFile.parent(dest) + "/." + etag + ".modelcache-" + UUID().uuidString + ".tmp"
         var placed = Placed.linked
