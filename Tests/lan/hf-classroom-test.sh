@@ -12,26 +12,17 @@
 set -uo pipefail
 NAME=hfc NODES=2
 source "$(dirname "$0")/lib.sh"
-source Tests/hf/venv.sh
 lan_setup
-hf_venv || case $? in 2) skip "$HF_VENV_WHY" ;; *) check "made $HF_VENV ($HF_VENV_WHY)" false; echo "$PASS passed, $FAIL failed"; exit 1 ;; esac
+lan_hf_venv
 TOKEN=hf_test_token
 MODEL=acme/tiny-model
 GATED=acme/gated-model
 
-# The fake Hub in the origin namespace, on 10.77.0.100 (its CDN redirects name the host it listens on).
-chmod 755 "$OUT"
-"$LAB" exec origin python3 "$ROOT/Tests/hf/fakehub.py" --host 10.77.0.100 --port 0 --cdn-port 0 \
-    --ports-file "$OUT/fakehub-ports.json" --data-dir "$OUT/fakehub-data" >"$OUT/fakehub.log" 2>&1 &
-FAKE=$!
-BG+=("$FAKE")
-for _ in $(seq 600); do [[ -s $OUT/fakehub-ports.json ]] && break; kill -0 "$FAKE" 2>/dev/null || break; sleep 0.1; done
-HUB_PORT=$(json 'd["hub"]' <"$OUT/fakehub-ports.json" 2>/dev/null)
-CDN_PORT=$(json 'd["cdn"]' <"$OUT/fakehub-ports.json" 2>/dev/null)
+# The fake Hub in the origin namespace, on 10.77.0.100.
+start_fakehub
 if [[ -z $HUB_PORT ]]; then
     check "the fake Hub started in the origin namespace" false; cat "$OUT/fakehub.log"; echo "$PASS passed, $FAIL failed"; exit 1
 fi
-HUB=http://10.77.0.100:$HUB_PORT
 "$LAB" exec 1 curl -sf "$HUB/_manifest" >"$OUT/manifest.json"
 check "(sanity) node 1's namespace reaches the fake Hub; its CDN redirects name 10.77.0.100:$CDN_PORT" \
     bash -c "\"$LAB\" exec 1 curl -s -o /dev/null -D - '$HUB/$MODEL/resolve/main/model-00001-of-00002.safetensors' |

@@ -86,5 +86,26 @@ start_nodes() {
     done
 }
 
+# lan_hf_venv: the Hugging Face client's virtualenv (Tests/hf/venv.sh): skips when it cannot be made here.
+lan_hf_venv() {
+    source Tests/hf/venv.sh
+    hf_venv || case $? in 2) skip "$HF_VENV_WHY" ;; *) check "made $HF_VENV ($HF_VENV_WHY)" false; echo "$PASS passed, $FAIL failed"; exit 1 ;; esac
+}
+
+# start_fakehub: Tests/hf/fakehub.py (Hub + CDN) in the origin namespace on 10.77.0.100 (its CDN redirects name the
+# host it listens on); sets FAKE (its pid, also in BG), HUB_PORT, CDN_PORT and HUB (empty ports: it did not start).
+start_fakehub() {
+    chmod 755 "$OUT"
+    "$LAB" exec origin python3 "$ROOT/Tests/hf/fakehub.py" --host 10.77.0.100 --port 0 --cdn-port 0 \
+        --ports-file "$OUT/fakehub-ports.json" --data-dir "$OUT/fakehub-data" >"$OUT/fakehub.log" 2>&1 &
+    FAKE=$!
+    BG+=("$FAKE")
+    local _
+    for _ in $(seq 600); do [[ -s $OUT/fakehub-ports.json ]] && break; kill -0 "$FAKE" 2>/dev/null || break; sleep 0.1; done
+    HUB_PORT=$(json 'd["hub"]' <"$OUT/fakehub-ports.json" 2>/dev/null)
+    CDN_PORT=$(json 'd["cdn"]' <"$OUT/fakehub-ports.json" 2>/dev/null)
+    HUB=http://10.77.0.100:$HUB_PORT
+}
+
 peers_of() { curl -s --unix-socket "$OUT/node$1/node.sock" http://node/v1/local/peers; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
