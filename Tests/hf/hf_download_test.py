@@ -321,6 +321,15 @@ class DownloadTest(hf_client_test.Test):
             self.extra_env = {}
         self.check("serve --hf-import: a repo the client downloads later is imported by itself (inotify)",
                    r["ok"] and self.wait_for(self.store_blob("w", stream)), self.describe(r) + self.tail("node-w.log", 10))
+        log = ""
+        for _ in range(300):
+            log = open(os.path.join(self.out, "node-w.log"), errors="replace").read()
+            if log.count("hf-import done") >= 2:
+                break
+            time.sleep(0.1)
+        self.check("serve --hf-import: the tampered blob is reported once, not hashed again while unchanged",
+                   log.count("hf-import done") >= 2 and log.count("REFUSED acme/twin-model") == 1,
+                   "%d runs, %d REFUSED lines" % (log.count("hf-import done"), log.count("REFUSED acme/twin-model")))
         self.stop("node-w")
 
 

@@ -9,6 +9,8 @@ public struct HubCacheImporter: Sendable {
 
     public struct Summary: Sendable {
         public var counts: [HubImportOutcome.Method: Int] = [:]
+        /// The refused blob files as they were (`HubCacheImporter.fileKey`): a later run skips them while unchanged.
+        public var refusedFiles: Set<String> = []
         public var refused: Int { counts[.refused] ?? 0 }
         public var line: String {
             [HubImportOutcome.Method.linked, .copied, .known, .refused].map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
@@ -33,8 +35,9 @@ public struct HubCacheImporter: Sendable {
     ///   - probe: the status of an anonymous `HEAD` of a file (repo, commit, path) (nil: no answer).
     ///   - step: does one import step.
     ///   - say: progress and problems, one line each.
+    ///   - skipping: blob files refused by an earlier run (`Summary.refusedFiles`), not hashed again while unchanged.
     public func run(store: Store, probe: (HubRepo, String, String) async -> Int?, step: (HubImportRequest) async throws -> HubImportOutcome,
-                    say: (String) -> Void) async throws -> Summary {
+                    say: (String) -> Void, skipping: Set<String> = []) async throws -> Summary {
         var summary = Summary()
         for repo in HubCacheScanner.repos(layout) {
             try Task.checkCancellation()
@@ -46,18 +49,31 @@ public struct HubCacheImporter: Sendable {
             say("\(repo.kind.rawValue) \(repo.id): \(plan.blobs.count) blobs, \(ProgressText.bytes(plan.byteCount))\(isPublic ? "" : ", private")")
             for (i, b) in plan.blobs.enumerated() {
                 try Task.checkCancellation()
+                let file = layout.blobPath(repo, etag: b.name)
+                if let key = HubCacheImporter.fileKey(file), skipping.contains(key) {
+                    summary.counts[.refused, default: 0] += 1
+                    summary.refusedFiles.insert(key)
+                    continue
+                }
                 if try store.knownHubBlob(b) == nil {  // only what must be hashed
                     say("[\(i + 1)/\(plan.blobs.count)] hashing \(b.files.first?.path ?? b.name) (\(ProgressText.bytes(b.size)))")
                 }
-                let out = try await step(HubImportRequest(blob: .init(file: layout.blobPath(repo, etag: b.name), blob: b, isPrivate: !isPublic)))
+                let before = HubCacheImporter.fileKey(file)
+                let out = try await step(HubImportRequest(blob: .init(file: file, blob: b, isPrivate: !isPublic)))
                 summary.counts[out.method, default: 0] += 1
                 if out.method == .refused {
+                    if let before { summary.refusedFiles.insert(before) }
                     say("REFUSED \(repo.id) \(b.files.map(\.path).joined(separator: ", ")) (blob \(b.name)): \(out.problem ?? "wrong bytes"); not imported")
                 }
             }
             _ = try await step(HubImportRequest(metadata: .init(repo: repo, refs: plan.refs, trees: plan.trees, isPublic: isPublic)))
         }
         return summary
+    }
+
+    /// A file as it is now (path, size, mtime, inode): equal keys mean it was not changed in between.
+    static func fileKey(_ path: String) -> String? {
+        Store.currentStat(path).map { "\(path)|\($0.size)|\($0.mtimeNanos)|\($0.inode)" }
     }
 
     /// Public when an anonymous client may download one of its files; a refusal or no answer means private.

@@ -28,11 +28,12 @@ struct HubCacheWatcher: Service {
         let notify = Inotify()
         var due: ContinuousClock.Instant? = .now
         var lastRun = ContinuousClock.now
+        var refused: Set<String> = []  // wrong blobs are reported once, not hashed again at every change
         while !Task.isCancelled {
             if let d = due, ContinuousClock.now >= d {
                 due = nil
                 notify?.watch(HubCacheWatcher.folders(layout))
-                await importOnce(importer)
+                refused = await importOnce(importer, skipping: refused)
                 notify?.drain()  // what the import itself changed (modes) is not news
                 lastRun = .now
             }
@@ -53,10 +54,11 @@ struct HubCacheWatcher: Service {
         return out
     }
 
-    func importOnce(_ importer: HubCacheImporter) async {
+    /// One import; returns the refused blob files (to skip while they stay as they are).
+    func importOnce(_ importer: HubCacheImporter, skipping: Set<String>) async -> Set<String> {
         guard HubCacheScanner.isDirectory(path) else {
             node.logger.warning("hf-import: no Hugging Face cache there", metadata: ["path": "\(path)"])
-            return
+            return skipping
         }
         let store = node.store
         let log = node.logger
@@ -67,10 +69,12 @@ struct HubCacheWatcher: Service {
                 try await HubCacheWatcher.onThread { try store.importHub(r) }
             }, say: { line in
                 if line.hasPrefix("REFUSED") { log.warning("hf-import", metadata: ["note": "\(line)"]) } else { log.info("hf-import", metadata: ["note": "\(line)"]) }
-            })
+            }, skipping: skipping)
             log.info("hf-import done", metadata: ["path": "\(path)", "result": "\(summary.line)"])
+            return summary.refusedFiles
         } catch {
             log.warning("hf-import failed", metadata: ["path": "\(path)", "error": "\(error)"])
+            return skipping
         }
     }
 
