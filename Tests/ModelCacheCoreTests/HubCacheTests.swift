@@ -80,6 +80,7 @@ import Testing
         #expect(HubCacheLayout.token(environment: ["HF_TOKEN": " hf_x\n"], fileContents: "hf_file") == "hf_x")
         #expect(HubCacheLayout.token(environment: [:], fileContents: "hf_file\n") == "hf_file")
         #expect(HubCacheLayout.token(environment: ["HF_TOKEN": ""], fileContents: "  \n") == nil)
+        #expect(HubCacheLayout.token(environment: ["HF_TOKEN": "hf_x", "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1"], fileContents: "hf_file") == nil)
     }
 
     @Test func gitBlobIDsAndLFSPointers() {

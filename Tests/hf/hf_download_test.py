@@ -198,6 +198,20 @@ class DownloadTest(hf_client_test.Test):
         r = self.offline(home, op="snapshot", repo_id="acme/tiny-dataset", repo_type="dataset")
         self.check("snapshot_download(dataset, offline) returns it", r["ok"] and r["dir"] == snap, self.describe(r))
 
+        gated = self.commit("acme/gated-model")
+        rc, out, err = self.mc("a", home, "download", "acme/gated-model")
+        self.check("a gated repo without a token: refused with the Hub's GatedRepo (exit 3)",
+                   rc == 3 and "GatedRepo" in err, "exit %d %s" % (rc, err[-300:]))
+        rc, out, err = self.mc("a", home, "download", "acme/gated-model", "--token", TOKEN)
+        snap = os.path.join(home, "hub", "models--acme--gated-model", "snapshots", gated["sha"])
+        lst = json.loads(subprocess.run([self.bin, "list", "--json", "--cache-dir", os.path.join(self.out, "node-a")],
+                                        capture_output=True, text=True).stdout or "[]")
+        private = {r["sha256"]: r.get("isPrivate") for r in lst}
+        gsha = gated["files"]["model.safetensors"]["sha256"]
+        self.check("a gated repo with --token: the snapshot, identical; its blob private on the node",
+                   rc == 0 and self.last(out) == snap and not self.snapshot_problems(snap, gated) and private.get(gsha) is True,
+                   "exit %d %s %s private=%s" % (rc, self.snapshot_problems(snap, gated), err[-300:], private.get(gsha)))
+
         home2 = self.new_home()
         rc, out, err = self.mc("a", home2, "download", "acme/twin-model", "--detach")
         job = self.last(out)

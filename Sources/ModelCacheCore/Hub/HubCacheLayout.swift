@@ -34,8 +34,11 @@ public struct HubCacheLayout: Sendable, Equatable {
     }
 
     /// The token the client would send: `HF_TOKEN` (or `HUGGING_FACE_HUB_TOKEN`; non-empty), else the token file (`HF_TOKEN_PATH`, else
-    /// `HF_HOME/token`) read by the caller and passed as `fileContents`; blank means none.
+    /// `HF_HOME/token`) read by the caller and passed as `fileContents`; blank means none; none at all with
+    /// `HF_HUB_DISABLE_IMPLICIT_TOKEN` set.
     public static func token(environment env: [String: String], fileContents: String?) -> String? {
+        // HF_HUB_DISABLE_IMPLICIT_TOKEN: only a token passed explicitly (--token) is sent.
+        if let off = env["HF_HUB_DISABLE_IMPLICIT_TOKEN"]?.lowercased(), ["1", "on", "yes", "true"].contains(off) { return nil }
         if let t = (env["HF_TOKEN"] ?? env["HUGGING_FACE_HUB_TOKEN"])?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty { return t }
         if let t = fileContents?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty { return t }
         return nil
