@@ -12,6 +12,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case availability     // a peer's availability answer (JSON + chunk bitmaps)
     case hubRoute         // a request path on the Hub endpoint
     case hubJSON          // Hub JSON and Link headers (HubXet)
+    case hubCache         // hf download/import: a tree listing (API or trees/*.json), a snapshot link, a file pattern
     case originHeaders    // an origin's response headers ("Name: value" lines): Repr-Digest, ETag, sizes
     case chunkJournal     // a partial download's journal (a file)
     case procNetTCP       // /proc/net/tcp text
@@ -73,6 +74,19 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             if case .resolve(let repo, let revision, let path)? = HubRoute.parse(path: text) {
                 _ = repo.resolveURL(upstream: "https://huggingface.co", revision: revision, path: path)
             }
+        case .hubCache:
+            for f in (HubTreeFile.parse(apiListing: data) ?? []) + (HubTreeFile.parse(treeCache: data) ?? []) {
+                if !HubCacheLayout.isSafePath(f.path) || f.size < 0 { broken.append("an unsafe listing entry was kept: \(f.path)") }
+                _ = HubCacheLayout.symlinkTarget(path: f.path, etag: f.etag)
+            }
+            let layout = HubCacheLayout(root: "/h")
+            let repo = HubRepo(kind: .model, id: "a/b")
+            if let name = layout.blobName(symlinkTarget: text, path: "d/f", repo: repo), !HubCacheLayout.isBlobName(name) {
+                broken.append("a link target gave a blob name that is not one: \(name)")
+            }
+            _ = HubCacheLayout.repo(folderName: text)
+            let lines = text.split(separator: "\n", maxSplits: 1).map(String.init)
+            if lines.count == 2 { _ = HubGlob.matches(String(lines[1].prefix(4096)), String(lines[0].prefix(256))) }
         case .hubJSON:
             _ = HubXet.strip(json: data)
             _ = HubXet.linkEntries(text)
