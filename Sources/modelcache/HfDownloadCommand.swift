@@ -53,13 +53,13 @@ struct HfDownloadCommand: AsyncParsableCommand {
                 // The commit and its listing, from the node's endpoint.
                 var commit = revision
                 if !HubRoute.isCommit(revision) {
-                    let a = try await ok(control.hub(.GET, repo.revisionPath(revision), auth: auth), "\(repo.id)@\(revision)")
+                    let a = try await ok(control.hub(.GET, repo.revisionPath(revision), auth: auth, timeout: .seconds(60)), "\(repo.id)@\(revision)")
                     guard let c = HubService.commit(inRevisionInfo: a.body) else {
                         throw NodeError(code: "bad-status", message: "the node's answer for \(repo.id)@\(revision) names no commit")
                     }
                     commit = c
                 }
-                let listingAnswer = try await ok(control.hub(.GET, repo.treePath(commit, path: "") + "?recursive=true&expand=false", auth: auth),
+                let listingAnswer = try await ok(control.hub(.GET, repo.treePath(commit, path: "") + "?recursive=true&expand=false", auth: auth, timeout: .seconds(120)),
                                                  "the files of \(repo.id)@\(commit)")
                 guard let listing = HubTreeFile.parse(apiListing: listingAnswer.body) else {
                     throw NodeError(code: "bad-status", message: "the node's listing of \(repo.id)@\(commit) is not a JSON list")
@@ -108,7 +108,7 @@ struct HfDownloadCommand: AsyncParsableCommand {
                 var counts: [HubCacheWriter.Placed: Int] = [:]
                 for var c in chosen {
                     if c.sha256 == nil, !c.isPublic {  // a private plain file: its sha256 is known to the node now
-                        let a = try await control.hub(.HEAD, repo.resolvePath(commit, path: c.file.path), auth: auth)
+                        let a = try await control.hub(.HEAD, repo.resolvePath(commit, path: c.file.path), auth: auth, timeout: .seconds(60))
                         c.sha256 = a.first(HubService.sha256Header).flatMap(BlobDigest.init(ifValid:))
                     }
                     guard let blob = try stored(c, store) else {
@@ -144,9 +144,9 @@ struct HfDownloadCommand: AsyncParsableCommand {
         let path = repo.resolvePath(commit, path: f.path)
         var c = Chosen(file: f, sha256: f.lfsSHA256.flatMap(BlobDigest.init(ifValid:)),
                        url: repo.resolveURL(upstream: upstream, revision: commit, path: f.path))
-        var a = try await control.hub(.HEAD, path, auth: nil)
+        var a = try await control.hub(.HEAD, path, auth: nil, timeout: .seconds(60))
         if [401, 403, 404].contains(a.status), auth != nil {
-            a = try await control.hub(.HEAD, path, auth: auth)
+            a = try await control.hub(.HEAD, path, auth: auth, timeout: .seconds(60))
             c.isPublic = false
         }
         _ = try ok(a, f.path)
