@@ -90,9 +90,11 @@ extension Store {
             throw ModelCacheError.io(path: item.file, detail: "not an absolute path to a Hub cache blob")
         }
         var source = stat()
-        guard lstat(item.file, &source) == 0, (source.st_mode & S_IFMT) == S_IFREG else {
-            return HubImportOutcome(method: .refused, problem: "not a regular file")
+        guard lstat(item.file, &source) == 0 else {
+            throw ModelCacheError.io(path: item.file, detail: "this node cannot see it (\(String(cString: strerror(errno)))): "
+                                     + "a system service cannot read home folders; import into a node you run yourself")
         }
+        guard (source.st_mode & S_IFMT) == S_IFREG else { return HubImportOutcome(method: .refused, problem: "not a regular file") }
         let tmp = tmpDir + "/import-" + UUID().uuidString
         defer { unlink(tmp) }
         var method = HubImportOutcome.Method.copied
