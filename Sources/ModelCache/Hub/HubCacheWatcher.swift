@@ -23,7 +23,8 @@ struct HubCacheWatcher: Service {
     }
 
     func watch() async {
-        let layout = HubCacheLayout(root: path)
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        let layout = HubCacheLayout(root: HubCacheLayout.expandHome(path, home: home))  // "~/…" in config.toml too
         let importer = HubCacheImporter(layout: layout, upstream: hub?.upstream.base ?? NodeSettings.defaultHFUpstream, visibility: .ask)
         let notify = Inotify()
         var due: ContinuousClock.Instant? = .now
@@ -33,7 +34,7 @@ struct HubCacheWatcher: Service {
             if let d = due, ContinuousClock.now >= d {
                 due = nil
                 notify?.watch(HubCacheWatcher.folders(layout))
-                refused = await importOnce(importer, skipping: refused)
+                refused = await importOnce(importer, layout: layout, skipping: refused)
                 notify?.drain()  // what the import itself changed (modes) is not news
                 lastRun = .now
             }
@@ -55,8 +56,8 @@ struct HubCacheWatcher: Service {
     }
 
     /// One import; returns the refused blob files (to skip while they stay as they are).
-    func importOnce(_ importer: HubCacheImporter, skipping: Set<String>) async -> Set<String> {
-        guard HubCacheScanner.isDirectory(path) else {
+    func importOnce(_ importer: HubCacheImporter, layout: HubCacheLayout, skipping: Set<String>) async -> Set<String> {
+        guard HubCacheScanner.isDirectory(layout.root) else {
             node.logger.warning("hf-import: no Hugging Face cache there", metadata: ["path": "\(path)"])
             return skipping
         }

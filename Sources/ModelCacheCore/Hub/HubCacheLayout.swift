@@ -48,7 +48,7 @@ public struct HubCacheLayout: Sendable, Equatable {
         env["HF_TOKEN_PATH"].map { expandHome($0, home: home) } ?? hfHome(environment: env, home: home) + "/token"
     }
 
-    static func expandHome(_ p: String, home: String) -> String {
+    public static func expandHome(_ p: String, home: String) -> String {
         p == "~" ? home : p.hasPrefix("~/") ? home + p.dropFirst(1) : p
     }
 
