@@ -89,6 +89,9 @@ public final class Node: Sendable {
         if let upstream = settings.hfUpstream {
             router.add(middleware: HubMiddleware(hub: HubService(node: self, upstream: upstream, http: engine.http, logger: logger)))
         }
+        if !settings.registryMirrors.mirrors.isEmpty {
+            router.add(middleware: RegistryMiddleware(registry: RegistryService(node: self, mirrors: settings.registryMirrors, http: engine.http, logger: logger)))
+        }
         peerAPI.addRoutes(to: router)
         metricsAPI.addRoutes(to: router)
         WebAPI(node: self, access: { [weak self] in self?.browserAccess.withLock { $0 } }).addRoutes(to: router)

@@ -21,6 +21,9 @@ public struct NodeSettings: Sendable {
     /// The Hugging Face Hub (or mirror) behind the node's Hub endpoint (`serve --hf-upstream`); nil = no endpoint.
     public var hfUpstream: String? = NodeSettings.defaultHFUpstream
     public static let defaultHFUpstream = "https://huggingface.co"
+    /// The upstream registries of the node's registry mirror (`serve --registry-mirror NAME=URL`, protocol §16);
+    /// empty = no `/v2/` endpoint.
+    public var registryMirrors = RegistryMirrors([])
     /// The local control socket (default: `<cache-dir>/node.sock`).
     public var controlSocket: String?
     /// The control socket's permission bits (`serve --control-socket-mode`): 0600 lets only the node's user in;

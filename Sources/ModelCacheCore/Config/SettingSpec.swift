@@ -89,6 +89,10 @@ extension SettingSpec {
         key: "hf-upstream", flag: "--hf-upstream", env: "MODELCACHE_HF_UPSTREAM", kind: .urlOrNone,
         defaultValue: .text("https://huggingface.co"),
         help: "The Hugging Face Hub behind the node's Hub endpoint; \"none\" turns the endpoint off.")
+    public static let registryMirrors = SettingSpec(
+        key: "registry-mirrors", flag: "--registry-mirror", env: "MODELCACHE_REGISTRY_MIRRORS", kind: .registryMirrors,
+        defaultValue: .list([]), example: "[\"registry.ollama.ai=https://registry.ollama.ai\", \"docker.io=https://registry-1.docker.io\"]",
+        help: "Upstream registries of the node's /v2/ registry mirror, NAME=URL (the first is the default; none: no mirror).")
     public static let maxSize = SettingSpec(
         key: "max-size", flag: "--max-size", env: "MODELCACHE_MAX_SIZE", kind: .size,
         defaultValue: nil, defaultNote: "no limit", example: "\"200G\"",
@@ -125,7 +129,7 @@ extension SettingSpec {
 
     /// Every setting, in the order `modelcache config` and the example file show them.
     public static let all: [SettingSpec] = [
-        cacheDir, listen, peers, mdns, name, maxUploads, maxOriginRate, maxUploadRate, hfUpstream, maxSize,
+        cacheDir, listen, peers, mdns, name, maxUploads, maxOriginRate, maxUploadRate, hfUpstream, registryMirrors, maxSize,
         idleTimeout, maxConnections, allowOrigins, originProxy, clusterKeyFile,
         controlSocketMode, logFormat,
     ]
