@@ -50,7 +50,12 @@ extension Node {
     /// cluster key; returns the answers `parse` accepted.
     func askPeerEndpoints<T: Sendable>(_ path: String, method: HTTPMethod, http: HTTPClient, logger: Logger,
                                        parse: @escaping @Sendable (Int, [(String, String)], [UInt8]) -> T?) async -> [T] {
-        let peers = await directory.view().peers.prefix(HubService.peersAsked)
+        var view = await directory.view()
+        if view.peers.isEmpty {  // none known yet (a node just started): read their catalogues first
+            await directory.refreshAll()
+            view = await directory.view()
+        }
+        let peers = view.peers.prefix(HubService.peersAsked)
         let clusterKey = settings.clusterKey
         return await withTaskGroup(of: T?.self) { group in
             for p in peers {

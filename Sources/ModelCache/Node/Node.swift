@@ -90,7 +90,8 @@ public final class Node: Sendable {
             router.add(middleware: HubMiddleware(hub: HubService(node: self, upstream: upstream, http: engine.http, logger: logger)))
         }
         if !settings.registryMirrors.mirrors.isEmpty {
-            router.add(middleware: RegistryMiddleware(registry: RegistryService(node: self, mirrors: settings.registryMirrors, http: engine.http, logger: logger)))
+            router.add(middleware: RegistryMiddleware(registry: RegistryService(node: self, mirrors: settings.registryMirrors, http: engine.http,
+                                                                                    tagTTL: settings.registryTagTTL, logger: logger)))
         }
         peerAPI.addRoutes(to: router)
         metricsAPI.addRoutes(to: router)
