@@ -53,8 +53,11 @@ public struct AuthChallenge: Sendable, Equatable {
                     guard closed else { out.append(challenge); return out }
                     value = String(decoding: v, as: UTF8.self)
                 } else {
-                    guard let t = token() else { out.append(challenge); return out }
-                    value = t
+                    // An unquoted value: a token by the RFC; any visible bytes but ',' here (servers write bare URLs).
+                    let start = i
+                    while i < b.count, b[i] > 0x20, b[i] < 0x7f, b[i] != UInt8(ascii: ",") { i += 1 }
+                    guard i > start else { out.append(challenge); return out }
+                    value = String(decoding: b[start..<i], as: UTF8.self)
                 }
                 if challenge.params[name.lowercased()] == nil { challenge.params[name.lowercased()] = value }
                 skipSpace()
