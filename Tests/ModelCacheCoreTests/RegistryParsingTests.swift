@@ -45,6 +45,7 @@ import Testing
         for other in ["/", "/v1/catalogue", "/v20/", "/v2x", "/api/models/a"] { #expect(RegistryRoute.parse(path: other) == nil, "\(other)") }
         #expect(RegistryRoute.namespace(query: "ns=docker.io") == "docker.io")
         #expect(RegistryRoute.namespace(query: "a=1&ns=ghcr.io") == "ghcr.io")
+        #expect(RegistryRoute.namespace(query: "ns=127.0.0.1%3A5000") == "127.0.0.1:5000")  // as containerd sends it
         #expect(RegistryRoute.namespace(query: nil) == nil)
     }
 

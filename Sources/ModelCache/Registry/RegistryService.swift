@@ -181,7 +181,7 @@ public final class RegistryService: Sendable {
     /// Peers' answers (local-only) for a manifest: each checked against the digest it claims; the most common wins.
     func askPeers(_ up: RegistryUpstream, _ repo: String, _ reference: RegistryReference,
                   _ accept: [(String, String)]) async -> Store.RegistryManifest? {
-        let path = "/v2/\(repo)/manifests/\(reference)?ns=\(up.mirror.name)"
+        let path = "/v2/\(repo)/manifests/\(reference)?ns=" + (up.mirror.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: ".-"))) ?? up.mirror.name)
         let answers = await node.askPeerEndpoints(path, method: .GET, http: http, logger: logger) { status, headers, body -> Store.RegistryManifest? in
             let digest = BlobDigest.of(body)
             guard (200...299).contains(status), OCIManifest.parse(body) != nil else { return nil }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The registry paths a node answers (protocol §16), parsed from a request path: the read side of the OCI
 /// distribution API under `/v2/`. Names and references are checked (`RegistryName`); anything else under `/v2/`
 /// (uploads, tag lists, the catalogue) is `.unsupported`.
@@ -38,11 +40,12 @@ public enum RegistryRoute: Sendable, Equatable {
         return .manifest(name: name, reference: reference)
     }
 
-    /// The value of containerd's `ns` query parameter (the registry a mirror request is for), if any.
+    /// The value of containerd's `ns` query parameter (the registry a mirror request is for, percent-encoded:
+    /// `ns=localhost%3A5000`), if any.
     public static func namespace(query: String?) -> String? {
         guard let query else { return nil }
         for item in query.split(separator: "&") where item.hasPrefix("ns=") {
-            return String(item.dropFirst(3))
+            return String(item.dropFirst(3)).removingPercentEncoding ?? String(item.dropFirst(3))
         }
         return nil
     }
