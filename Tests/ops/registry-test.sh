@@ -34,13 +34,19 @@ cleanup() {
     [ -n "${KEEP:-}" ] || rm -rf "$OUT"
 }
 trap cleanup EXIT
-check() {
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; PASS=$((PASS + 1)); else echo "FAIL $what"; FAIL=$((FAIL + 1)); fi
+check() {  # WHAT COMMAND...: one line, ok or FAIL, counted
+    local what=$1 verdict=FAIL; shift
+    "$@" && verdict=ok
+    printf '%-4s %s\n' "$verdict" "$what"
+    if [ "$verdict" = ok ]; then PASS=$((PASS + 1)); else FAIL=$((FAIL + 1)); fi
 }
-wait_http() {  # URL: bounded wait (10 s) until something answers there
-    for _ in $(seq 100); do curl -s -o /dev/null --max-time 1 "$1" && return 0; sleep 0.1; done
-    return 1
+wait_http() {  # URL: until something answers there (at most 100 tries, 10 s)
+    local tries=0
+    until curl -s -o /dev/null --max-time 1 "$1"; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 100 ] || return 1
+        sleep 0.1
+    done
 }
 
 read -r R_PORT A_PORT B_PORT C1 C2 C3 C4 < <(python3 -c '
