@@ -60,18 +60,8 @@ mkdir -p "$OUT/logs" "$OUT/registry"
 export MODELCACHE_CONFIG=$OUT/empty.toml XDG_CONFIG_HOME=$OUT/xdg
 
 # The upstream: the reference registry, its combined access log on stdout ("GET /v2/… HTTP/1.1" STATUS BYTES).
-cat >"$OUT/registry.yml" <<CONF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $OUT/registry
-http:
-  addr: $REG
-CONF
+source Tests/ops/registry-lib.sh
+registry_config "$REG" "$OUT/registry" >"$OUT/registry.yml"
 start_registry() {
     docker-registry serve "$OUT/registry.yml" >>"$OUT/logs/registry.log" 2>&1 &
     REGISTRY_PID=$!
@@ -81,29 +71,7 @@ start_registry() {
 start_registry || { echo "FAIL docker-registry did not start"; tail -20 "$OUT/logs/registry.log"; exit 1; }
 
 # An OCI layout with two random gzip layers (64 MiB and 6 MiB: 16 and 2 chunks of 4 MiB) and a config.
-python3 - "$OUT/layout" <<'PY'
-import gzip, hashlib, io, json, os, sys, tarfile
-root = sys.argv[1]
-os.makedirs(root + "/blobs/sha256")
-def put(b):
-    d = hashlib.sha256(b).hexdigest()
-    open(f"{root}/blobs/sha256/{d}", "wb").write(b)
-    return {"digest": "sha256:" + d, "size": len(b)}
-layers, diffs = [], []
-for name, size in (("weights.bin", 64 << 20), ("tokenizer.bin", 6 << 20)):
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as t:
-        info = tarfile.TarInfo(name); info.size = size
-        t.addfile(info, io.BytesIO(os.urandom(size)))
-    diffs.append("sha256:" + hashlib.sha256(raw.getvalue()).hexdigest())
-    layers.append(dict(put(gzip.compress(raw.getvalue(), compresslevel=1, mtime=0)), mediaType="application/vnd.oci.image.layer.v1.tar+gzip"))
-config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diffs}, "config": {}}).encode()
-manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                       "config": dict(put(config), mediaType="application/vnd.oci.image.config.v1+json"), "layers": layers}).encode()
-m = dict(put(manifest), mediaType="application/vnd.oci.image.manifest.v1+json", annotations={"org.opencontainers.image.ref.name": "v1"})
-json.dump({"schemaVersion": 2, "manifests": [m]}, open(root + "/index.json", "w"))
-json.dump({"imageLayoutVersion": "1.0.0"}, open(root + "/oci-layout", "w"))
-PY
+python3 Tests/ops/oci_layout.py "$OUT/layout" 64 6
 skopeo copy -q --dest-tls-verify=false "oci:$OUT/layout:v1" "docker://$REG/library/tiny:v1" >"$OUT/logs/push.log" 2>&1
 check "skopeo filled the upstream registry from the OCI layout" test $? = 0
 UP_DIGEST=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$REG/library/tiny:v1" 2>/dev/null)
