@@ -8,7 +8,9 @@
 #     state and socket; --hosts-dir with a hosts.toml pointing at node A) pulls the same image, same digests;
 #   - four fresh nodes pulling the image at once take each layer's bytes from the upstream about once (the registry's
 #     access log counts them);
-#   - with the upstream stopped, node B (peer: A) pulls the image: every blob from A.
+#   - with the upstream stopped, node B (peer: A) pulls the image: every blob from A;
+#   - a second registry that wants a password (htpasswd) as node P's first mirror: skopeo gets nothing without the
+#     password, the image with it; its layer stays private on node P.
 # Every process started here is stopped by its pid. Prints "N passed, N failed"; exits non-zero on failure; skips
 # (exit 0) when docker-registry, skopeo or the binary is missing (scripts/install-deps --test).
 set -uo pipefail
@@ -49,12 +51,13 @@ wait_http() {  # URL: until something answers there (at most 100 tries, 10 s)
     done
 }
 
-read -r R_PORT A_PORT B_PORT C1 C2 C3 C4 < <(python3 -c '
+read -r R_PORT P_PORT A_PORT B_PORT C1 C2 C3 C4 PN_PORT < <(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(7)]
+ss = [socket.socket() for _ in range(9)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))')
 REG=127.0.0.1:$R_PORT
+PRIV=127.0.0.1:$P_PORT
 mkdir -p "$OUT/logs" "$OUT/registry"
 : >"$OUT/empty.toml"
 export MODELCACHE_CONFIG=$OUT/empty.toml XDG_CONFIG_HOME=$OUT/xdg
@@ -104,6 +107,19 @@ curl -s -f -o /dev/null -X PUT -H 'Content-Type: application/vnd.docker.distribu
     --data-binary "@$OUT/ollama/manifest.json" "http://$REG/v2/library/llama/manifests/8b" || push_ok=0
 check "the Ollama-shaped model was pushed to the upstream" test $push_ok = 1
 
+# A private registry: a second docker-registry that wants a password (htpasswd, bcrypt) for everything.
+python3 -c "import crypt; print('alice:' + crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH)))" >"$OUT/htpasswd" 2>/dev/null
+{ registry_config "$PRIV" "$OUT/registry-private"
+  printf '%s\n' 'auth:' '  htpasswd:' '    realm: private' "    path: $OUT/htpasswd"; } >"$OUT/registry-private.yml"
+docker-registry serve "$OUT/registry-private.yml" >"$OUT/logs/registry-private.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://$PRIV/v2/"
+python3 Tests/ops/oci_layout.py "$OUT/layout-private" 2
+skopeo copy -q --dest-tls-verify=false --dest-creds alice:s3cret "oci:$OUT/layout-private:v1" "docker://$PRIV/team/secret:v1" \
+    >"$OUT/logs/push-private.log" 2>&1
+check "skopeo filled the private registry (with its password)" test $? = 0
+PRIV_LAYER=$(python3 -c "import json; m=json.load(open('$OUT/layout-private/blobs/sha256/' + json.load(open('$OUT/layout-private/index.json'))['manifests'][0]['digest'][7:])); print(m['layers'][0]['digest'])")
+
 serve() {  # NAME PORT [--peer ...]: a node with the upstream under two names (containerd's ns, and a path prefix)
     local name=$1 port=$2; shift 2
     "$BIN" serve --cache-dir "$OUT/$name" --listen "127.0.0.1:$port" --no-mdns --hf-upstream none --name "$name" \
@@ -139,6 +155,33 @@ check "an Ollama-style pull through node A (path prefix upstream.test/) gets eve
 check "... and the manifest the upstream holds" cmp -s "$OUT/ollama-pulled.json" <(tr -d '\n' <"$OUT/ollama/manifest.json"; echo)
 check "skopeo reads the Ollama manifest through the node" \
     bash -c "skopeo inspect --raw --tls-verify=false docker://127.0.0.1:$A_PORT/upstream.test/library/llama:8b | grep -q vnd.ollama.image.model"
+
+# The private registry as a node's first mirror (node P): its /v2/ passes the registry's challenge on, so clients send
+# their password. Nothing without it; with it, the image; its layer stays on node P (not in its catalogue) and is not
+# served again without the password.
+"$BIN" serve --cache-dir "$OUT/p" --listen "127.0.0.1:$PN_PORT" --no-mdns --hf-upstream none --name p \
+    --registry-mirror "$PRIV=http://$PRIV" --registry-mirror "$REG=http://$REG" >"$OUT/logs/p.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$PN_PORT/v1/info" || echo "node P did not start"
+PA=http://127.0.0.1:$PN_PORT/v2/team/secret
+check "private registry, no credentials: /v2/ on node P answers 401 with the registry's Basic challenge" \
+    bash -c "curl -s -D - -o /dev/null http://127.0.0.1:$PN_PORT/v2/ | grep -qi '^www-authenticate: basic'"
+check "... and so does the manifest" \
+    bash -c "curl -s -D - -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' $PA/manifests/v1 | grep -qi '^www-authenticate: basic'"
+skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$PN_PORT/team/secret:v1" "oci:$OUT/pull-private-anon:v1" \
+    >"$OUT/pull-private-anon.log" 2>&1
+check "... and skopeo without credentials gets no image" test $? != 0
+skopeo copy -q --src-tls-verify=false --src-creds alice:s3cret "docker://127.0.0.1:$PN_PORT/team/secret:v1" \
+    "oci:$OUT/pull-private:v1" >"$OUT/pull-private.log" 2>&1
+check "skopeo with the credentials pulled the private image through node P" \
+    test "$(manifest_digest "$OUT/pull-private")" = "$(manifest_digest "$OUT/layout-private")"
+check "... its layer is on node P but not in its catalogue" bash -c "
+    ls $OUT/p/blobs/sha256/ 2>/dev/null | grep -q ${PRIV_LAYER:7} &&
+    ! curl -s http://127.0.0.1:$PN_PORT/v1/catalogue | grep -q ${PRIV_LAYER:7}"
+check "... and not served without the credentials (401)" \
+    test "$(curl -s -o /dev/null -w '%{http_code}' "$PA/blobs/$PRIV_LAYER")" = 401
+check "... but with them (curl -u), byte for byte" \
+    test "sha256:$(curl -s -u alice:s3cret "$PA/blobs/$PRIV_LAYER" | sha256sum | cut -d' ' -f1)" = "$PRIV_LAYER"
 
 # containerd (root only): a throw-away daemon; its hosts.toml sends the upstream's pulls to node A.
 if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null && command -v ctr >/dev/null; then

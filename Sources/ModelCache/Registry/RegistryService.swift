@@ -59,6 +59,13 @@ public final class RegistryService: Sendable {
         let ns = RegistryRoute.namespace(query: request.uri.query)
         switch route {
         case .ping:
+            // Clients such as skopeo, podman and Docker send credentials only when `/v2/` asks for them: a default
+            // upstream that wants a password from everyone has its challenge passed on.
+            if call.auth == nil, let first = mirrors.mirrors.first, let basic = await upstreams[first.name]?.basicChallenge(),
+               let name = HTTPField.Name("WWW-Authenticate") {
+                return try RegistryService.error(.unauthorized, "UNAUTHORIZED", "authentication required", head: call.isHead,
+                                                 headers: [name: basic])
+            }
             return RegistryService.json([UInt8]("{}".utf8), head: call.isHead)
         case .unsupported:
             return try RegistryService.error(.notFound, "UNSUPPORTED", "a mirror serves manifests and blobs only", head: call.isHead)

@@ -16,6 +16,8 @@ final class RegistryUpstream: Sendable {
     let http: HubUpstream
     let logger: Logger
     private let challenge = Mutex<AuthChallenge?>(nil)
+    /// What the upstream's `/v2/` said to an anonymous client: its `Basic` challenge, if any, and when it was asked.
+    private let ping = Mutex<(basic: String?, at: ContinuousClock.Instant)?>(nil)
     private let tokens = Mutex<[String: (token: String, until: ContinuousClock.Instant)]>([:])
 
     init(mirror: RegistryMirror, http: HTTPClient, route: OriginRoute, logger: Logger) {
@@ -80,6 +82,20 @@ final class RegistryUpstream: Sendable {
             _ = learn(a)
         }
         return await anonymousAuth(repo)
+    }
+
+    /// The upstream's `WWW-Authenticate: Basic …` when its `/v2/` wants a password from everyone (a private registry),
+    /// asked at most every 5 minutes; nil when it does not (a Bearer challenge is the node's to answer), or is
+    /// unreachable. Records a Bearer challenge on the way.
+    func basicChallenge() async -> String? {
+        if let p = ping.withLock({ $0 }), ContinuousClock.now - p.at < .seconds(300) { return p.basic }
+        guard case .answer(let a) = await http.request(.GET, "/v2/", auth: nil, maxBody: 1 << 16) else { return nil }
+        var basic: String? = nil
+        if a.status == 401, let header = a.first("WWW-Authenticate") {
+            if AuthChallenge.parse(header).first?.scheme == "basic" { basic = header } else { _ = learn(a) }
+        }
+        ping.withLock { $0 = (basic, .now) }
+        return basic
     }
 
     /// Whether an anonymous client may read what `path` names (asked only when the client sent credentials).
