@@ -161,6 +161,22 @@ import ModelCacheCore
         await a.stop(); await b.stop(); await c.stop(); await upstream.stop()
     }
 
+    /// A job resumed after a restart asks for a blob before any manifest request: the node learns the upstream's
+    /// challenge from its `/v2/` and fetches with an anonymous token (the upstream refuses anything else).
+    @Test func aBlobJobWithoutAManifestRequestGetsItsTokenFromTheUpstreamsChallenge() async throws {
+        let upstream = try await TestRegistry.start()
+        upstream.push("library/tiny", tag: "v1", config: config, layers: [layer1])
+        let node = try await TestNode.start(registryMirrors: [RegistryMirror(name: "test.io", base: upstream.baseURL)])
+        let d = BlobDigest.of(layer1)
+        let job = try await node.node.jobs.create(id: nil, title: "resumed",
+                                                  requests: [Job.Request(url: upstream.baseURL + "/v2/library/tiny/blobs/sha256:" + d.hex, sha256: d)])
+        let done = try await node.node.jobs.waitUntilFinal(job.id)
+        #expect(done.state == .success, "\(done.message ?? "")")
+        #expect(try node.env.store.lookup(digest: d) != nil)
+        #expect(upstream.tokenRequests >= 1)
+        await node.stop(); await upstream.stop()
+    }
+
     @Test func badNamesAndWritesAreRefusedBeforeAnyUpstreamRequest() async throws {
         let upstream = try await TestRegistry.start()
         let node = try await TestNode.start(registryMirrors: [RegistryMirror(name: "test.io", base: upstream.baseURL)])
