@@ -161,6 +161,27 @@ import ModelCacheCore
         await a.stop(); await b.stop(); await c.stop(); await upstream.stop()
     }
 
+    /// An upstream that serves wrong bytes for a blob: the client never gets the whole blob (the last byte waits for
+    /// the whole-blob check), and nothing is stored.
+    @Test func aCorruptBlobNeverReachesTheClientWhole() async throws {
+        let upstream = try await TestRegistry.start()
+        upstream.push("library/tiny", tag: "v1", config: config, layers: [layer1])
+        let d = BlobDigest.of(layer1)
+        upstream.corrupt(d)
+        let node = try await TestNode.start(registryMirrors: [RegistryMirror(name: "test.io", base: upstream.baseURL)])
+        let base = "http://127.0.0.1:\(node.port)"
+        _ = try await Self.get(node.env.http, base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
+        var got: [UInt8] = []
+        do {
+            got = try await Self.get(node.env.http, base + "/v2/library/tiny/blobs/sha256:\(d.hex)").body
+        } catch {
+            got = []  // the connection was cut: the client has nothing it could take for the blob
+        }
+        #expect(got.count < layer1.count)
+        #expect(try node.env.store.lookup(digest: d) == nil)
+        await node.stop(); await upstream.stop()
+    }
+
     /// A job resumed after a restart asks for a blob before any manifest request: the node learns the upstream's
     /// challenge from its `/v2/` and fetches with an anonymous token (the upstream refuses anything else).
     @Test func aBlobJobWithoutAManifestRequestGetsItsTokenFromTheUpstreamsChallenge() async throws {

@@ -19,6 +19,8 @@ final class TestRegistry: Sendable {
         var requests: [String] = []
         var tokenRequests = 0
         var down = false
+        /// Blobs served with one byte flipped (a corrupt upstream or CDN).
+        var corrupt: Set<BlobDigest> = []
     }
 
     private let state = Mutex(State())
@@ -61,6 +63,9 @@ final class TestRegistry: Sendable {
     func setDown(_ down: Bool) { state.withLock { $0.down = down } }
 
     func makePrivate(_ repo: String, secret: String) { state.withLock { $0.privateRepos[repo] = secret } }
+
+    /// Serves this blob with its middle byte flipped.
+    func corrupt(_ d: BlobDigest) { state.withLock { _ = $0.corrupt.insert(d) } }
 
     /// Stores an image: its blobs, and a Docker schema 2 manifest naming them under `tag`. Returns the manifest.
     @discardableResult
@@ -127,7 +132,8 @@ final class TestRegistry: Sendable {
             h[.contentLength] = String(body.count)
             return isHead ? Response(status: .ok, headers: h) : Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         case .blob(_, let d):
-            guard let bytes = snapshot.blobs[d] else { return Response(status: .notFound) }
+            guard var bytes = snapshot.blobs[d] else { return Response(status: .notFound) }
+            if snapshot.corrupt.contains(d) { bytes[bytes.count / 2] ^= 0xff }
             var h = HTTPFields()
             h[.acceptRanges] = "bytes"
             h[HTTPField.Name("Docker-Content-Digest")!] = "sha256:" + d.hex
