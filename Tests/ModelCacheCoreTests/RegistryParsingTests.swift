@@ -106,4 +106,13 @@ import Testing
         #expect(RegistryToken.parse(Array(#"{"token":""}"#.utf8)) == nil)
         #expect(RegistryToken.parse(Array(#"{"token":"x","expires_in":999999}"#.utf8))?.expiresIn == 3600)
     }
+
+    @Test func theSettingTakesAListOfMirrorsFromEverySource() throws {
+        let kind = SettingSpec.registryMirrors.kind
+        #expect(try kind.parse(.strings(["a.io=https://a.io", "b:5000=http://10.0.0.1:5000"]), name: "registry-mirrors", fromFile: true)
+                == .list(["a.io=https://a.io", "b:5000=http://10.0.0.1:5000"]))
+        #expect(try kind.parse(.string("a.io=https://a.io, b.io=https://b.io"), name: "MODELCACHE_REGISTRY_MIRRORS") == .list(["a.io=https://a.io", "b.io=https://b.io"]))
+        #expect(throws: ModelCacheError.self) { _ = try kind.parse(.strings(["a.io"]), name: "registry-mirrors", fromFile: true) }
+        #expect(throws: ModelCacheError.self) { _ = try kind.parse(.string("a.io=https://a.io"), name: "registry-mirrors", fromFile: true) }
+    }
 }
