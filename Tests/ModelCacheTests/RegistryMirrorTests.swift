@@ -70,6 +70,11 @@ import ModelCacheCore
         let b1again = try await Self.get(http, base + "/v2/library/tiny/blobs/sha256:\(d1.hex)")
         #expect(b1again.body == layer1)
         #expect(upstream.requests(under: "") == before)
+        // The same image named the other two ways a client picks the upstream: containerd's ns=, a path prefix.
+        for path in ["/v2/library/tiny/manifests/v1?ns=test.io", "/v2/test.io/library/tiny/manifests/v1"] {
+            let other = try await Self.get(http, base + path, headers: Self.accept)
+            #expect(other.status == 200 && other.body == mbody, "\(path)")
+        }
         await node.stop(); await upstream.stop()
     }
 
