@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -201,6 +202,26 @@ import ModelCacheCore
         #expect(try node.env.store.lookup(digest: d) != nil)
         #expect(upstream.tokenRequests >= 1)
         await node.stop(); await upstream.stop()
+    }
+
+    /// A token is kept until shortly before it expires, then asked for again (so a long download gets fresh ones).
+    @Test func anonymousTokensAreKeptUntilShortlyBeforeTheyExpire() async throws {
+        let upstream = try await TestRegistry.start()
+        upstream.setTokenLifetime(2)  // renewed after 1 s (half its life: less than the usual 30 s margin)
+        let env = try TestEnvironment()
+        var logger = Logger(label: "test-registry-upstream")
+        logger.logLevel = .critical
+        let up = RegistryUpstream(mirror: RegistryMirror(name: "test.io", base: upstream.baseURL), http: env.http, route: .direct, logger: logger)
+        let url = up.blobURL("library/tiny", BlobDigest.of(layer1))
+        let first = await up.credentials(for: url)
+        #expect(first == "Bearer anon.repository.library/tiny.pull")
+        #expect(await up.credentials(for: url) == first)
+        #expect(upstream.tokenRequests == 1)
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(await up.credentials(for: url) == first)
+        #expect(upstream.tokenRequests == 2)
+        #expect(await up.credentials(for: "http://elsewhere/v2/x/blobs/sha256:00") == nil)  // not this upstream's
+        await env.close(); await upstream.stop()
     }
 
     @Test func badNamesAndWritesAreRefusedBeforeAnyUpstreamRequest() async throws {

@@ -21,6 +21,8 @@ final class TestRegistry: Sendable {
         var down = false
         /// Blobs served with one byte flipped (a corrupt upstream or CDN).
         var corrupt: Set<BlobDigest> = []
+        /// The tokens' `expires_in`.
+        var tokenLifetime = 300
     }
 
     private let state = Mutex(State())
@@ -64,6 +66,8 @@ final class TestRegistry: Sendable {
 
     func makePrivate(_ repo: String, secret: String) { state.withLock { $0.privateRepos[repo] = secret } }
 
+    func setTokenLifetime(_ seconds: Int) { state.withLock { $0.tokenLifetime = seconds } }
+
     /// Serves this blob with its middle byte flipped.
     func corrupt(_ d: BlobDigest) { state.withLock { _ = $0.corrupt.insert(d) } }
 
@@ -102,7 +106,7 @@ final class TestRegistry: Sendable {
         if snapshot.down { return Response(status: .serviceUnavailable) }
         if path == "/token" {
             let scope = (req.uri.queryParameters.get("scope") ?? "")
-            let body = Array("{\"token\":\"anon.\(scope.replacingOccurrences(of: ":", with: "."))\",\"expires_in\":300}".utf8)
+            let body = Array("{\"token\":\"anon.\(scope.replacingOccurrences(of: ":", with: "."))\",\"expires_in\":\(snapshot.tokenLifetime)}".utf8)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         guard let route = RegistryRoute.parse(path: path) else { return Response(status: .notFound) }
