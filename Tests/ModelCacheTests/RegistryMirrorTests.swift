@@ -207,7 +207,7 @@ import ModelCacheCore
     /// A token is kept until shortly before it expires, then asked for again (so a long download gets fresh ones).
     @Test func anonymousTokensAreKeptUntilShortlyBeforeTheyExpire() async throws {
         let upstream = try await TestRegistry.start()
-        upstream.setTokenLifetime(2)  // renewed after 1 s (half its life: less than the usual 30 s margin)
+        upstream.setTokenLifetime(4)  // renewed after 2 s (half its life: less than the usual 30 s margin)
         let env = try TestEnvironment()
         var logger = Logger(label: "test-registry-upstream")
         logger.logLevel = .critical
@@ -217,7 +217,7 @@ import ModelCacheCore
         #expect(first == "Bearer anon.repository.library/tiny.pull")
         #expect(await up.credentials(for: url) == first)
         #expect(upstream.tokenRequests == 1)
-        try await Task.sleep(for: .milliseconds(1200))
+        try await Task.sleep(for: .milliseconds(2200))
         #expect(await up.credentials(for: url) == first)
         #expect(upstream.tokenRequests == 2)
         #expect(await up.credentials(for: "http://elsewhere/v2/x/blobs/sha256:00") == nil)  // not this upstream's
