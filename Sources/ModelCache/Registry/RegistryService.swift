@@ -72,15 +72,15 @@ public final class RegistryService: Sendable {
         case .invalid(let code, let message):
             return try RegistryService.error(.badRequest, code, message, head: call.isHead)
         case .manifest(let name, let reference):
-            guard let (up, repo) = try select(name, ns) else { return try noMirror(name, ns, call) }
+            guard let (up, repo) = select(name, ns) else { return try noMirror(name, ns, call) }
             return try await manifest(up, repo, reference, call)
         case .blob(let name, let digest):
-            guard let (up, repo) = try select(name, ns) else { return try noMirror(name, ns, call) }
+            guard let (up, repo) = select(name, ns) else { return try noMirror(name, ns, call) }
             return try await blob(up, repo, digest, call)
         }
     }
 
-    private func select(_ name: String, _ ns: String?) throws -> (RegistryUpstream, String)? {
+    private func select(_ name: String, _ ns: String?) -> (RegistryUpstream, String)? {
         guard case .mirror(let m, let repo) = mirrors.select(name: name, ns: ns), RegistryName.isValid(name: repo),
               let up = upstreams[m.name] else { return nil }
         return (up, repo)
