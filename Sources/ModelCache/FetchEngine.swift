@@ -58,13 +58,20 @@ public final class FetchEngine: Sendable {
 
     /// The client for origin requests (rate-limited when the node has a limit).
     var originClient: OriginClient {
-        OriginClient(http: http, limiter: originLimiter, route: OriginRoute(rule: settings.originProxy), logger: logger)
+        var c = OriginClient(http: http, limiter: originLimiter, route: OriginRoute(rule: settings.originProxy), logger: logger)
+        c.credentials = credentials
+        return c
     }
 
     func originClient(for request: FetchRequest) -> OriginClient {
-        OriginClient(http: http, headers: request.originHeaders, limiter: originLimiter,
-                     route: OriginRoute(rule: settings.originProxy), logger: logger)
+        var c = OriginClient(http: http, headers: request.originHeaders, limiter: originLimiter,
+                             route: OriginRoute(rule: settings.originProxy), logger: logger)
+        c.credentials = credentials
+        return c
     }
+
+    /// The node's own credentials for some origins (a registry mirror's anonymous tokens, protocol §16).
+    public let credentials = OriginCredentials()
 
     public init(store: Store, http: HTTPClient, settings: Settings = .init(), active: ActiveDownloads? = nil,
                 observer: (any FetchObserver)? = nil, logger: Logger) {

@@ -17,6 +17,8 @@ public struct OriginClient: Sendable {
     public var route: OriginRoute
     /// Set when the "origin" is a peer of a keyed node: every request is signed (protocol §14).
     public var clusterKey: ClusterKey?
+    /// The node's own credentials for some origins (a registry's anonymous tokens), when `headers` has none.
+    public var credentials: OriginCredentials?
     let logger: Logger
     static let maxRedirects = 10
 
@@ -32,11 +34,15 @@ public struct OriginClient: Sendable {
 
     /// The extra headers for a request to `target`: credentials (`Authorization`, `Cookie`) only while `target` is
     /// on the requested URL's origin (scheme, host, port): a redirect to a CDN never sees the user's token.
-    func headers(for target: String, requested: String) -> [(String, String)] {
+    func headers(for target: String, requested: String) async -> [(String, String)] {
         var out = headers
         if !out.contains(where: { $0.0.lowercased() == "user-agent" }) { out.append(("User-Agent", OriginClient.userAgent)) }
         guard OriginClient.sameOrigin(target, requested) else {
             return out.filter { let n = $0.0.lowercased(); return n != "authorization" && n != "cookie" }
+        }
+        if let credentials, !out.contains(where: { $0.0.lowercased() == "authorization" }),
+           let auth = await credentials.authorization(for: requested) {
+            out.append(("Authorization", auth))
         }
         return out
     }
@@ -58,7 +64,7 @@ public struct OriginClient: Sendable {
         for _ in 0...OriginClient.maxRedirects {
             var req = HTTPClientRequest(url: current)
             req.method = .HEAD
-            for (k, v) in headers(for: current, requested: url) { req.headers.add(name: k, value: v) }
+            for (k, v) in await headers(for: current, requested: url) { req.headers.add(name: k, value: v) }
             let res = try await execute(req, url: url) { res in (status: res.status, headers: res.headers) }
             if res.status == .methodNotAllowed || res.status == .notImplemented {
                 // Some servers refuse HEAD: a one-byte GET gives the same facts through Content-Range.
@@ -135,7 +141,7 @@ public struct OriginClient: Sendable {
     public func fetch(url: String, range: Range<Int64>?, info: OriginInfo, ifRange: Bool = false,
                       sink: (ByteBuffer, Int64) throws -> Void) async throws {
         var req = HTTPClientRequest(url: info.finalURL)
-        for (k, v) in headers(for: info.finalURL, requested: url) { req.headers.add(name: k, value: v) }
+        for (k, v) in await headers(for: info.finalURL, requested: url) { req.headers.add(name: k, value: v) }
         if let range { req.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound - 1)") }
         if ifRange, range != nil, let etag = info.etag, !etag.hasPrefix("W/") { req.headers.add(name: "If-Range", value: etag) }
         try await execute(req, url: url) { res in

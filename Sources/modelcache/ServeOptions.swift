@@ -33,6 +33,9 @@ struct ServeOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("A Hugging Face Hub cache to import (hard-linked, like modelcache hf import) at start and whenever it changes.", valueName: "path"))
     var hfImport: String?
+    @Option(name: .customLong("registry-mirror"),
+            help: ArgumentHelp("An upstream registry of the node's /v2/ registry mirror, NAME=URL, e.g. registry.ollama.ai=https://registry.ollama.ai (repeatable; the first is the default).", valueName: "name=url"))
+    var registryMirrors: [String] = []
 
     @Option(help: ArgumentHelp("Cache size limit in bytes (suffixes K, M, G, T): least-recently-used unpinned blobs are evicted.", valueName: "size"))
     var maxSize: String?
@@ -75,6 +78,7 @@ struct ServeOptions: ParsableArguments {
         node.maxUploadRate = try r.bytes(.maxUploadRate, flag: maxUploadRate)
         if let v = try r.text(.hfUpstream, flag: hfUpstream) { node.hfUpstream = v == "none" ? nil : v }
         node.hfImport = try r.text(.hfImport, flag: hfImport)
+        if let v = try r.list(.registryMirrors, flag: registryMirrors) { node.registryMirrors = try RegistryMirrors(parsing: v) }
         engine.maxCacheSize = try r.bytes(.maxSize, flag: maxSize)
         if let v = try r.int(.idleTimeout, flag: idleTimeout) { node.idleTimeout = .seconds(v) }
         if let v = try r.int(.maxConnections, flag: maxConnections) { node.maxConnections = v }

@@ -50,3 +50,52 @@ import Testing
         #expect(throws: (any Error).self) { try JSONDecoder().decode(Manifest.self, from: Data(json.utf8)) }
     }
 }
+
+/// protocol/vectors/registry-v1.json (§16): routes, upstream selection, challenges.
+@Suite struct RegistryVectorTests {
+    struct Vectors: Decodable {
+        struct RouteCase: Decodable { var path: String; var kind: String; var name: String?; var reference: String?; var code: String? }
+        struct Selection: Decodable { var name: String; var ns: String?; var mirror: String?; var repository: String? }
+        struct Challenge: Decodable { var header: String; var tokenURL: String? }
+        var routes: [RouteCase]
+        var mirrors: [String]
+        var selections: [Selection]
+        var challenges: [Challenge]
+    }
+
+    func load() throws -> Vectors {
+        let data = try Data(contentsOf: ProtocolVectorTests.vectorsDir.appendingPathComponent("registry-v1.json"))
+        return try JSONDecoder().decode(Vectors.self, from: data)
+    }
+
+    @Test func routes() throws {
+        for c in try load().routes {
+            let got = RegistryRoute.parse(path: c.path)
+            switch c.kind {
+            case "ping": #expect(got == .ping, "\(c.path)")
+            case "manifest": #expect(got == .manifest(name: c.name ?? "", reference: try #require(RegistryReference(parsing: c.reference ?? ""))), "\(c.path)")
+            case "blob": #expect(got == .blob(name: c.name ?? "", digest: try #require(RegistryName.digest(c.reference ?? ""))), "\(c.path)")
+            case "unsupported": #expect(got == .unsupported, "\(c.path)")
+            case "invalid":
+                if case .invalid(let code, _)? = got { #expect(code == c.code, "\(c.path)") } else { Issue.record("\(c.path): \(String(describing: got))") }
+            default: #expect(got == nil, "\(c.path)")
+            }
+        }
+    }
+
+    @Test func selectionsAndChallenges() throws {
+        let v = try load()
+        let mirrors = try RegistryMirrors(parsing: v.mirrors)
+        for s in v.selections {
+            let got = mirrors.select(name: s.name, ns: RegistryRoute.namespace(query: s.ns.map { "ns=" + $0 }))
+            if let name = s.mirror, let repo = s.repository, let m = mirrors.mirrors.first(where: { $0.name == name }) {
+                #expect(got == .mirror(m, repository: repo), "\(s.name) \(s.ns ?? "-")")
+            } else {
+                #expect(got == .unknownNamespace(RegistryRoute.namespace(query: s.ns.map { "ns=" + $0 }) ?? ""), "\(s.name)")
+            }
+        }
+        for c in v.challenges {
+            #expect(AuthChallenge.parse(c.header).first?.tokenURL(scope: "repository:library/ubuntu:pull") == c.tokenURL, "\(c.header)")
+        }
+    }
+}

@@ -3,6 +3,7 @@ import Foundation
 import ModelCacheCore
 import NIOCore
 import NIOHTTP1
+import Logging
 
 /// Offline answers from the LAN: every node is a Hub endpoint, so a node whose upstream is unreachable asks its
 /// peers' endpoints, marked local-only (a peer answers from what it holds, public things only, and never asks its
@@ -32,12 +33,33 @@ extension HubService {
 
     private func askAll<T: Sendable>(_ path: String, method: HTTPMethod,
                                      parse: @escaping @Sendable (Int, [(String, String)], [UInt8]) -> T?) async -> [T] {
-        let peers = await node.directory.view().peers.prefix(HubService.peersAsked)
-        let http = upstream.http
-        let clusterKey = node.settings.clusterKey
+        await node.askPeerEndpoints(path, method: method, http: upstream.http, logger: logger, parse: parse)
+    }
+
+    /// The most common answer (ties: the first seen).
+    static func majority<T>(_ answers: [T]) -> T? where T: Hashable {
+        var counts: [T: Int] = [:]
+        for a in answers { counts[a, default: 0] += 1 }
+        return answers.max { counts[$0]! < counts[$1]! }
+    }
+}
+
+extension Node {
+    /// Asks up to `HubService.peersAsked` peers' own endpoints (Hub §13, registry §16) the same question, marked
+    /// local-only (answered from what they hold, public things only, never by their upstream), signed with the
+    /// cluster key; returns the answers `parse` accepted.
+    func askPeerEndpoints<T: Sendable>(_ path: String, method: HTTPMethod, http: HTTPClient, logger: Logger,
+                                       parse: @escaping @Sendable (Int, [(String, String)], [UInt8]) -> T?) async -> [T] {
+        var view = await directory.view()
+        if view.peers.isEmpty {  // none known yet (a node just started): read their catalogues first
+            await directory.refreshAll()
+            view = await directory.view()
+        }
+        let peers = view.peers.prefix(HubService.peersAsked)
+        let clusterKey = settings.clusterKey
         return await withTaskGroup(of: T?.self) { group in
             for p in peers {
-                group.addTask { [logger] in
+                group.addTask {
                     var req = HTTPClientRequest(url: p.address.baseURL + path)
                     req.method = method
                     req.headers.add(name: HubService.localOnlyHeader, value: "1")
@@ -47,7 +69,7 @@ extension HubService {
                         let body = method == .HEAD ? [] : Array(buffer: try await res.body.collect(upTo: 64 << 20))
                         return parse(Int(res.status.code), res.headers.map { ($0.name, $0.value) }, body)
                     } catch {
-                        logger.debug("peer did not answer a hub question", metadata: ["peer": "\(p.name)", "error": "\(error)"])
+                        logger.debug("peer did not answer an endpoint question", metadata: ["peer": "\(p.name)", "error": "\(error)"])
                         return nil
                     }
                 }
@@ -56,12 +78,5 @@ extension HubService {
             for await a in group { if let a { out.append(a) } }
             return out
         }
-    }
-
-    /// The most common answer (ties: the first seen).
-    static func majority<T>(_ answers: [T]) -> T? where T: Hashable {
-        var counts: [T: Int] = [:]
-        for a in answers { counts[a, default: 0] += 1 }
-        return answers.max { counts[$0]! < counts[$1]! }
     }
 }

@@ -19,30 +19,23 @@ public final class HubService: Sendable {
 
     let node: Node
     let upstream: HubUpstream
-    let flights = HubFlights()
+    /// Downloads streamed to clients (shared code with the registry mirror).
+    let downloads: VerifiedDownloads
     let logger: Logger
-    /// Files whose download failed while bytes of it were being streamed: clients may hold bytes that the failed
-    /// check did not vouch for, so their Range resumes get the whole file instead (in memory; a few URLs).
-    let tainted = Mutex<Set<String>>([])
 
     public init(node: Node, upstream: String, http: HTTPClient, logger: Logger) {
         self.node = node
         self.upstream = HubUpstream(base: upstream, http: http, route: OriginRoute(rule: node.engine.settings.originProxy), logger: logger)
         self.logger = logger
+        self.downloads = VerifiedDownloads(node: node, logger: logger)
     }
 
     var store: Store { node.store }
 
-    struct Call {
-        var request: Request
-        var auth: String?
-        var localOnly: Bool
-        var isHead: Bool { request.method == .head }
-    }
+    typealias Call = ClientCall
 
     public func respond(_ route: HubRoute, _ request: Request) async throws -> Response {
-        let call = Call(request: request, auth: request.headers[.authorization],
-                        localOnly: request.headers[HTTPField.Name(HubService.localOnlyHeader)!] == "1")
+        let call = Call(request)
         switch route {
         case .resolve(let repo, let revision, let path): return try await resolve(repo, revision, path, call)
         case .revision(let repo, let revision): return try await self.revision(repo, revision, call)
@@ -109,33 +102,11 @@ public final class HubService: Sendable {
             blob = try storedBlob(meta, url: url)
         }
         headers[HTTPField.Name("X-Linked-Size")!] = String(size)
-        let status: HTTPResponse.Status
-        let range: Range<Int64>
-        switch RangedAnswer.decide(size: size, rangeHeader: call.request.headers[.range], headers: headers,
-                                   ignoreRange: call.isHead || tainted.withLock({ $0.contains(url) })) {
-        case .serve(let s, let h, let r): (status, headers, range) = (s, h, r)
-        case .unsatisfiable(let h):
-            return try HubService.error(.rangeNotSatisfiable, code: nil, "\(path) has \(size) bytes", head: false, headers: h)
-        }
-        if call.isHead || range.isEmpty { return Response(status: status, headers: headers) }
-        if let blob {
-            try store.touch(blob.sha256)
-            node.metrics.fetchEnded(.hit)  // a download answered from the cache, without a fetch
-            return Response(status: status, headers: headers, body: HubStream.fileBody(blob.path, range))
-        }
-        if call.localOnly { return try HubService.error(.notFound, code: nil, "not stored here", head: false) }
-        let flight = await startFetch(meta, url: url, auth: call.auth)
-        let stream = HubStream(store: store, active: node.engine.active, digest: meta.sha256, url: url, flight: flight)
-        return Response(status: status, headers: headers, body: stream.body(range))
-    }
-
-    /// After a failed download: logged, and the file's Range resumes get the whole file (see `HubStream`).
-    func taint(_ url: String) -> @Sendable (any Error) -> Void {
-        { [self] error in
-            logger.warning("hub download failed; clients that got part of it will get the whole file again",
-                           metadata: ["url": "\(url)", "error": "\(error)"])
-            tainted.withLock { _ = $0.insert(url) }
-        }
+        return try await downloads.answer(
+            want(meta, url: url, auth: call.auth), size: size, blob: blob, request: call.request, headers: headers,
+            notStored: call.localOnly ? { try HubService.error(.notFound, code: nil, "not stored here", head: false) } : nil,
+            learned: learned(meta),
+            unsatisfiable: { try HubService.error(.rangeNotSatisfiable, code: nil, "\(path) has \(size) bytes", head: false, headers: $0) })
     }
 
     /// The stored blob for a file, if any.
@@ -151,39 +122,23 @@ public final class HubService: Sendable {
         return m
     }
 
-    /// Starts (or joins) the node's download of a file. A public file becomes one of the node's jobs (listed on the
-    /// status page and by `modelcache jobs`, resumed after a restart, paused while offline); its download goes on
-    /// when the client leaves. A gated or private file is fetched with the client's token, kept off the catalogue,
-    /// and is not a job (a job is persisted, a token must not be). With the upstream known down, the file comes from
-    /// peers directly, without a job that would wait for the upstream.
+    /// Starts (or joins) the node's download of a file (`VerifiedDownloads.start`).
     func startFetch(_ meta: HubFileMeta, url: String, auth: String?) async -> HubFlights.Flight {
-        let key = meta.isPublic ? url : url + "\u{0}" + (auth ?? "")
-        let useOrigin = !upstream.isKnownDown
-        let viaJob = meta.isPublic && useOrigin
-        return await flights.flight(key, spawn: node.jobs.spawn, onFailure: taint(url)) { [node, store, logger] in
-            let result: FetchResult
-            if viaJob {
-                let job = try await node.jobs.create(id: nil, title: "\(meta.repo.id): \(meta.path) (Hugging Face)",
-                                                     requests: [Job.Request(url: url, sha256: meta.sha256)])
-                let done = try await node.jobs.waitUntilFinal(job.id)
-                guard done.state == .success, let d = done.requests.first?.result, let record = try store.lookup(digest: d) else {
-                    throw HubStream.Interrupted(detail: "job \(job.id) for \(url) ended: \(done.failureReason?.rawValue ?? "") \(done.message ?? "")")
-                }
-                result = .hit(record)
-            } else {
-                var request = FetchRequest(url: url, expected: meta.sha256, useOrigin: useOrigin)
-                request.isPrivate = !meta.isPublic
-                if !meta.isPublic, let auth { request.originHeaders = [("Authorization", auth)] }
-                logger.info("hub file fetch", metadata: ["hub.repo": "\(meta.repo.id)", "hub.path": "\(meta.path)", "url": "\(url)",
-                                                         "private": "\(request.isPrivate)"])
-                result = try await node.fetch(request)
-            }
-            if meta.sha256 == nil {  // a non-LFS file: its sha256 is known now
-                var known = meta
-                known.sha256 = result.sha256
-                try store.saveHubFile(known)
-            }
-            return result
+        await downloads.start(want(meta, url: url, auth: auth), learned: learned(meta))
+    }
+
+    func want(_ meta: HubFileMeta, url: String, auth: String?) -> VerifiedDownloads.Want {
+        VerifiedDownloads.Want(url: url, sha256: meta.sha256, isPublic: meta.isPublic, auth: auth,
+                               title: "\(meta.repo.id): \(meta.path) (Hugging Face)", useOrigin: !upstream.isKnownDown)
+    }
+
+    /// A non-LFS file's sha256, kept once its download tells it.
+    func learned(_ meta: HubFileMeta) -> @Sendable (FetchResult) throws -> Void {
+        { [store] result in
+            guard meta.sha256 == nil else { return }
+            var known = meta
+            known.sha256 = result.sha256
+            try store.saveHubFile(known)
         }
     }
 }

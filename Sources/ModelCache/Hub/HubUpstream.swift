@@ -52,7 +52,8 @@ final class HubUpstream: Sendable {
     /// Whether a recent failure says not to try now.
     var isKnownDown: Bool { downUntil.withLock { $0.map { ContinuousClock.now < $0 } ?? false } }
 
-    func request(_ method: HTTPMethod, _ pathOrURL: String, auth: String?, maxBody: Int = 64 << 20) async -> Outcome {
+    func request(_ method: HTTPMethod, _ pathOrURL: String, auth: String?, headers extra: [(String, String)] = [],
+                 maxBody: Int = 64 << 20) async -> Outcome {
         if isKnownDown { return .unreachable("\(base) failed moments ago") }
         var url = pathOrURL.hasPrefix("/") ? base + pathOrURL : pathOrURL
         for _ in 0..<5 {
@@ -61,6 +62,7 @@ final class HubUpstream: Sendable {
             if let auth { req.headers.add(name: "Authorization", value: auth) }
             req.headers.add(name: "Accept-Encoding", value: "identity")
             req.headers.add(name: "User-Agent", value: OriginClient.userAgent)
+            for (n, v) in extra { req.headers.add(name: n, value: v) }
             do {
                 let (code, headers, body) = try await route.execute(req, http: http, timeout: timeout, logger: logger) { res in
                     let body = method == .HEAD ? [] : Array(buffer: try await res.body.collect(upTo: maxBody))

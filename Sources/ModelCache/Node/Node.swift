@@ -88,6 +88,10 @@ public final class Node: Sendable {
         }
         let hub = settings.hfUpstream.map { HubService(node: self, upstream: $0, http: engine.http, logger: logger) }
         if let hub { router.add(middleware: HubMiddleware(hub: hub)) }
+        if !settings.registryMirrors.mirrors.isEmpty {
+            router.add(middleware: RegistryMiddleware(registry: RegistryService(node: self, mirrors: settings.registryMirrors, http: engine.http,
+                                                                                    tagTTL: settings.registryTagTTL, logger: logger)))
+        }
         peerAPI.addRoutes(to: router)
         metricsAPI.addRoutes(to: router)
         WebAPI(node: self, access: { [weak self] in self?.browserAccess.withLock { $0 } }).addRoutes(to: router)

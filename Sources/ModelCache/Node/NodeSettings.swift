@@ -23,6 +23,11 @@ public struct NodeSettings: Sendable {
     public static let defaultHFUpstream = "https://huggingface.co"
     /// A Hugging Face Hub cache imported at start and when it changes (`serve --hf-import`, protocol §15).
     public var hfImport: String?
+    /// The upstream registries of the node's registry mirror (`serve --registry-mirror NAME=URL`, protocol §16);
+    /// empty = no `/v2/` endpoint.
+    public var registryMirrors = RegistryMirrors([])
+    /// How long a tag's digest is used without asking the upstream registry again.
+    public var registryTagTTL: Duration = .seconds(30)
     /// The local control socket (default: `<cache-dir>/node.sock`).
     public var controlSocket: String?
     /// The control socket's permission bits (`serve --control-socket-mode`): 0600 lets only the node's user in;

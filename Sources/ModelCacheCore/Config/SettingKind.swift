@@ -27,6 +27,8 @@ public enum SettingKind: Sendable, Equatable {
     case proxyOrNone
     /// A list of web origins, `scheme://host[:port]` (normalized to lower case, no default port).
     case origins
+    /// A list of upstream registries, `NAME=URL` (`RegistryMirror`).
+    case registryMirrors
 
     /// What the file must hold, for type errors: "must be <this>".
     public var expected: String {
@@ -43,6 +45,7 @@ public enum SettingKind: Sendable, Equatable {
         case .socketMode: "an octal mode in quotes, from \"0600\" to \"0666\""
         case .proxyOrNone: "an http://HOST:PORT proxy URL in quotes, or \"none\""
         case .origins: "an array of web origins in quotes"
+        case .registryMirrors: "an array of \"NAME=URL\" strings"
         }
     }
 
@@ -105,6 +108,11 @@ public enum SettingKind: Sendable, Equatable {
                 }
                 return n
             })
+        case (.registryMirrors, .string(let s)) where !fromFile:
+            return try parse(.strings(SettingKind.split(s)), name: name, fromFile: fromFile)
+        case (.registryMirrors, .strings(let l)):
+            _ = try RegistryMirrors(parsing: l, option: name)
+            return .list(l)
         default:
             throw .invalidArgument("\(name) must be \(expected)")
         }

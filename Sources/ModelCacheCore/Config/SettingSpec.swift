@@ -93,6 +93,10 @@ extension SettingSpec {
         key: "hf-import", flag: "--hf-import", env: "MODELCACHE_HF_IMPORT", kind: .path,
         defaultValue: nil, defaultNote: "none", example: "\"/home/alice/.cache/huggingface/hub\"",
         help: "A Hugging Face Hub cache to import (hard-linked, like modelcache hf import) at start and when it changes.")
+    public static let registryMirrors = SettingSpec(
+        key: "registry-mirrors", flag: "--registry-mirror", env: "MODELCACHE_REGISTRY_MIRRORS", kind: .registryMirrors,
+        defaultValue: .list([]), example: "[\"registry.ollama.ai=https://registry.ollama.ai\", \"docker.io=https://registry-1.docker.io\"]",
+        help: "Upstream registries of the node's /v2/ registry mirror, NAME=URL (the first is the default; none: no mirror).")
     public static let maxSize = SettingSpec(
         key: "max-size", flag: "--max-size", env: "MODELCACHE_MAX_SIZE", kind: .size,
         defaultValue: nil, defaultNote: "no limit", example: "\"200G\"",
@@ -129,7 +133,8 @@ extension SettingSpec {
 
     /// Every setting, in the order `modelcache config` and the example file show them.
     public static let all: [SettingSpec] = [
-        cacheDir, listen, peers, mdns, name, maxUploads, maxOriginRate, maxUploadRate, hfUpstream, hfImport, maxSize,
+        cacheDir, listen, peers, mdns, name, maxUploads, maxOriginRate, maxUploadRate, hfUpstream, hfImport,
+        registryMirrors, maxSize,
         idleTimeout, maxConnections, allowOrigins, originProxy, clusterKeyFile,
         controlSocketMode, logFormat,
     ]

@@ -18,6 +18,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case procNetTCP       // /proc/net/tcp text
     case clusterHeaders   // a request's cluster signature headers ("Name: value" lines; the first line is the target)
     case config           // config.toml (FormCheck, then TOMLKit/toml++, then the settings' checks)
+    case registry         // the registry mirror: a /v2/ path (first line), then WWW-Authenticate, manifests, tokens (the rest)
 
     /// Feeds `data` to the parser and touches what it returns (so that lazily computed fields are computed too).
     /// Returns the invariants the answer broke (empty when none): the fuzz executable aborts on one, so libFuzzer
@@ -129,7 +130,37 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 if error.message.contains("\n") { broken.append("a config error of more than one line: \(error.message)") }
                 if !error.message.hasPrefix("fuzz.toml") { broken.append("a config error that does not name the file: \(error.message)") }
             }
+        case .registry:
+            broken += FuzzTarget.registry(text, data)
         }
+        return broken
+    }
+
+    static func registry(_ text: String, _ data: [UInt8]) -> [String] {
+        var broken: [String] = []
+        let firstLine = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let path = firstLine.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
+        let mirrors = RegistryMirrors([RegistryMirror(name: "docker.io", base: "https://registry-1.docker.io"),
+                                       RegistryMirror(name: "registry.ollama.ai", base: "https://registry.ollama.ai")])
+        switch RegistryRoute.parse(path: path) {
+        case .manifest(let name, _)?, .blob(let name, _)?:
+            if name.contains("..") || name.contains("//") || name.hasPrefix("/") { broken.append("a route kept the name \(name)") }
+            if case .mirror(_, let repo) = mirrors.select(name: name, ns: RegistryRoute.namespace(query: firstLine)),
+               repo.isEmpty || repo.hasPrefix("/") { broken.append("a selection gave the repository '\(repo)'") }
+        default: break
+        }
+        for c in AuthChallenge.parse(text) {
+            if let url = c.tokenURL(scope: "repository:a/b:pull"), HTTPURLCheck.problem(url) != nil {
+                broken.append("a token URL that is not one: \(url)")
+            }
+        }
+        if let t = RegistryToken.parse(data), t.token.contains(where: { $0 == "\r" || $0 == "\n" || $0 == " " }) {
+            broken.append("a token that cannot go in a header")
+        }
+        if let m = OCIManifest.parse(data), (m.blobs + m.manifests).contains(where: { $0.size < 0 }) {
+            broken.append("a descriptor with a negative size")
+        }
+        _ = try? RegistryMirror(parsing: firstLine)
         return broken
     }
 

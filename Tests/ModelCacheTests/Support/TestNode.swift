@@ -15,7 +15,9 @@ final class TestNode: Sendable {
 
     static func start(peers: [TestNode] = [], extraPeers: [PeerAddress] = [], maxCacheSize: Int64? = nil,
                       maxOriginRate: Int64? = nil, maxUploadRate: Int64? = nil, allowedOrigins: [String] = [],
-                      clusterKey: ClusterKey? = nil, env existing: TestEnvironment? = nil) async throws -> TestNode {
+                      clusterKey: ClusterKey? = nil, registryMirrors: [RegistryMirror] = [],
+                      registryTagTTL: Duration = .zero,
+                      env existing: TestEnvironment? = nil) async throws -> TestNode {
         let env = try existing ?? TestEnvironment()
         var settings = NodeSettings()
         settings.listenHost = "127.0.0.1"
@@ -26,6 +28,8 @@ final class TestNode: Sendable {
         settings.maxUploadRate = maxUploadRate
         settings.allowedOrigins = allowedOrigins
         settings.clusterKey = clusterKey
+        settings.registryMirrors = RegistryMirrors(registryMirrors)
+        settings.registryTagTTL = registryTagTTL
         var logger = Logger(label: "test-node")
         logger.logLevel = .critical
         var engineSettings = env.engine.settings
