@@ -40,7 +40,7 @@ extension HubService {
     static func majority<T>(_ answers: [T]) -> T? where T: Hashable {
         var counts: [T: Int] = [:]
         for a in answers { counts[a, default: 0] += 1 }
-        return answers.max { counts[$0]! < counts[$1]! }
+        return answers.max { counts[$0, default: 0] < counts[$1, default: 0] }
     }
 }
 
