@@ -44,6 +44,8 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // sync_file_range(2), which Swift's Glibc module does not declare (it needs _GNU_SOURCE).
+        .systemLibrary(name: "CLinuxIO"),
         // Pure logic: digests, manifests, chunk planning, scheduling decisions, the config file's rules. No I/O.
         .target(
             name: "ModelCacheCore",
@@ -61,6 +63,7 @@ let package = Package(
                 "ModelCacheCore",
                 "CAvahi",
                 "CZlib",
+                "CLinuxIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

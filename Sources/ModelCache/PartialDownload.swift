@@ -110,8 +110,10 @@ public final class PartialDownload: Sendable {
     }
 
     /// Records a verified chunk. Written with O_APPEND, one short line, so concurrent writers do not interleave.
+    /// The chunk's pages start going to the disk now (the commit's fsync then has little left to write).
     public func recordVerified(chunk: Int, digest: BlobDigest) throws(ModelCacheError) {
         try journal.append(ChunkJournal.line(chunk: chunk, digest: digest))
+        data.startWriteBack(layout.range(of: chunk))
         verified.withLock { _ = $0.insert(chunk) }
         changes.notify()
     }

@@ -5,6 +5,9 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if os(Linux)
+import CLinuxIO
+#endif
 import ModelCacheCore
 
 /// A thin owner of a POSIX file descriptor: positioned reads and writes, fsync, preallocation.
@@ -68,6 +71,16 @@ public final class PosixFile: Sendable {
             }
             done += n
         }
+    }
+
+    /// Starts writing `range` back to the disk and returns at once (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so
+    /// that the fsync before a commit finds most pages already written instead of flushing the whole file serially
+    /// after the last byte. Best effort: a file system that cannot (or another OS) leaves the work to `sync()`.
+    public func startWriteBack(_ range: Range<Int64>) {
+        guard range.lowerBound >= 0, !range.isEmpty else { return }
+        #if os(Linux)
+        _ = modelcache_start_writeback(fd, Int(range.lowerBound), Int(range.count))
+        #endif
     }
 
     public func sync() throws(ModelCacheError) {
