@@ -64,6 +64,8 @@ extension Job {
         default: "digest-mismatch"
         }
         let code = errorCode ?? mapped
+        // A failure with an error behind it reads as that error reads without a node (same line, same status).
+        if errorCode != nil, let message, !message.isEmpty { return NodeError(code: code, message: message) }
         return NodeError(code: code, message: "job \(id) failed (\(failureReason?.rawValue ?? "?")): \(message ?? "")")
     }
 

@@ -15,6 +15,7 @@ final class ProgressDisplay: Sendable {
     struct State {
         var meter = TransferMeter()
         var phase = ProgressLine.Phase.waiting("connecting")
+        var waitingSince: Double = 0
         var sources: [String: Int64] = [:]
         var lastPlain: Double = 0
         var drawn = false
@@ -63,7 +64,11 @@ final class ProgressDisplay: Sendable {
 
     /// No byte flows: say why (`connecting`, `paused: offline`, `waiting for the origin: …, retrying`).
     func waiting(_ word: String) {
-        state.withLock { $0.phase = .waiting(word) }
+        let t = now
+        state.withLock { s in
+            if s.phase != .waiting(word) { s.waitingSince = t }
+            s.phase = .waiting(word)
+        }
     }
 
     /// A line of its own above the progress line (a pause, a retry): `modelcache: <text>`.
@@ -82,7 +87,10 @@ final class ProgressDisplay: Sendable {
             guard !s.finished else { return }
             switch mode {
             case .terminal:
-                let line = ProgressLine.fitted(name: name, phase: s.phase, meter: s.meter, sources: s.sources, now: t,
+                var phase = s.phase
+                // A wait longer than 2 s shows for how long: a host that never answers is not a frozen tool.
+                if case .waiting(let word) = phase, t - s.waitingSince >= 2 { phase = .waiting(word + " · \(Int(t - s.waitingSince)) s") }
+                let line = ProgressLine.fitted(name: name, phase: phase, meter: s.meter, sources: s.sources, now: t,
                                                width: Terminal.columns)
                 Terminal.write("\r\u{1B}[2K" + line)
                 s.drawn = true

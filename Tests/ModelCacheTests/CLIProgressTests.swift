@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+@testable import ModelCache
+import ModelCacheCore
+
+/// The progress of `fetch` on stderr: one fitted line under a real terminal, plain lines when piped, nothing with
+/// `--quiet`; stdout holds only the result; Ctrl-C without a node says how to resume.
+@Suite(.serialized) struct CLIProgressTests {
+    func tempDir() -> String { NSTemporaryDirectory() + "modelcache-progress-" + UUID().uuidString }
+
+    /// The redrawn lines of a terminal transcript (each redraw starts with CR, erase line).
+    func redraws(_ transcript: String) -> [String] {
+        transcript.components(separatedBy: "\r\u{1B}[2K").dropFirst().map { $0.components(separatedBy: "\r\n")[0] }.filter { !$0.isEmpty }
+    }
+
+    @Test(arguments: [50, 120])
+    func underARealTerminalTheLineFitsTheWidthAndNamesTheFile(_ columns: Int) async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/model.bin", testBytes(1_500_000))
+        origin.inject(.trickle(bytesPerSecond: 600_000))
+        let dir = tempDir()
+        defer { PosixFile.removeTree(dir) }
+        // `script` gives the command a pseudo-terminal of its own, `stty` its width.
+        let r = try await runProcess("/usr/bin/script", ["-qec", "stty cols \(columns) rows 20; \"$B\" fetch --cache-dir \(dir) --connections 1 \(origin.url("/model.bin"))", "/dev/null"],
+                                     environment: ["B": modelcacheBinary], timeout: .seconds(60))
+        #expect(r.status == 0, "\(r.stdout)")
+        let lines = redraws(r.stdout).dropLast()  // the last one is the summary, printed on the cleared line
+        #expect(lines.count >= 3, "\(r.stdout)")
+        for l in lines { #expect(l.count <= columns - 1, "\(columns) columns: \(l)") }
+        #expect(lines.contains { $0.hasPrefix("model.bin  ") && $0.contains("%") && $0.contains("/s") }, "\(lines)")
+        #expect(!r.stdout.contains("-1") && !r.stdout.contains("B/s -"))
+        if columns >= 120 { #expect(lines.contains { $0.contains("[#") && $0.contains("ETA ") && $0.hasSuffix("origin") }, "\(lines)") }
+        // The summary, then the result.
+        let blob = dir + "/blobs/sha256/" + BlobDigest.of(testBytes(1_500_000)).hex
+        #expect(r.stdout.contains("model.bin: 1.4 MiB in 00:0"), "\(r.stdout)")
+        #expect(r.stdout.contains("origin 1.4 MiB · from the LAN: 0%\r\n" + blob))
+        await origin.stop()
+    }
+
+    @Test func pipedStderrGetsPlainLinesAndStdoutOnlyThePath() async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/m.bin", testBytes(1_000_000))
+        origin.inject(.trickle(bytesPerSecond: 400_000))
+        let dir = tempDir()
+        defer { PosixFile.removeTree(dir) }
+        let r = try await runCLI(["fetch", "--cache-dir", dir, "--connections", "1", origin.url("/m.bin")],
+                                 environment: ["MODELCACHE_PROGRESS_SECONDS": "0.5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == dir + "/blobs/sha256/" + BlobDigest.of(testBytes(1_000_000)).hex + "\n")
+        #expect(!r.stderr.contains("\u{1B}") && !r.stderr.contains("\r"), "\(r.stderr)")
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0.hasPrefix("modelcache: m.bin: ") && $0.contains("%, ") && $0.contains(" / 976.6 KiB") }.count >= 1, "\(lines)")
+        #expect(lines.last?.hasPrefix("m.bin: 976.6 KiB in 00:0") == true && lines.last?.hasSuffix("origin 976.6 KiB · from the LAN: 0%") == true, "\(lines)")
+        // --quiet: nothing on stderr; a cache hit says so.
+        let hit = try await runCLI(["fetch", "--cache-dir", dir, origin.url("/m.bin")])
+        #expect(hit.stderr == "m.bin: 976.6 KiB, already in the cache\n")
+        let quiet = try await runCLI(["fetch", "--cache-dir", dir, "--quiet", origin.url("/m.bin")])
+        #expect(quiet.stderr.isEmpty && quiet.status == 0)
+        await origin.stop()
+    }
+
+    @Test func ctrlCWithoutANodeSaysHowToResumeAndKeepsTheVerifiedChunks() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(3_000_000)
+        origin.serve("/big.bin", bytes)
+        origin.inject(.trickle(bytesPerSecond: 300_000))
+        let dir = tempDir()
+        defer { PosixFile.removeTree(dir) }
+        let url = origin.url("/big.bin")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: modelcacheBinary)
+        p.arguments = ["fetch", "--cache-dir", dir, "--connections", "1", "--chunk-size", "65536", url]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        async let stderr = readToEnd(err.fileHandleForReading)
+        for _ in 0..<100 where origin.bytesServed < 500_000 { try await Task.sleep(for: .milliseconds(50)) }
+        kill(p.processIdentifier, SIGINT)
+        let text = String(decoding: await stderr, as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        #expect(text.contains("modelcache: interrupted after ") && text.hasSuffix("resume with: modelcache fetch \(url)\n"), "\(text)")
+        // The resume takes only what is missing.
+        origin.clearFaults()
+        origin.resetCounters()
+        let again = try await runCLI(["fetch", "--cache-dir", dir, "--chunk-size", "65536", url])
+        #expect(again.status == 0)
+        #expect(origin.bytesServed < Int64(bytes.count) - 300_000, "served \(origin.bytesServed) again")
+        await origin.stop()
+    }
+}

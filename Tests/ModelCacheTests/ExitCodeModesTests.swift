@@ -1,0 +1,83 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+@testable import ModelCache
+import ModelCacheCore
+
+/// The README's exit-status table is one contract for both modes: each failure gives the same line and the same
+/// status whether the CLI runs the work itself (no node) or a node runs it.
+extension NodeProcessTests {
+    struct Case: CustomStringConvertible, Sendable {
+        var name: String
+        var status: Int32
+        var args: @Sendable (_ origin: TestOrigin, _ dir: String, _ prefix: String) -> [String]
+        var description: String { name }
+    }
+
+    static let bothModes: [Case] = [
+        Case(name: "2 not in the cache (rm)", status: 2) { _, dir, _ in ["rm", "--cache-dir", dir, String(repeating: "ab", count: 32)] },
+        Case(name: "2 not in the cache (pin)", status: 2) { _, dir, _ in ["pin", "--cache-dir", dir, "http://h/none"] },
+        Case(name: "3 origin status", status: 3) { o, dir, _ in ["fetch", "--cache-dir", dir, o.url("/missing")] },
+        Case(name: "4 origin unreachable", status: 4) { _, dir, _ in ["fetch", "--cache-dir", dir, "http://127.0.0.1:1/x.bin"] },
+        Case(name: "5 digest mismatch", status: 5) { o, dir, _ in ["fetch", "--cache-dir", dir, "--sha256", String(repeating: "ab", count: 32), o.url("/f.bin")] },
+        Case(name: "64 malformed URL", status: 64) { _, dir, _ in ["fetch", "--cache-dir", dir, "ftp://h/x"] },
+        Case(name: "64 malformed digest", status: 64) { _, dir, _ in ["fetch", "--cache-dir", dir, "--sha256", "xyz", "http://127.0.0.1:1/x"] },
+        Case(name: "64 ambiguous digest prefix", status: 64) { _, dir, prefix in ["rm", "--cache-dir", dir, prefix] },
+    ]
+
+    @Test func everyExitStatusIsTheSameWithAndWithoutANode() async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/f.bin", testBytes(50_000))
+        let dir = NSTemporaryDirectory() + "modelcache-modes-" + UUID().uuidString
+        defer { PosixFile.removeTree(dir) }
+        let prefix = try seedTwoBlobsSharingAPrefix(dir)
+        var alone: [String: CLIResult] = [:]
+        for c in Self.bothModes {
+            alone[c.name] = try await runCLI(c.args(origin, dir, prefix) + (c.args(origin, dir, prefix).first == "fetch" ? ["--no-node"] : []))
+        }
+        let node = try startServe(dir)
+        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        let http = HTTPClient.forModelCache()
+        defer { Task { try? await http.shutdown() } }
+        try await waitForNode(ControlClient(socketPath: dir + "/node.sock", http: http))
+        for c in Self.bothModes {
+            let through = try await runCLI(c.args(origin, dir, prefix), timeout: .seconds(60))
+            let a = try #require(alone[c.name])
+            #expect(a.status == c.status && through.status == c.status, "\(c): alone \(a.status) \(a.stderr) through \(through.status) \(through.stderr)")
+            let lastAlone = a.stderr.split(separator: "\n").last.map(String.init) ?? ""
+            let lastThrough = through.stderr.split(separator: "\n").last.map(String.init) ?? ""
+            #expect(lastAlone.hasPrefix("modelcache: error: ") && lastAlone == lastThrough, "\(c):\n  \(lastAlone)\n  \(lastThrough)")
+        }
+        await origin.stop()
+    }
+
+    /// Imports two small files whose digests start with the same 4 hex digits (a few hundred tries find a pair);
+    /// returns those digits.
+    func seedTwoBlobsSharingAPrefix(_ dir: String) throws -> String {
+        var seen: [String: [UInt8]] = [:]
+        for i in 0..<20_000 {
+            let bytes = Array("blob \(i)".utf8)
+            let prefix = String(BlobDigest.of(bytes).hex.prefix(4))
+            guard let other = seen[prefix] else { seen[prefix] = bytes; continue }
+            let store = try Store(root: dir)
+            for (n, b) in [other, bytes].enumerated() {
+                let file = dir + "-seed-\(n)"
+                try Data(b).write(to: URL(fileURLWithPath: file))
+                defer { unlink(file) }
+                _ = try store.importFile(file, url: nil, expected: nil)
+            }
+            return prefix
+        }
+        throw ModelCacheError.invalidArgument("no two digests share 4 hex digits among 20000 small blobs")
+    }
+
+    @Test func jobCommandsWithoutANodeSaySoWithTheirOwnStatus() async throws {
+        let dir = NSTemporaryDirectory() + "modelcache-nonode-" + UUID().uuidString
+        defer { PosixFile.removeTree(dir) }
+        for args in [["jobs"], ["jobs", "clear"], ["status", "abc"], ["wait", "abc"], ["abort", "abc"]] {
+            let r = try await runCLI(args + ["--cache-dir", dir])
+            #expect(r.status == 7, "\(args): \(r.stderr)")
+            #expect(r.stderr == "modelcache: error: no node serves \(dir), and jobs live in a node: start one with 'modelcache serve' (or fetch without a node: modelcache fetch URL)\n")
+        }
+    }
+}
