@@ -103,19 +103,21 @@ public enum ProgressLine {
     /// The name a progress line gives a URL: `org/repo: path/in/repo` for a Hugging Face file, else the last path
     /// component (percent-decoded), else the host.
     public static func displayName(url: String) -> String {
+        if let (repo, file) = hubFile(url: url) { return "\(repo.id): \(file)" }
         let noQuery = url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url
         let afterScheme = noQuery.range(of: "://").map { String(noQuery[$0.upperBound...]) } ?? noQuery
         let parts = afterScheme.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard let host = parts.first else { return url }
-        let path = Array(parts.dropFirst())
-        // /ORG/REPO/resolve/REV/FILE… and /datasets|spaces/ORG/REPO/resolve/REV/FILE…
-        for offset in [0, 1] where path.count >= offset + 5 && path[offset + 2] == "resolve" {
-            if offset == 1 && !["datasets", "spaces", "models"].contains(path[0]) { continue }
-            let file = path[(offset + 4)...].joined(separator: "/")
-            return "\(path[offset])/\(path[offset + 1]): \((file.removingPercentEncoding ?? file))"
-        }
-        if let last = path.last(where: { !$0.isEmpty }) { return last.removingPercentEncoding ?? last }
-        return host
+        if let last = parts.dropFirst().last(where: { !$0.isEmpty }) { return last.removingPercentEncoding ?? last }
+        return parts.first ?? url
+    }
+
+    /// The Hub repository and file path of a `…/resolve/REV/FILE` URL (any host: the Hub or a node's endpoint).
+    public static func hubFile(url: String) -> (repo: HubRepo, file: String)? {
+        let noQuery = url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url
+        guard let scheme = noQuery.range(of: "://"),
+              let slash = noQuery[scheme.upperBound...].firstIndex(of: "/") else { return nil }
+        if case .resolve(let repo, _, let path)? = HubRoute.parse(path: String(noQuery[slash...])) { return (repo, path) }
+        return nil
     }
 }
 

@@ -271,7 +271,7 @@ struct AbortCommand: AsyncParsableCommand {
 struct PinCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pin", abstract: "Keep a blob out of LRU eviction.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "A blob's SHA-256 or a URL that maps to it.") var what: String
+    @Argument(help: "A blob's SHA-256 (or a unique start of it, 4 digits or more) or a URL that maps to it.") var what: String
 
     func run() async throws {
         try await runReportingErrors {
@@ -284,7 +284,7 @@ struct PinCommand: AsyncParsableCommand {
 struct UnpinCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unpin", abstract: "Let a blob be evicted again.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "A blob's SHA-256 or a URL that maps to it.") var what: String
+    @Argument(help: "A blob's SHA-256 (or a unique start of it, 4 digits or more) or a URL that maps to it.") var what: String
 
     func run() async throws {
         try await runReportingErrors {

@@ -10,7 +10,7 @@ struct ModelCacheCommand: AsyncParsableCommand {
         abstract: "A peer-cooperative LAN cache for AI model files.",
         version: ModelCacheVersion.string,
         subcommands: [FetchCommand.self, ServeCommand.self, JobsCommand.self, StatusCommand.self, WaitCommand.self,
-                      AbortCommand.self, PinCommand.self, UnpinCommand.self, ListCommand.self, AddCommand.self, RemoveCommand.self, VerifyCommand.self, DiscoverCommand.self,
+                      AbortCommand.self, PinCommand.self, UnpinCommand.self, ListCommand.self, PruneCommand.self, AddCommand.self, RemoveCommand.self, VerifyCommand.self, DiscoverCommand.self,
                       TokenCommand.self, ConfigCommand.self]
     )
 }
