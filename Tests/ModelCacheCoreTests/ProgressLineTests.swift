@@ -81,3 +81,22 @@ struct UniquePrefixTests {
         #expect(UniquePrefix.match("ab", in: ["abcd"], minimumLength: 4) == .none)
     }
 }
+
+struct SuggestionTests {
+    let commands = ["fetch", "serve", "jobs", "status", "wait", "abort", "pin", "unpin", "list", "prune", "add", "rm", "verify", "peers"]
+
+    @Test func typosGetTheNearestCommand() {
+        #expect(Suggestion.closest(to: "fecth", among: commands) == "fetch")
+        #expect(Suggestion.closest(to: "lis", among: commands) == "list")
+        #expect(Suggestion.closest(to: "stauts", among: commands) == "status")
+        #expect(Suggestion.closest(to: "veri", among: commands) == "verify")  // a unique prefix
+        #expect(Suggestion.closest(to: "Serve", among: commands) == "serve")
+    }
+
+    @Test func farWordsGetNoSuggestion() {
+        #expect(Suggestion.closest(to: "download", among: commands) == nil)
+        #expect(Suggestion.closest(to: "", among: commands) == nil)
+        #expect(Suggestion.closest(to: "x", among: []) == nil)
+        #expect(Suggestion.closest(to: String(repeating: "z", count: 10_000), among: commands) == nil)
+    }
+}

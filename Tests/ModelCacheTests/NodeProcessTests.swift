@@ -6,10 +6,10 @@ import ModelCacheCore
 
 /// `modelcache serve` as a real process: jobs survive the client, and a SIGKILLed or SIGTERMed node resumes its jobs.
 @Suite(.serialized) struct NodeProcessTests {
-    func startServe(_ dir: String) throws -> Process {
+    func startServe(_ dir: String, extra: [String] = []) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: modelcacheBinary)
-        p.arguments = ["serve", "--cache-dir", dir, "--listen", "127.0.0.1:0", "--no-mdns"]
+        p.arguments = ["serve", "--cache-dir", dir, "--listen", "127.0.0.1:0", "--no-mdns"] + extra
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
