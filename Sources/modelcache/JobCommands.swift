@@ -232,6 +232,7 @@ struct WaitCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The job id (or a unique prefix of it).") var id: String
     @Flag(name: .shortAndLong, help: "No progress on stderr.") var quiet = false
+    @Flag(help: "Print the finished job as one JSON object instead of its paths.") var json = false
 
     func run() async throws {
         try await runReportingErrors {
@@ -246,7 +247,7 @@ struct WaitCommand: AsyncParsableCommand {
                 }
                 guard job.state == .success else { display.finish(); throw job.failure }
                 display.finish(summary: job.summary(name: first.displayName, moved: display.movedThisRun, seconds: display.now))
-                for r in job.requests { print(r.path ?? "") }
+                if json { try printJSON(job) } else { for r in job.requests { print(r.path ?? "") } }
             }
         }
     }
@@ -272,11 +273,12 @@ struct PinCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pin", abstract: "Keep a blob out of LRU eviction.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "A blob's SHA-256 (or a unique start of it, 4 digits or more) or a URL that maps to it.") var what: String
+    @Flag(help: "Print the blob as one JSON object.") var json = false
 
     func run() async throws {
         try await runReportingErrors {
             let r = try await changeCache(global, command: "pin", viaNode: { try await $0.pin(what, true) }, locally: { try $0.setPinned(what, true) })
-            print("pinned \(r.sha256.hex)")
+            if json { try printJSON(r) } else { print("pinned \(r.sha256.hex)") }
         }
     }
 }
@@ -285,11 +287,12 @@ struct UnpinCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unpin", abstract: "Let a blob be evicted again.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "A blob's SHA-256 (or a unique start of it, 4 digits or more) or a URL that maps to it.") var what: String
+    @Flag(help: "Print the blob as one JSON object.") var json = false
 
     func run() async throws {
         try await runReportingErrors {
             let r = try await changeCache(global, command: "unpin", viaNode: { try await $0.pin(what, false) }, locally: { try $0.setPinned(what, false) })
-            print("unpinned \(r.sha256.hex)")
+            if json { try printJSON(r) } else { print("unpinned \(r.sha256.hex)") }
         }
     }
 }

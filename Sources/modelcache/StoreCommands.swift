@@ -64,6 +64,7 @@ struct AddCommand: AsyncParsableCommand {
     @Argument(help: "The file to import.") var file: String
     @Option(help: "The URL this file is the content of.") var url: String?
     @Option(help: "Expected SHA-256; the import fails if the file differs.") var sha256: String?
+    @Flag(help: "Print the blob as one JSON object instead of its path.") var json = false
 
     func run() async throws {
         try await runReportingErrors {
@@ -74,7 +75,7 @@ struct AddCommand: AsyncParsableCommand {
             let r = try await changeCache(global, command: "add", mustExist: false,
                                           viaNode: { try await $0.importFile(absolute, url: url, sha256: expected) },
                                           locally: { try $0.importFile(absolute, url: url, expected: expected) })
-            print(r.path)
+            if json { try printJSON(r) } else { print(r.path) }
         }
     }
 }
@@ -83,11 +84,12 @@ struct RemoveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a blob, by SHA-256 or by URL.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "A blob's SHA-256 (or a unique start of it, 4 digits or more) or a URL that maps to it.") var what: String
+    @Flag(help: "Print the removed blob as one JSON object.") var json = false
 
     func run() async throws {
         try await runReportingErrors {
             let r = try await changeCache(global, command: "rm", viaNode: { try await $0.remove(what) }, locally: { try $0.remove(what) })
-            print("removed \(r.sha256.hex) (\(ProgressText.bytes(r.size)))")
+            if json { try printJSON(r) } else { print("removed \(r.sha256.hex) (\(ProgressText.bytes(r.size)))") }
         }
     }
 }
@@ -96,11 +98,17 @@ struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Re-hash every blob; a bad one is reported and removed from the cache.")
     @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print one JSON object per blob (sha256, ok, problem) as an array.") var json = false
 
     func run() async throws {
         try await runReportingErrors {
             let reports = try await changeCache(global, command: "verify", viaNode: { try await $0.verify() }, locally: { try $0.verifyAll() })
             let bad = reports.filter { !$0.ok }
+            if json {
+                try printJSON(reports)
+                if !bad.isEmpty { throw ExitCode(5) }
+                return
+            }
             for b in bad { print("BAD \(b.sha256.hex): \(b.problem ?? "?") (removed)") }
             print("\(reports.count - bad.count) ok, \(bad.count) bad")
             if !bad.isEmpty { throw ExitCode(5) }

@@ -61,8 +61,14 @@ import ModelCacheCore
         defer { unlink(file) }
         let bytes = testBytes(5000)
         try PosixFile.writeAtomically(file, bytes)
-        #expect(try await runCLI(["add", "--cache-dir", dir, file]).status == 0)
         let hex = BlobDigest.of(bytes).hex
+        // --json on every command that prints data: one object (or array), slashes not escaped.
+        let add = try await runCLI(["add", "--cache-dir", dir, file, "--json", "--url", "http://h/a/b.bin"])
+        #expect(add.status == 0 && add.stdout.hasPrefix("{") && add.stdout.contains("\"sha256\":\"\(hex)\"") && add.stdout.contains("\"http://h/a/b.bin\""), "\(add.stdout)")
+        let verify = try await runCLI(["verify", "--cache-dir", dir, "--json"])
+        #expect(verify.stdout == "[{\"ok\":true,\"sha256\":\"\(hex)\"}]\n", "\(verify.stdout)")
+        let unpin = try await runCLI(["unpin", "--cache-dir", dir, "--json", hex])
+        #expect(unpin.stdout.hasPrefix("{") && unpin.stdout.contains("\"pinned\":false"), "\(unpin.stdout)")
         let pin = try await runCLI(["pin", "--cache-dir", dir, String(hex.prefix(7))])
         #expect(pin.status == 0 && pin.stdout == "pinned \(hex)\n", "\(pin.stderr)")
         let short = try await runCLI(["rm", "--cache-dir", dir, String(hex.prefix(3))])  // too short to be a prefix
