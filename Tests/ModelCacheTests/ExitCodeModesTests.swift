@@ -81,3 +81,44 @@ extension NodeProcessTests {
         }
     }
 }
+
+/// Through a node: the same progress line under a terminal, and Ctrl-C detaches with status 130.
+extension NodeProcessTests {
+    @Test func throughANodeTheTerminalLineNamesTheFileAndCtrlCDetaches() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(2_000_000)
+        origin.serve("/node.bin", bytes)
+        origin.serve("/slow.bin", testBytes(3_000_000, seed: 5))
+        origin.inject(.trickle(bytesPerSecond: 500_000))
+        try await withServe { dir, _, control in
+            let r = try await runProcess("/usr/bin/script", ["-qec", "stty cols 100 rows 20; \"$B\" fetch --cache-dir \(dir) \(origin.url("/node.bin"))", "/dev/null"],
+                                         environment: ["B": modelcacheBinary], timeout: .seconds(60))
+            #expect(r.status == 0, "\(r.stdout)")
+            let lines = r.stdout.components(separatedBy: "\r\u{1B}[2K").dropFirst().map { $0.components(separatedBy: "\r\n")[0] }
+            #expect(lines.contains { $0.hasPrefix("node.bin  [") && $0.contains("%") && $0.hasSuffix("origin") && $0.count <= 99 }, "\(lines)")
+            #expect(r.stdout.contains("node.bin: 1.9 MiB in 00:0") && r.stdout.contains("from the LAN: 0%\r\n" + dir + "/blobs/sha256/" + BlobDigest.of(bytes).hex))
+
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: modelcacheBinary)
+            p.arguments = ["fetch", "--cache-dir", dir, origin.url("/slow.bin")]
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            async let stderr = readToEnd(err.fileHandleForReading)
+            var id = ""
+            for _ in 0..<200 {
+                if let j = try await control.jobs().first(where: { $0.requests[0].url.hasSuffix("/slow.bin") && $0.downloaded > 0 }) { id = j.id; break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            kill(p.processIdentifier, SIGINT)
+            let text = String(decoding: await stderr, as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 130)
+            #expect(text.hasSuffix("modelcache: detached; job \(id) goes on in the node. Follow it with: modelcache wait \(id)\n"), "\(text)")
+            let done = try await control.follow(id)
+            #expect(done.state == .success)
+        }
+        await origin.stop()
+    }
+}
