@@ -75,7 +75,7 @@ extension Job {
         case .pending: return "starting"
         case .pausedOffline: return "paused: " + (message ?? "offline")
         case .downloading:
-            if let message { return "waiting: " + message }
+            if let message { return message }  // "retrying after: …"
             return downloaded == 0 && bySource.isEmpty ? "connecting" : nil
         case .success, .failure: return nil
         }
