@@ -37,6 +37,21 @@ import ModelCacheCore
         await origin.stop()
     }
 
+    @Test func aSilentOriginShowsWhatTheFetchWaitsForAndForHowLong() async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/late.bin", testBytes(100_000))
+        origin.inject(.silentHead(.seconds(3)))
+        let dir = tempDir()
+        defer { PosixFile.removeTree(dir) }
+        let r = try await runProcess("/usr/bin/script", ["-qec", "stty cols 80 rows 20; \"$B\" fetch --cache-dir \(dir) \(origin.url("/late.bin"))", "/dev/null"],
+                                     environment: ["B": modelcacheBinary], timeout: .seconds(60))
+        #expect(r.status == 0, "\(r.stdout)")
+        let lines = redraws(r.stdout)
+        #expect(lines.contains("late.bin  connecting to 127.0.0.1"), "\(lines)")
+        #expect(lines.contains("late.bin  connecting to 127.0.0.1 · 2 s"), "\(lines)")
+        await origin.stop()
+    }
+
     @Test func pipedStderrGetsPlainLinesAndStdoutOnlyThePath() async throws {
         let origin = try await TestOrigin.start()
         origin.serve("/m.bin", testBytes(1_000_000))
