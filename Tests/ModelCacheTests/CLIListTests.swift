@@ -9,15 +9,9 @@ import ModelCacheCore
 
     /// Starts a fetch of a trickled file and kills it once some chunks are verified: a partial download stays.
     func leavePartial(_ origin: TestOrigin, _ path: String, dir: String) async throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: modelcacheBinary)
-        p.arguments = ["fetch", "--cache-dir", dir, "--quiet", "--connections", "1", "--chunk-size", "65536", origin.url(path)]
-        p.standardError = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        let fetch = try startCLI(["fetch", "--cache-dir", dir, "--quiet", "--connections", "1", "--chunk-size", "65536", origin.url(path)])
         for _ in 0..<200 where origin.bytesServed < 400_000 { try await Task.sleep(for: .milliseconds(25)) }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        _ = await fetch.stop(SIGKILL)
     }
 
     @Test func listGroupsHubFilesShowsPartialsAndTotalsAndPruneDropsThePartials() async throws {

@@ -82,19 +82,10 @@ import ModelCacheCore
         let dir = tempDir()
         defer { PosixFile.removeTree(dir) }
         let url = origin.url("/big.bin")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: modelcacheBinary)
-        p.arguments = ["fetch", "--cache-dir", dir, "--connections", "1", "--chunk-size", "65536", url]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        async let stderr = readToEnd(err.fileHandleForReading)
+        let fetch = try startCLI(["fetch", "--cache-dir", dir, "--connections", "1", "--chunk-size", "65536", url])
         for _ in 0..<100 where origin.bytesServed < 500_000 { try await Task.sleep(for: .milliseconds(50)) }
-        kill(p.processIdentifier, SIGINT)
-        let text = String(decoding: await stderr, as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 130)
+        let (status, text) = await fetch.stop(SIGINT)
+        #expect(status == 130)
         #expect(text.contains("modelcache: interrupted after ") && text.hasSuffix("resume with: modelcache fetch \(url)\n"), "\(text)")
         // The resume takes only what is missing.
         origin.clearFaults()

@@ -98,23 +98,14 @@ extension NodeProcessTests {
             #expect(lines.contains { $0.hasPrefix("node.bin  [") && $0.contains("%") && $0.hasSuffix("origin") && $0.count <= 99 }, "\(lines)")
             #expect(r.stdout.contains("node.bin: 1.9 MiB in 00:0") && r.stdout.contains("from the LAN: 0%\r\n" + dir + "/blobs/sha256/" + BlobDigest.of(bytes).hex))
 
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: modelcacheBinary)
-            p.arguments = ["fetch", "--cache-dir", dir, origin.url("/slow.bin")]
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            async let stderr = readToEnd(err.fileHandleForReading)
+            let fetch = try startCLI(["fetch", "--cache-dir", dir, origin.url("/slow.bin")])
             var id = ""
             for _ in 0..<200 {
                 if let j = try await control.jobs().first(where: { $0.requests[0].url.hasSuffix("/slow.bin") && $0.downloaded > 0 }) { id = j.id; break }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            kill(p.processIdentifier, SIGINT)
-            let text = String(decoding: await stderr, as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 130)
+            let (status, text) = await fetch.stop(SIGINT)
+            #expect(status == 130)
             #expect(text.hasSuffix("modelcache: detached; job \(id) goes on in the node. Follow it with: modelcache wait \(id)\n"), "\(text)")
             let done = try await control.follow(id)
             #expect(done.state == .success)
