@@ -125,7 +125,7 @@ func withRunningNode(_ global: GlobalOptions, _ body: (ControlClient) async thro
     let control = ControlClient(socketPath: store.root + "/node.sock", http: http)
     do {
         guard await control.isNodeRunning() else {
-            throw NodeError(code: "no-node", message: "no node serves \(store.root), and jobs live in a node: start one with 'modelcache serve' (or fetch without a node: modelcache fetch URL)")
+            throw NodeError(code: "no-node", message: "no node serves \(store.root) (jobs and peers live in a node): start one with 'modelcache serve'; 'modelcache fetch URL' works without one")
         }
         try await body(control)
     } catch {
