@@ -32,7 +32,7 @@ import ModelCacheCore
         if columns >= 120 { #expect(lines.contains { $0.contains("[#") && $0.contains("ETA ") && $0.hasSuffix("origin") }, "\(lines)") }
         // The summary, then the result.
         let blob = dir + "/blobs/sha256/" + BlobDigest.of(testBytes(1_500_000)).hex
-        #expect(r.stdout.contains("model.bin: 1.4 MiB in 00:0"), "\(r.stdout)")
+        #expect(r.stdout.contains("model.bin: 1.4 MiB in "), "\(r.stdout)")
         #expect(r.stdout.contains("origin 1.4 MiB · from the LAN: 0%\r\n" + blob))
         await origin.stop()
     }
@@ -48,7 +48,7 @@ import ModelCacheCore
         #expect(r.status == 0, "\(r.stdout)")
         let lines = redraws(r.stdout)
         #expect(lines.contains("late.bin  connecting to 127.0.0.1"), "\(lines)")
-        #expect(lines.contains("late.bin  connecting to 127.0.0.1 · 2 s"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("late.bin  connecting to 127.0.0.1 · ") && $0.hasSuffix(" s") }, "\(lines)")
         await origin.stop()
     }
 
@@ -65,7 +65,7 @@ import ModelCacheCore
         #expect(!r.stderr.contains("\u{1B}") && !r.stderr.contains("\r"), "\(r.stderr)")
         let lines = r.stderr.split(separator: "\n").map(String.init)
         #expect(lines.filter { $0.hasPrefix("modelcache: m.bin: ") && $0.contains("%, ") && $0.contains(" / 976.6 KiB") }.count >= 1, "\(lines)")
-        #expect(lines.last?.hasPrefix("m.bin: 976.6 KiB in 00:0") == true && lines.last?.hasSuffix("origin 976.6 KiB · from the LAN: 0%") == true, "\(lines)")
+        #expect(lines.last?.hasPrefix("m.bin: 976.6 KiB in ") == true && lines.last?.hasSuffix("origin 976.6 KiB · from the LAN: 0%") == true, "\(lines)")
         // --quiet: nothing on stderr; a cache hit says so.
         let hit = try await runCLI(["fetch", "--cache-dir", dir, origin.url("/m.bin")])
         #expect(hit.stderr == "m.bin: 976.6 KiB, already in the cache\n")

@@ -96,7 +96,7 @@ extension NodeProcessTests {
             #expect(r.status == 0, "\(r.stdout)")
             let lines = r.stdout.components(separatedBy: "\r\u{1B}[2K").dropFirst().map { $0.components(separatedBy: "\r\n")[0] }
             #expect(lines.contains { $0.hasPrefix("node.bin  [") && $0.contains("%") && $0.hasSuffix("origin") && $0.count <= 99 }, "\(lines)")
-            #expect(r.stdout.contains("node.bin: 1.9 MiB in 00:0") && r.stdout.contains("from the LAN: 0%\r\n" + dir + "/blobs/sha256/" + BlobDigest.of(bytes).hex))
+            #expect(r.stdout.contains("node.bin: 1.9 MiB in ") && r.stdout.contains("from the LAN: 0%\r\n" + dir + "/blobs/sha256/" + BlobDigest.of(bytes).hex))
 
             let fetch = try startCLI(["fetch", "--cache-dir", dir, origin.url("/slow.bin")])
             var id = ""
