@@ -19,6 +19,12 @@ public enum ProgressLine {
             let line = shortName + "  " + state
             return line.count <= room ? line : String(line.prefix(room - 1)) + "…"
         }
+        // No byte for a while: say so (the engine is retrying its sources), keeping how far it got.
+        if let quiet = meter.stalled(now: now) {
+            let done = meter.fraction.map { "\(Int(($0 * 100).rounded(.down)))%  " } ?? "\(ProgressText.bytes(meter.position))  "
+            let line = "\(shortName)  \(done)no bytes for \(Int(quiet)) s, retrying"
+            return line.count <= room ? line : String(line.prefix(room - 1)) + "…"
+        }
         var parts = segments(meter: meter, sources: sources, now: now)
         var showBar = meter.fraction != nil
         let barPriority = 45
@@ -50,6 +56,10 @@ public enum ProgressLine {
         guard case .transferring = phase, meter.first != nil else {
             let state: String = if case .waiting(let s) = phase { s } else { "connecting" }
             return "\(name): \(state)"
+        }
+        if let quiet = meter.stalled(now: now) {
+            return "\(name): " + (meter.fraction.map { "\(Int(($0 * 100).rounded(.down)))%" } ?? ProgressText.bytes(meter.position))
+                + ", no bytes for \(Int(quiet)) s, retrying"
         }
         return "\(name): " + segments(meter: meter, sources: sources, now: now).map(\.text).joined(separator: ", ")
     }

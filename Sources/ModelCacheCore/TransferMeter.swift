@@ -21,6 +21,8 @@ public struct TransferMeter: Sendable, Equatable {
     public private(set) var position: Int64 = 0
     /// The first count and when it came; nil before the first count.
     public private(set) var first: Sample?
+    /// When the position last moved forward (or the first count came).
+    public private(set) var lastAdvance: Double?
     private var samples: [Sample] = []
 
     public init(window: Double = 5) {
@@ -33,6 +35,7 @@ public struct TransferMeter: Sendable, Equatable {
         if let total, total > 0 { self.total = total }
         let bytes = max(0, bytes)
         if first == nil { first = Sample(at: at, bytes: bytes) }
+        if lastAdvance == nil || bytes > position { lastAdvance = at }
         position = max(position, bytes)
         if let last = samples.last, at < last.at { return }  // a clock that went back: keep the earlier samples
         samples.append(Sample(at: at, bytes: position))
@@ -60,6 +63,12 @@ public struct TransferMeter: Sendable, Equatable {
     public func averageRate(now: Double) -> Double? {
         guard let first, now - first.at > 0 else { return nil }
         return Double(movedThisRun) / (now - first.at)
+    }
+
+    /// Seconds since the position last moved, when that is at least `threshold` and the transfer is not complete.
+    public func stalled(now: Double, threshold: Double = 3) -> Double? {
+        guard let lastAdvance, now - lastAdvance >= threshold, fraction.map({ $0 < 1 }) ?? true else { return nil }
+        return now - lastAdvance
     }
 
     /// Seconds left at the current rate; nil when the total or the rate is unknown or zero.

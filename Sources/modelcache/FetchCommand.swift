@@ -143,7 +143,9 @@ final class InterruptHint {
             display.finish()
             let moved = display.movedThisRun
             Terminal.write("modelcache: interrupted after \(ProgressText.bytes(moved)) this run; the verified chunks are kept, resume with: modelcache fetch \(url)\n")
-            exit(130)
+            // _exit, not exit: the other threads still run, and exit's clean-up (the runtime's static objects)
+            // under them crashed a fetch that was writing progress. Nothing is buffered: stderr, the journal.
+            _exit(130)
         }
         source.resume()
     }

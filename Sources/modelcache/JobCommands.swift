@@ -16,7 +16,9 @@ enum JobFollower {
         source.setEventHandler {
             display.finish()
             Terminal.write("modelcache: detached; job \(id) goes on in the node. Follow it with: modelcache wait \(id)\n")
-            exit(130)
+            // _exit, not exit: the other threads still run, and exit's clean-up (the runtime's static objects)
+            // under them crashed a fetch that was writing progress. Nothing is buffered: stderr, the journal.
+            _exit(130)
         }
         source.resume()
         defer { source.cancel(); signal(SIGINT, SIG_DFL) }

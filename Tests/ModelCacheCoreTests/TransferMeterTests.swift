@@ -68,3 +68,22 @@ struct TransferMeterTests {
         #expect(m.averageRate(now: 12) == 500)
     }
 }
+
+struct StallTests {
+    @Test func aTransferWithoutBytesForThreeSecondsSaysSoAndKeepsItsPercent() {
+        var m = TransferMeter()
+        m.record(bytes: 0, total: 1000, at: 0)
+        m.record(bytes: 400, total: 1000, at: 1)
+        m.record(bytes: 400, total: 1000, at: 2)
+        m.record(bytes: 300, total: 1000, at: 3)  // discarded bytes are no progress either
+        #expect(m.stalled(now: 3.5) == nil)
+        #expect(m.stalled(now: 5) == 4)
+        let line = ProgressLine.fitted(name: "m.bin", phase: .transferring, meter: m, sources: [:], now: 5, width: 80)
+        #expect(line == "m.bin  40%  no bytes for 4 s, retrying")
+        #expect(ProgressLine.plain(name: "m.bin", phase: .transferring, meter: m, sources: [:], now: 5) == "m.bin: 40%, no bytes for 4 s, retrying")
+        m.record(bytes: 500, total: 1000, at: 5.5)
+        #expect(m.stalled(now: 6) == nil)
+        m.record(bytes: 1000, total: 1000, at: 7)
+        #expect(m.stalled(now: 20) == nil)  // complete: nothing to wait for
+    }
+}

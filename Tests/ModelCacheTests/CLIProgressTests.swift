@@ -54,6 +54,24 @@ import ModelCacheCore
         await origin.stop()
     }
 
+    @Test func anOriginThatStallsIsShownAsStalledNotAsAFallingRate() async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/stall.bin", testBytes(1_000_000))
+        origin.inject(.stallAfter(bytes: 300_000))
+        let dir = tempDir()
+        defer { PosixFile.removeTree(dir) }
+        let fetch = try startCLI(["fetch", "--cache-dir", dir, "--connections", "1", origin.url("/stall.bin")],
+                                 environment: ["MODELCACHE_PROGRESS_SECONDS": "0.5"])
+        for _ in 0..<200 where origin.bytesServed < 300_000 { try await Task.sleep(for: .milliseconds(25)) }
+        try await Task.sleep(for: .seconds(5))
+        let (status, text) = await fetch.stop(SIGINT)
+        #expect(status == 130)
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("modelcache: stall.bin: ") && $0.contains("%, no bytes for ") && $0.hasSuffix(" s, retrying") }, "\(text)")
+        #expect(lines.last?.hasPrefix("modelcache: interrupted after ") == true, "\(text)")
+        await origin.stop()
+    }
+
     @Test func pipedStderrGetsPlainLinesAndStdoutOnlyThePath() async throws {
         let origin = try await TestOrigin.start()
         origin.serve("/m.bin", testBytes(1_000_000))

@@ -59,10 +59,11 @@ struct RunningCLI {
 }
 
 /// Starts the built `modelcache` without waiting for it (stdout discarded).
-func startCLI(_ args: [String]) throws -> RunningCLI {
+func startCLI(_ args: [String], environment: [String: String] = [:]) throws -> RunningCLI {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: modelcacheBinary)
     p.arguments = args
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let err = Pipe()
     p.standardError = err
     p.standardOutput = FileHandle.nullDevice
