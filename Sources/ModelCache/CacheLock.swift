@@ -21,6 +21,10 @@ public struct CacheFolderError: Error, CustomStringConvertible, Sendable, Equata
     }
     /// Another process holds the cache's lock (exit 75).
     public static func busy(_ message: String) -> CacheFolderError { .init(code: "cache-busy", message: message, exitCode: 75) }
+    /// The cache cannot be written by this user, or sits on a read-only file system (exit 77).
+    public static func readOnly(_ path: String) -> CacheFolderError {
+        .init(code: "read-only", message: "the cache at \(path) is read-only for this user (uid \(getuid())): run as the user who owns it, use its node (modelcache serve), or pass --cache-dir a folder you can write", exitCode: 77)
+    }
 }
 
 /// An exclusive `flock` on a file (kept open while held; closing it, or the process ending, releases it).

@@ -14,6 +14,12 @@ extension Store {
         }
     }
 
+    public func deleteJobs(_ ids: [String]) throws {
+        try db.write { db in
+            for id in ids { try db.execute(sql: "DELETE FROM job WHERE id = ?", arguments: [id]) }
+        }
+    }
+
     public func loadJobs() throws -> [Job] {
         try db.read { db in
             try String.fetchAll(db, sql: "SELECT body FROM job ORDER BY createdAt").compactMap {
@@ -30,6 +36,7 @@ extension Store {
     }
 
     public func setPinned(_ what: String, _ pinned: Bool) throws -> BlobRecord {
+        let what = try expandDigestPrefix(what)
         let record: BlobRecord?
         if let d = BlobDigest(ifValid: what) { record = try lookup(digest: d) } else { record = try lookup(url: what) }
         guard let record else { throw ModelCacheError.notInCache(what) }

@@ -51,8 +51,13 @@ public final class Store: Sendable {
         for d in [blobsDir, partialDir, tmpDir] { try PosixFile.makeDirectories(d) }
         var config = Configuration()
         config.busyMode = .timeout(10)
-        db = try DatabasePool(path: root + "/index.sqlite", configuration: config)
-        try Store.migrateExclusively(db, root: root)
+        do {
+            db = try DatabasePool(path: root + "/index.sqlite", configuration: config)
+            try Store.migrateExclusively(db, root: root)
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_CANTOPEN || e.resultCode == .SQLITE_READONLY
+                    || e.resultCode == .SQLITE_PERM || e.resultCode == .SQLITE_AUTH {
+            throw CacheFolderError.readOnly(root)
+        }
         Store.shareIndexWithGroup(root: root)
     }
 
@@ -283,6 +288,7 @@ public final class Store: Sendable {
 
     /// Removes a blob by digest, or the blob a URL maps to. Returns the removed record.
     public func remove(_ what: String) throws -> BlobRecord {
+        let what = try expandDigestPrefix(what)
         let record: BlobRecord?
         if let d = BlobDigest(ifValid: what) {
             record = try lookupEvenIfMissing(d)

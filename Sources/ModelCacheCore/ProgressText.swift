@@ -21,17 +21,4 @@ public enum ProgressText {
     }
 
     static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-
-    /// `[#####-----]  40.0% 400.0 MiB / 1.0 GiB  120.5 MiB/s  ETA 00:05`
-    public static func bar(done: Int64, total: Int64?, bytesPerSecond: Double, width: Int = 24) -> String {
-        guard let total, total > 0 else {
-            return "\(bytes(done))  \(bytes(Int64(bytesPerSecond)))/s"
-        }
-        let frac = min(1, Double(done) / Double(total))
-        let filled = Int(frac * Double(width))
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let pct = format1(frac * 100)
-        let eta = bytesPerSecond > 0 ? duration(seconds: Double(total - done) / bytesPerSecond) : "--:--"
-        return "[\(bar)] \(pct)% \(bytes(done)) / \(bytes(total))  \(bytes(Int64(bytesPerSecond)))/s  ETA \(eta)"
-    }
 }

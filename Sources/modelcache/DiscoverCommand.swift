@@ -29,13 +29,13 @@ struct DiscoverCommand: AsyncParsableCommand {
     @Option(help: "How long to run, in seconds.")
     var seconds: Double = 5
 
-    @Option(help: "Node id to advertise: 16 lowercase hex digits (default: random).")
+    @Option(help: ArgumentHelp("Node id to advertise: 16 lowercase hex digits (default: random).", visibility: .hidden))  // for the LAN tests
     var nodeID: String?
 
-    @Option(help: "Catalogue version to advertise.")
+    @Option(help: ArgumentHelp("Catalogue version to advertise.", visibility: .hidden))  // for the LAN tests
     var catalogueVersion: UInt64 = 0
 
-    @Option(help: "After this many seconds, advertise catalogue version + 1 (exercises TXT updates).")
+    @Option(help: ArgumentHelp("After this many seconds, advertise catalogue version + 1 (exercises TXT updates).", visibility: .hidden))  // for the LAN tests
     var bumpAfter: Double?
 
     func validate() throws {

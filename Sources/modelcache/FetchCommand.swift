@@ -27,8 +27,11 @@ struct FetchCommand: AsyncParsableCommand {
     @Option(help: "Parallel connections to the origin.")
     var connections: Int = 4
 
-    @Flag(help: "Print one JSON object (path, sha256, size, bytes from each source, seconds) instead of the path.")
+    @Flag(help: "Print one JSON object (path, sha256, size, bytes from each source, seconds) instead of the path (with --detach: the job).")
     var json = false
+
+    @Flag(name: .shortAndLong, help: "No progress and no summary on stderr (errors still go there).")
+    var quiet = false
 
     @Option(name: .customLong("peer"), help: "Also take chunks from this peer, HOST:PORT (repeatable; without a running node).")
     var peers: [String] = []
@@ -68,7 +71,7 @@ struct FetchCommand: AsyncParsableCommand {
             engineSettings.clusterKey = try clusterKeyFile.map { p throws(ModelCacheError) in try ClusterKeyFile.load(p) }
             let store = try global.openStore()
             let http = HTTPClient.forModelCache(connections: connections)
-            let bar = ProgressBar()
+            let display = ProgressDisplay(name: ProgressLine.displayName(url: url), quiet: quiet)
             let result: FetchResult
             let request = FetchRequest(url: url, expected: expected, connections: connections, chunkSize: chunkSize, useOrigin: !noOrigin)
             do {
@@ -82,12 +85,12 @@ struct FetchCommand: AsyncParsableCommand {
                     let job = try await control.createJob(requests: [Job.Request(url: url, sha256: expected, origin: noOrigin ? false : nil)],
                                                           connections: connections)
                     if detach {
-                        bar.finish()
+                        display.finish()
                         try? await http.shutdown()
-                        print(job.id)
+                        if json { try printJSON(job) } else { print(job.id) }
                         return
                     }
-                    let done = try await JobFollower.follow(job.id, control: control, bar: bar, failOffline: true)
+                    let done = try await JobFollower.follow(job.id, control: control, display: display, failOffline: true)
                     var r = try done.fetchResult(seconds: started.seconds)
                     r.digestSource = try store.evidence(of: url, digest: r.sha256) ?? .user
                     result = r
@@ -96,25 +99,23 @@ struct FetchCommand: AsyncParsableCommand {
                                                                                 logger: Logging.logger("modelcache.peers")),
                                                   selfID: try? store.nodeID(), logger: Logging.logger("modelcache.peers"))
                     for p in staticPeers { await directory.addStatic(p) }
+                    if !staticPeers.isEmpty { display.waiting("asking \(staticPeers.count) peer\(staticPeers.count == 1 ? "" : "s")") }
                     await directory.refreshAll()
+                    display.waiting("connecting to \(URL(string: url)?.host ?? "the origin")")
+                    let interrupt = InterruptHint(display: display, url: url)
+                    defer { interrupt.cancel() }
                     result = try await engine.fetch(request, peers: await directory.view(),
-                                                    progress: { p in bar.update(downloaded: p.downloaded, total: p.total) })
+                                                    progress: { p in display.update(downloaded: p.downloaded, total: p.total, sources: p.sources) })
                 }
-                bar.finish()
+                display.finish(summary: display.summary(of: result))
                 try? await http.shutdown()
             } catch {
-                bar.finish()
+                display.finish()
                 try? await http.shutdown()
                 throw error
             }
             if let output { try place(result.path, at: output) }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
-            } else {
-                print(result.path)
-            }
+            if json { try printJSON(result) } else { print(result.path) }
         }
     }
 
@@ -125,5 +126,32 @@ struct FetchCommand: AsyncParsableCommand {
             throw ModelCacheError.io(path: output, detail: "the URL has no file name to use in this folder: give -o FOLDER/NAME")
         }
         try FilePlacement.place(blob: blob, at: dest, link: link)
+    }
+}
+
+extension FetchResult: FetchResultLike {}
+
+/// Ctrl-C during a fetch without a node: the verified chunks stay in the cache's partial folder; say so, and how to
+/// resume, then exit 130 (as aria2c and curl end with a line, not in silence).
+final class InterruptHint {
+    private let source: any DispatchSourceSignal
+
+    init(display: ProgressDisplay, url: String) {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler {
+            display.finish()
+            let moved = display.movedThisRun
+            Terminal.write("modelcache: interrupted after \(ProgressText.bytes(moved)) this run; the verified chunks are kept, resume with: modelcache fetch \(url)\n")
+            // _exit, not exit: the other threads still run, and exit's clean-up (the runtime's static objects)
+            // under them crashed a fetch that was writing progress. Nothing is buffered: stderr, the journal.
+            _exit(130)
+        }
+        source.resume()
+    }
+
+    func cancel() {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
     }
 }

@@ -43,7 +43,7 @@ struct HfDownloadCommand: AsyncParsableCommand {
             try await HfSupport.withHTTP { http in
                 let control = ControlClient(socketPath: store.root + "/node.sock", http: http)
                 guard await control.isNodeRunning() else {
-                    throw NodeError(code: "fetch-error", message: "no node serves \(store.root): start one (modelcache serve); hf download goes through its Hugging Face endpoint")
+                    throw NodeError(code: "no-node", message: "no node serves \(store.root): start one with 'modelcache serve'; hf download goes through its Hugging Face endpoint")
                 }
                 let upstream = try await control.info()["hfUpstream"] ?? ""
                 guard !upstream.isEmpty else {

@@ -11,8 +11,23 @@ struct ModelCacheCommand: AsyncParsableCommand {
         version: ModelCacheVersion.string,
         subcommands: [FetchCommand.self, ServeCommand.self, JobsCommand.self, StatusCommand.self, WaitCommand.self,
                       AbortCommand.self, PinCommand.self, UnpinCommand.self, ListCommand.self, AddCommand.self, RemoveCommand.self, VerifyCommand.self, DiscoverCommand.self,
-                      TokenCommand.self, ConfigCommand.self, HfCommand.self]
+                      TokenCommand.self, ConfigCommand.self,
+                      PruneCommand.self, PeersCommand.self, HfCommand.self]
     )
+
+    /// Parses and runs; a mistyped command gets a suggestion (ArgumentParser suggests options, not commands).
+    static func main() async {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if let word = args.first, !word.hasPrefix("-") {
+            let names = configuration.subcommands.map { $0._commandName } + ["help"]
+            if !names.contains(word) {
+                let hint = Suggestion.closest(to: word, among: names).map { " Did you mean '\($0)'?" } ?? ""
+                Terminal.error("unknown command '\(word)'.\(hint) See 'modelcache --help' for the commands")
+                Self.exit(withError: ExitCode(64))
+            }
+        }
+        await main(args)
+    }
 }
 
 /// Options every subcommand takes.

@@ -3,46 +3,38 @@ import ModelCacheCore
 
 enum Terminal {
     static var stdoutIsTTY: Bool { isatty(STDOUT_FILENO) == 1 }
+    static var stderrIsTTY: Bool { isatty(STDERR_FILENO) == 1 }
+
+    /// The terminal's width on stderr (TIOCGWINSZ), else `$COLUMNS`, else 80; read at each redraw, so a resized
+    /// window is followed.
+    static var columns: Int {
+        var size = winsize()
+        if withUnsafeMutablePointer(to: &size, { ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), $0) }) == 0, size.ws_col > 0 {
+            return Int(size.ws_col)
+        }
+        if let c = ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init), (10...1000).contains(c) { return c }
+        return 80
+    }
+
+    static func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
 
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data(("modelcache: error: " + message + "\n").utf8))
-    }
-
-    static func status(_ line: String) {
-        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
-    }
-
-    static func endStatus() {
-        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+        write("modelcache: error: " + message + "\n")
     }
 }
 
-/// Draws a progress bar on stderr while stdout is a terminal; does nothing otherwise.
+/// A nameless progress line on stderr while stderr is a terminal; nothing otherwise (kept for callers that show
+/// bytes only; `ProgressDisplay` is the full one).
 final class ProgressBar: Sendable {
-    let enabled: Bool
-    private let state = Mutex<(start: ContinuousClock.Instant, lastBytes: Int64, lastAt: ContinuousClock.Instant, rate: Double)>(
-        (ContinuousClock.now, 0, ContinuousClock.now, 0))
+    let display: ProgressDisplay?
 
-    init(enabled: Bool = Terminal.stdoutIsTTY) { self.enabled = enabled }
-
-    func update(downloaded: Int64, total: Int64?) {
-        guard enabled else { return }
-        let line = state.withLock { s -> String in
-            let now = ContinuousClock.now
-            let dt = now - s.lastAt
-            let secs = Double(dt.components.seconds) + Double(dt.components.attoseconds) / 1e18
-            if secs >= 0.5 {
-                let instant = Double(downloaded - s.lastBytes) / secs
-                s.rate = s.rate == 0 ? instant : 0.7 * s.rate + 0.3 * instant
-                s.lastBytes = downloaded
-                s.lastAt = now
-            }
-            return ProgressText.bar(done: downloaded, total: total, bytesPerSecond: s.rate)
-        }
-        Terminal.status(line)
+    init(enabled: Bool = Terminal.stderrIsTTY, name: String = "download") {
+        display = enabled ? ProgressDisplay(name: name, quiet: false) : nil
     }
 
-    func finish() { if enabled { Terminal.endStatus() } }
-}
+    func update(downloaded: Int64, total: Int64?) { display?.update(downloaded: downloaded, total: total) }
 
-import Synchronization
+    func finish() { display?.finish() }
+}

@@ -204,3 +204,24 @@ extension CLIErrorTests {
         await origin.stop()
     }
 }
+
+/// A cache this user cannot write (issue 15): one line with what to do, exit 77, not "SQLite error 14".
+extension CLIErrorTests {
+    @Test(.enabled(if: isRoot, "needs root for a read-only bind mount in a private mount namespace"))
+    func aReadOnlyCacheSaysSoWithItsOwnStatus() async throws {
+        let dir = tempDir()
+        defer { PosixFile.removeTree(dir) }
+        let made = try await runCLI(["list", "--cache-dir", dir])
+        #expect(made.status == 0)
+        unlink(dir + "/index.sqlite-wal")
+        unlink(dir + "/index.sqlite-shm")
+        let r = try await runProcess("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c", """
+            mount --bind "$C" "$C" && mount -o remount,bind,ro "$C" || exit 99
+            "$B" list --cache-dir "$C"; echo "list=$?"
+            "$B" fetch --no-node --cache-dir "$C" http://127.0.0.1:1/x; echo "fetch=$?"
+            """], environment: ["B": modelcacheBinary, "C": dir])
+        #expect(r.stdout.contains("list=77") && r.stdout.contains("fetch=77"), "\(r.stdout) \(r.stderr)")
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 2 && lines.allSatisfy { $0 == "modelcache: error: the cache at \(dir) is read-only for this user (uid 0): run as the user who owns it, use its node (modelcache serve), or pass --cache-dir a folder you can write" }, "\(r.stderr)")
+    }
+}

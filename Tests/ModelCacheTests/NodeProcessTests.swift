@@ -6,10 +6,10 @@ import ModelCacheCore
 
 /// `modelcache serve` as a real process: jobs survive the client, and a SIGKILLed or SIGTERMed node resumes its jobs.
 @Suite(.serialized) struct NodeProcessTests {
-    func startServe(_ dir: String) throws -> Process {
+    func startServe(_ dir: String, extra: [String] = []) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: modelcacheBinary)
-        p.arguments = ["serve", "--cache-dir", dir, "--listen", "127.0.0.1:0", "--no-mdns"]
+        p.arguments = ["serve", "--cache-dir", dir, "--listen", "127.0.0.1:0", "--no-mdns"] + extra
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -82,8 +82,15 @@ import ModelCacheCore
         let waited = try await runCLI(["wait", "--cache-dir", dir, id])
         #expect(waited.status == 0, "stderr: \(waited.stderr)")
         #expect(waited.lastLine == dir + "/blobs/sha256/" + BlobDigest.of(bytes).hex)
-        let status = try await runCLI(["status", "--cache-dir", dir, id])
+        let status = try await runCLI(["status", "--cache-dir", dir, "--json", id])
         #expect(status.stdout.contains("\"state\":\"success\"") && status.stdout.contains("\"result\":\"success\""))
+        #expect(status.stdout.contains("\"url\":\"http://127.0.0.1:") && !status.stdout.contains("\\/"))  // slashes not escaped
+        // Human by default, and a unique prefix of the id is enough (as git and docker take).
+        let human = try await runCLI(["status", "--cache-dir", dir, String(id.prefix(6))])
+        #expect(human.status == 0 && human.stdout.hasPrefix("job       \(id)\nstate     success\n"), "\(human.stdout) \(human.stderr)")
+        #expect(human.stdout.contains("sources   origin 2.9 MiB · from the LAN: 0%"), "\(human.stdout)")
+        let detachedJSON = try await runCLI(["fetch", "--cache-dir", dir, "--detach", "--json", origin.url("/m.bin") + "?again"])
+        #expect(detachedJSON.stdout.hasPrefix("{") && detachedJSON.stdout.contains("\"id\":\""), "\(detachedJSON.stdout)")
 
         origin.inject(.trickle(bytesPerSecond: 200_000), path: "/slow.bin")
         let slow = try await runCLI(["fetch", "--cache-dir", dir, "--detach", origin.url("/slow.bin")]).lastLine
@@ -94,7 +101,13 @@ import ModelCacheCore
         let jobs = try await runCLI(["jobs", "--cache-dir", dir])
         #expect(jobs.stdout.contains("\(id)  success") && jobs.stdout.contains("\(slow)  failure (aborted)"))
         let unknown = try await runCLI(["status", "--cache-dir", dir, "no-such-job"])
-        #expect(unknown.status == 2 && unknown.stderr.contains("no job with id 'no-such-job'"))
+        #expect(unknown.status == 2 && unknown.stderr == "modelcache: error: no job no-such-job: see 'modelcache jobs --all'\n")
+        // Finished jobs can be dropped; the files stay.
+        let cleared = try await runCLI(["jobs", "clear", "--cache-dir", dir])
+        #expect(cleared.status == 0 && cleared.stdout.hasPrefix("cleared "), "\(cleared.stderr)")
+        let none = try await runCLI(["jobs", "--all", "--cache-dir", dir])
+        #expect(!none.stdout.contains(id) && !none.stdout.contains(slow), "\(none.stdout)")
+        #expect(PosixFile.exists(dir + "/blobs/sha256/" + BlobDigest.of(bytes).hex))
       }
         await origin.stop()
     }

@@ -342,3 +342,41 @@ struct RemoteContext: RequestContext, ConnectionRequestContext {
         localAddress = nil
     }
 }
+
+/// The status page's first paint (issue 15): the snapshot in the page, and the header's totals.
+extension WebAPITests {
+    @Test func thePageCarriesASnapshotThatNoValueCanBreakOutOf() async throws {
+        let n = try await TestNode.start()
+        let title = "</script><script>alert(1)</script> & <b>"
+        _ = try await n.node.jobs.create(id: "snap", title: title, requests: [Job.Request(url: "http://127.0.0.1:1/x.bin")])
+        let page = try await call(n, .GET, "/")
+        let start = try #require(page.text.range(of: "<script type=\"application/json\" id=\"snapshot\">"))
+        let end = try #require(page.text.range(of: "</script>", range: start.upperBound..<page.text.endIndex))
+        let json = String(page.text[start.upperBound..<end.lowerBound])
+        #expect(!json.contains("<") && !json.contains(">"))
+        let snapshot = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let jobs = try #require(snapshot["jobs"] as? [[String: Any]])
+        #expect(jobs.first?["id"] as? String == "snap" && jobs.first?["title"] as? String == title)
+        #expect(snapshot["blobs"] is [Any] && snapshot["peers"] is [Any])
+        let info = try #require(snapshot["info"] as? [String: String])
+        #expect(info["id"] == n.node.nodeID)
+        let summary = try #require(snapshot["summary"] as? [String: Any])
+        #expect(summary["totals"] is [String: Any] && summary["cacheBytes"] as? Int == 0)
+        await n.stop()
+    }
+
+    @Test func theSummaryCountsBytesFromTheOriginAndHits() async throws {
+        let n = try await TestNode.start()
+        let origin = try await TestOrigin.start()
+        origin.serve("/s.bin", testBytes(200_000))
+        _ = try await n.fetch(origin.url("/s.bin"))
+        _ = try await n.fetch(origin.url("/s.bin"))
+        let reply = try await call(n, .GET, "/v1/web/summary")
+        let s = try #require(reply.json as? [String: Any])
+        let t = try #require(s["totals"] as? [String: Any])
+        #expect(t["fromOrigin"] as? Int == 200_000 && t["hits"] as? Int == 1 && t["misses"] as? Int == 1, "\(reply.text)")
+        #expect(s["cacheBytes"] as? Int == 200_000 && s["cacheBlobs"] as? Int == 1)
+        await origin.stop()
+        await n.stop()
+    }
+}

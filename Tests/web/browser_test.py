@@ -138,6 +138,7 @@ def main():
         digest = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
 
         origin_port, node_port, page_port, evil_port = free_port(), free_port(), free_port(), free_port()
+        dead_peer = f"127.0.0.1:{free_port()}"  # a static peer nothing listens on: its badge must not say "ok"
         origin = f"http://127.0.0.1:{origin_port}"
         node = f"http://127.0.0.1:{node_port}"
         page_origin = f"http://127.0.0.1:{page_port}"
@@ -146,7 +147,7 @@ def main():
                str(1 << 20)], log)
         cache = os.path.join(tmp, "cache")
         start([BIN, "serve", "--cache-dir", cache, "--listen", f"127.0.0.1:{node_port}", "--no-mdns",
-               "--allow-origin", page_origin, "-v"], open(os.path.join(tmp, "node.log"), "ab"))
+               "--allow-origin", page_origin, "--peer", dead_peer, "-v"], open(os.path.join(tmp, "node.log"), "ab"))
         examples = os.path.join(ROOT, "examples/web")
         for port in (page_port, evil_port):
             start([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", examples], log)
@@ -265,6 +266,20 @@ def main():
             return {state: pausedJob.state, message: pausedJob.message};
         """)
         check("the page sees its job pause offline when the origin goes away", r.get("state") == "paused-offline", r)
+        # The status page, opened in another tab while the job is paused, shows it paused at first paint.
+        example_tab = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        driver.get(node + "/")
+        r = driver.execute_script("""
+            const card = document.getElementById('job-offline');
+            return card && {cls: card.className, badge: card.querySelector('.badge').textContent, text: card.textContent,
+                            first: document.querySelector('#jobs li').id};""")
+        driver.save_screenshot(os.path.join(shots, "status-page-paused-offline.png"))
+        check("the status page shows the paused job as paused at first paint, first in the list, with its reason",
+              r and "state-paused-offline" in r["cls"] and r["badge"] == "paused-offline" and r["first"] == "job-offline"
+              and "origin" in r["text"], r)
+        driver.close()
+        driver.switch_to.window(example_tab)
         start(flaky_args, log)
         r = run_js(driver, """
             await example.finished(pausedJob);
@@ -275,17 +290,58 @@ def main():
               r.get("result") == "success" and "paused-offline" in r.get("seen", []) and r["seen"][-1] == "success", r)
         check("the resumed file's sha256 is right", r.get("sha") == digest["big.bin"], r.get("sha"))
 
-        # 4. The status page shows the running job's progress bar (screenshot mid-download), then completes.
-        driver.set_window_size(412, 915)  # a phone
-        driver.get(node + "/")
+        # 4. The status page tells the truth at first paint: a failed job in red (its bar not full), an aborted one
+        #    grey, the running one first, the dead peer "unreachable", the node's totals in the header.
+        missing = f"{origin}/no/such/file-with-a-rather-long-name-0123456789abcdef0123456789abcdef.bin"
+        status, _ = node_api(node, "POST", "/v1/web/jobs", token, {"id": "failed", "title": missing, "requests": [{"url": missing}]})
+        failed = wait_job(node, "failed", lambda j: j["state"] == "failure", 30)
+        check("a job of a missing file fails", failed and failed["failureReason"] == "bad-status", failed)
         status, _ = node_api(node, "POST", "/v1/web/jobs", token, {"id": "status-page", "title": "Big model",
                                                                     "requests": [{"url": f"{origin}/big.bin"}]})
         check("a job started with the token", status == 201, status)
+        wait_job(node, "status-page", lambda j: j["downloaded"] > 0, 30)
+        driver.get(node + "/")
+        r = driver.execute_script("""
+            const card = (id) => document.getElementById('job-' + id);
+            const bar = (id) => document.querySelector(`progress[data-job="${id}"]`);
+            const peer = document.querySelector('#peers li.peer');
+            const totals = Object.fromEntries([...document.querySelectorAll('#totals dd')].map((d) => [d.dataset.total, d.textContent]));
+            return {
+              empties: ['jobs-empty', 'blobs-empty', 'peers-empty'].map((id) => document.getElementById(id).hidden),
+              first: document.querySelector('#jobs li').id,
+              running: card('status-page') && card('status-page').className,
+              failed: card('failed') && {cls: card('failed').className, badge: card('failed').querySelector('.badge').textContent,
+                                         value: bar('failed').value, max: bar('failed').max,
+                                         title: card('failed').querySelector('h3').textContent,
+                                         hover: card('failed').querySelector('h3').title,
+                                         color: getComputedStyle(card('failed').querySelector('.badge')).color},
+              aborted: card('to-abort') && {cls: card('to-abort').className, badge: card('to-abort').querySelector('.badge').textContent},
+              peer: peer && {state: peer.dataset.peerState, badge: peer.querySelector('.badge').textContent, text: peer.textContent},
+              totals, node: document.getElementById('node').textContent};""")
+        driver.save_screenshot(os.path.join(shots, "status-page-desktop.png"))
+        check("first paint: no 'empty' placeholder over content, node named", r["empties"] == [True, True, True] and r["node"].startswith("node "), r)
+        check("first paint: the running job comes first", r["first"] == "job-status-page" and "state-downloading" in (r["running"] or ""), r)
+        check("first paint: the failed job is red with a bar that is not full, its URL title shortened (whole on hover)",
+              r["failed"] and "state-failure" in r["failed"]["cls"] and r["failed"]["badge"] == "failed: bad-status"
+              and r["failed"]["value"] < r["failed"]["max"] and r["failed"]["title"] == missing.rsplit("/", 1)[1]
+              and r["failed"]["hover"].startswith(missing) and r["failed"]["color"] == "rgb(197, 48, 48)", r["failed"])
+        check("first paint: the aborted job is marked aborted", r["aborted"] and "state-aborted" in r["aborted"]["cls"] and r["aborted"]["badge"] == "aborted", r["aborted"])
+        check("first paint: the unreachable static peer is 'unreachable', not 'ok'",
+              r["peer"] and r["peer"]["state"] == "unreachable" and r["peer"]["badge"] == "unreachable" and dead_peer in r["peer"]["text"], r["peer"])
+        check("first paint: the header shows the node's totals",
+              set(r["totals"]) == {"served to peers", "from peers", "from the origin", "hit rate", "cache"}
+              and r["totals"]["from the origin"] != "0 B" and "(no limit)" in r["totals"]["cache"], r["totals"])
+        driver.execute_script("document.getElementById('job-failed').scrollIntoView()")
+        driver.save_screenshot(os.path.join(shots, "status-page-failed.png"))
+        driver.set_window_size(412, 915)  # a phone
+        driver.get(node + "/")
         r = run_js(driver, """
             const deadline = Date.now() + 30000;
             while (Date.now() < deadline) {
               const bar = document.querySelector('progress[data-job="status-page"]');
-              if (bar && bar.hasAttribute('value') && bar.value > 0 && bar.value < bar.max) {
+              // The bar is there at first paint (the snapshot); wait for the event stream to be open too.
+              if (bar && bar.hasAttribute('value') && bar.value > 0 && bar.value < bar.max
+                  && document.getElementById('live').textContent === 'live') {
                 const card = document.getElementById('job-status-page');
                 return {value: bar.value, max: bar.max, text: card.textContent,
                         abort: !!card.querySelector('button[data-abort]'), live: document.getElementById('live').textContent};
@@ -294,7 +350,7 @@ def main():
             }
             return {error: 'no progress bar in progress'};
         """)
-        shot = os.path.join(shots, "status-page-downloading.png")
+        shot = os.path.join(shots, "status-page-downloading.png")  # phone width
         driver.save_screenshot(shot)
         check("the status page shows the running job's progress bar (0 < value < max)",
               "error" not in r and 0 < r["value"] < r["max"] == len(files["big.bin"]), r)
@@ -317,6 +373,8 @@ def main():
             return {error: 'the job did not complete on the page'};
         """)
         driver.save_screenshot(os.path.join(shots, "status-page-done.png"))
+        driver.execute_script("document.getElementById('job-failed').scrollIntoView()")
+        driver.save_screenshot(os.path.join(shots, "status-page-phone-failed.png"))
         check("the progress bar completes and the abort button goes", "error" not in r and r["value"] == r["max"] and not r["abort"], r)
         check("the cache section lists the blobs", r.get("blobs", 0) >= 3, r)
         check("the page fits a phone-sized screen (no horizontal scroll)", r.get("width", 9999) <= 412, r)

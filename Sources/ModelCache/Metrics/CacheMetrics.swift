@@ -52,10 +52,26 @@ public final class CacheMetrics: FetchObserver, Sendable {
     private let jobsFailed: [Job.FailureReason: Gauge]
     private let peers: [PeerDirectory.Found: Gauge]
     private let peersQuarantined: Gauge
+    /// The same figures as plain numbers, for the status page's header (the registry's counters are write-only).
+    private let sums = Mutex(Totals())
+    public let cacheLimit: Int64?
+
+    /// What this node did for its LAN since it started: bytes it served to peers, bytes it took from peers and from
+    /// origins, fetches answered from the cache and those that downloaded.
+    public struct Totals: Sendable, Codable, Equatable {
+        public var servedToPeers: Int64 = 0
+        public var fromPeers: Int64 = 0
+        public var fromOrigin: Int64 = 0
+        public var hits: Int64 = 0
+        public var misses: Int64 = 0
+    }
+
+    public var totals: Totals { sums.withLock { $0 } }
 
     /// `cacheLimit`: the cache's size limit (`serve --max-size`), exported as a constant gauge when there is one.
     public init(cacheLimit: Int64? = nil) {
         let r = registry
+        self.cacheLimit = cacheLimit
         fromOrigin = r.makeCounter(name: Name.received, labels: [("source", "origin")], help: Self.receivedHelp)
         served = r.makeCounter(name: Name.served, help: "Blob bytes sent to peers (peer API, stored blobs and downloads in progress).")
         hits = r.makeCounter(name: Name.hits, help: "Fetches (and Hub endpoint downloads) answered from the cache, without downloading.")
@@ -95,6 +111,9 @@ public final class CacheMetrics: FetchObserver, Sendable {
     public func received(_ bytes: Int, from source: ByteSource) {
         guard bytes > 0 else { return }
         counter(for: source).increment(by: Int64(bytes))
+        sums.withLock { t in
+            if case .origin = source { t.fromOrigin &+= Int64(bytes) } else { t.fromPeers &+= Int64(bytes) }
+        }
     }
 
     public func fetchEnded(_ outcome: FetchOutcome) {
@@ -105,6 +124,7 @@ public final class CacheMetrics: FetchObserver, Sendable {
             fetchDuration.record(d)
         case .failed: misses.increment()
         }
+        sums.withLock { t in if case .hit = outcome { t.hits &+= 1 } else { t.misses &+= 1 } }
     }
 
     public func evicted(blobs: Int, bytes: Int64) {
@@ -114,7 +134,10 @@ public final class CacheMetrics: FetchObserver, Sendable {
 
     /// Blob bytes sent to a peer.
     public func served(_ bytes: Int) {
-        if bytes > 0 { served.increment(by: Int64(bytes)) }
+        if bytes > 0 {
+            served.increment(by: Int64(bytes))
+            sums.withLock { $0.servedToPeers &+= Int64(bytes) }
+        }
     }
 
     /// A peer was quarantined.

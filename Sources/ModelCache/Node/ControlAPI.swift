@@ -23,6 +23,7 @@ struct ControlAPI: Sendable {
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.post("/v1/local/jobs") { req, _ in try await self.create(try await req.body.collect(upTo: 1 << 20)) }
         router.get("/v1/local/jobs") { _, _ in try PeerAPI.json(await self.node.jobs.list()) }
+        router.post("/v1/local/jobs/clear") { _, _ in try PeerAPI.json(["cleared": try await self.node.jobs.clearFinished()]) }
         router.get("/v1/local/jobs/:id") { _, ctx in try await self.job(ctx.parameters.get("id") ?? "") }
         router.post("/v1/local/jobs/:id/abort") { _, ctx in try await self.abort(ctx.parameters.get("id") ?? "") }
         router.get("/v1/local/jobs/:id/events") { _, ctx in try await self.events(ctx.parameters.get("id")) }

@@ -40,6 +40,11 @@ public struct ControlClient: Sendable {
 
     public func job(_ id: String) async throws -> Job { try await send("/v1/local/jobs/\(escape(id))") }
     public func jobs() async throws -> [Job] { try await send("/v1/local/jobs") }
+    /// Forgets the node's finished jobs; returns how many.
+    public func clearFinishedJobs() async throws -> Int {
+        let r: [String: Int] = try await send("/v1/local/jobs/clear", method: .POST)
+        return r["cleared"] ?? 0
+    }
     public func abort(_ id: String) async throws -> Job { try await send("/v1/local/jobs/\(escape(id))/abort", method: .POST) }
     public func pin(_ what: String, _ pinned: Bool) async throws -> BlobRecord {
         try await send("/v1/local/pin", method: .POST, body: try JSONEncoder().encode(ControlAPI.PinBody(what: what, pinned: pinned)))
@@ -163,6 +168,8 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
         case "download-total-exceeded": 6
         case "disk-full", "quota-exceeded": 6
         case "not-found": 2
+        case "no-node": 7
+        case "read-only": 77
         case "aborted": 130
         default: 5
         }

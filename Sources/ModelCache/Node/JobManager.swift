@@ -118,6 +118,15 @@ public actor JobManager {
         return jobs[id]!
     }
 
+    /// Forgets every finished job (`modelcache jobs clear`); returns how many.
+    public func clearFinished() throws -> Int {
+        let done = order.filter { jobs[$0]?.state.isFinal ?? false }
+        try node.store.deleteJobs(done)
+        for id in done { jobs[id] = nil }
+        order.removeAll { jobs[$0] == nil }
+        return done.count
+    }
+
     /// Called when the network may be back (a peer appeared, a catalogue changed): paused jobs retry at once.
     public nonisolated func networkChanged() { network.notify() }
 

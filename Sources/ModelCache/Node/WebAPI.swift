@@ -29,12 +29,12 @@ struct WebAPI: Sendable {
     static let apiPaths: [RouterPath] = [
         "/v1/web/info", "/v1/web/jobs", "/v1/web/jobs/:id", "/v1/web/jobs/:id/abort", "/v1/web/jobs/:id/events",
         "/v1/web/events", "/v1/web/blobs", "/v1/web/blobs/:digest", "/v1/web/blobs/:digest/bytes", "/v1/web/bytes",
-        "/v1/web/pin", "/v1/web/peers",
+        "/v1/web/pin", "/v1/web/peers", "/v1/web/summary",
     ]
 
     func addRoutes<Context: ConnectionRequestContext>(to router: Router<Context>) {
         let page = router.group().add(middleware: guardFor(.statusPage, Context.self))
-        page.get("/") { _, _ in try self.statusPage() }
+        page.get("/") { _, _ in try await self.statusPage() }
         let assets = router.group().add(middleware: guardFor(.asset, Context.self))
         for asset in WebAssets.all {
             assets.get(RouterPath(stringLiteral: asset.path)) { _, _ in WebAssets.response(asset) }
@@ -53,6 +53,7 @@ struct WebAPI: Sendable {
         api.get("/v1/web/events") { _, _ in try await self.control.events(nil) }
         api.post("/v1/web/pin") { req, _ in try self.pin(try await req.body.collect(upTo: 1 << 16)) }
         api.get("/v1/web/peers") { _, _ in try PeerAPI.json(await self.node.directory.status()) }
+        api.get("/v1/web/summary") { _, _ in try WebAPI.json(try self.summary()) }
         api.get("/v1/web/blobs") { _, _ in try WebAPI.json(try self.node.store.list().map(WebBlob.init)) }
         api.delete("/v1/web/blobs/:digest") { _, ctx in try self.delete(ctx.parameters.get("digest")) }
         api.get("/v1/web/blobs/:digest/bytes") { req, ctx in try self.bytes(digest: ctx.parameters.get("digest"), req, head: false) }
@@ -67,9 +68,10 @@ struct WebAPI: Sendable {
 
     /// The status page, with this node's token in a `<meta>` tag (the page is served only to itself, never
     /// cross-origin, and may not be framed).
-    func statusPage() throws -> Response {
+    func statusPage() async throws -> Response {
         let html = String(decoding: PackageResources.index_html, as: UTF8.self)
             .replacingOccurrences(of: "__MODELCACHE_TOKEN__", with: node.webToken)
+            .replacingOccurrences(of: "__MODELCACHE_SNAPSHOT__", with: try await snapshotJSON())
         var h = HTTPFields()
         h[.contentType] = "text/html; charset=utf-8"
         h[.cacheControl] = "no-store"

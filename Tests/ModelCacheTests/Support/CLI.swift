@@ -43,3 +43,31 @@ func readToEnd(_ h: FileHandle) async -> Data {
         DispatchQueue.global().async { c.resume(returning: h.readDataToEndOfFile()) }
     }
 }
+
+/// A running `modelcache` (started by `startCLI`): its process and what it writes on stderr, read until it exits.
+struct RunningCLI {
+    var process: Process
+    var stderr: Task<String, Never>
+
+    /// Sends `signal`, then waits for the exit; returns the status and stderr.
+    func stop(_ signal: Int32) async -> (status: Int32, stderr: String) {
+        kill(process.processIdentifier, signal)
+        let text = await stderr.value
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+}
+
+/// Starts the built `modelcache` without waiting for it (stdout discarded).
+func startCLI(_ args: [String], environment: [String: String] = [:]) throws -> RunningCLI {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: modelcacheBinary)
+    p.arguments = args
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    let handle = err.fileHandleForReading
+    return RunningCLI(process: p, stderr: Task { String(decoding: await readToEnd(handle), as: UTF8.self) })
+}
