@@ -24,6 +24,7 @@ struct HfDownloadCommand: AsyncParsableCommand {
     @Option(help: "Put the files in this folder (own copies) instead of the Hugging Face cache.") var localDir: String?
     @Option(help: "The Hugging Face token (default: HF_TOKEN, else the token file HF_HOME/token).") var token: String?
     @Flag(help: "Start the node's job, print its id and return; run the same command again to lay the files out.") var detach = false
+    @Flag(name: .shortAndLong, help: "No progress on stderr (errors still go there).") var quiet = false
 
     struct Chosen {
         var file: HubTreeFile
@@ -94,7 +95,9 @@ struct HfDownloadCommand: AsyncParsableCommand {
                         requests: missingPublic.map { Job.Request(url: $0.url, sha256: $0.sha256) },
                         downloadTotal: missingPublic.reduce(0) { $0 + $1.file.size })
                     if detach { print(job.id); return }
-                    let done = try await JobFollower.follow(job.id, control: control, bar: ProgressBar(), failOffline: true)
+                    let display = ProgressDisplay(name: repo.id, quiet: quiet)
+                    defer { display.finish() }
+                    let done = try await JobFollower.follow(job.id, control: control, display: display, failOffline: true)
                     guard done.state == .success else { throw done.failure }
                 } else if detach {
                     HfSupport.say("every file is in the cache already: nothing to detach")

@@ -40,13 +40,6 @@ enum JobFollower {
         }
         return job
     }
-
-    /// The older entry point: a nameless bar on a terminal, nothing otherwise.
-    static func follow(_ id: String, control: ControlClient, bar: ProgressBar, failOffline: Bool = false) async throws -> Job {
-        let display = bar.display ?? ProgressDisplay(name: id, quiet: true)
-        defer { display.finish() }
-        return try await follow(id, control: control, display: display, failOffline: failOffline)
-    }
 }
 
 extension Job {

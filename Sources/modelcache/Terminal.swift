@@ -24,17 +24,3 @@ enum Terminal {
         write("modelcache: error: " + message + "\n")
     }
 }
-
-/// A nameless progress line on stderr while stderr is a terminal; nothing otherwise (kept for callers that show
-/// bytes only; `ProgressDisplay` is the full one).
-final class ProgressBar: Sendable {
-    let display: ProgressDisplay?
-
-    init(enabled: Bool = Terminal.stderrIsTTY, name: String = "download") {
-        display = enabled ? ProgressDisplay(name: name, quiet: false) : nil
-    }
-
-    func update(downloaded: Int64, total: Int64?) { display?.update(downloaded: downloaded, total: total) }
-
-    func finish() { display?.finish() }
-}
