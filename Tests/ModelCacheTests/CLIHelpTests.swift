@@ -66,7 +66,7 @@ extension NodeProcessTests {
             r = try await runCLI(["peers", "--cache-dir", dir])
         }
         let lines = r.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first?.hasPrefix("NAME") == true && lines.first?.hasSuffix("FOUND   BLOBS  RECEIVED    STATE") == true, "\(r.stdout)")
+        #expect(lines.first?.hasPrefix("NAME") == true && lines.first?.hasSuffix("FOUND   BLOBS  RECEIVED    SENT        STATE") == true, "\(r.stdout)")
         #expect(lines.count == 2 && lines[1].contains("127.0.0.1:1") && lines[1].contains("static") && lines[1].contains("unreachable: "), "\(r.stdout)")
         let json = try await runCLI(["peers", "--cache-dir", dir, "--json"])
         #expect(json.stdout.contains("\"state\":\"unreachable\"") && json.stdout.contains("\"address\":\"127.0.0.1:1\""), "\(json.stdout)")

@@ -68,6 +68,10 @@ public final class CacheMetrics: FetchObserver, Sendable {
 
     public var totals: Totals { sums.withLock { $0 } }
 
+    /// Bytes exchanged with each peer (`modelcache peers`, `/v1/local/peers`).
+    private let traffic = Mutex(PeerTraffic())
+    public var peerTraffic: PeerTraffic { traffic.withLock { $0 } }
+
     /// `cacheLimit`: the cache's size limit (`serve --max-size`), exported as a constant gauge when there is one.
     public init(cacheLimit: Int64? = nil) {
         let r = registry
@@ -111,6 +115,10 @@ public final class CacheMetrics: FetchObserver, Sendable {
     public func received(_ bytes: Int, from source: ByteSource) {
         guard bytes > 0 else { return }
         counter(for: source).increment(by: Int64(bytes))
+        switch source {
+        case .origin: break
+        case .peer(let name), .swarm(let name): traffic.withLock { $0.received(bytes, fromPeer: name) }
+        }
         sums.withLock { t in
             if case .origin = source { t.fromOrigin &+= Int64(bytes) } else { t.fromPeers &+= Int64(bytes) }
         }
@@ -132,11 +140,12 @@ public final class CacheMetrics: FetchObserver, Sendable {
         evictedBytes.increment(by: max(0, bytes))
     }
 
-    /// Blob bytes sent to a peer.
-    public func served(_ bytes: Int) {
+    /// Blob bytes sent to a peer (`host`: the requesting address, when the connection tells it).
+    public func served(_ bytes: Int, to host: String? = nil) {
         if bytes > 0 {
             served.increment(by: Int64(bytes))
             sums.withLock { $0.servedToPeers &+= Int64(bytes) }
+            if let host { traffic.withLock { $0.sent(bytes, toHost: host) } }
         }
     }
 

@@ -31,7 +31,7 @@ struct ControlAPI: Sendable {
         router.post("/v1/local/pin") { req, _ in try await self.pin(try await req.body.collect(upTo: 1 << 16)) }
         addStoreRoutes(to: router)
         addHubImportRoute(to: router)
-        router.get("/v1/local/peers") { _, _ in try PeerAPI.json(await self.node.directory.status()) }
+        router.get("/v1/local/peers") { _, _ in try PeerAPI.json(await self.node.peerStatus()) }
         router.get("/v1/local/info") { _, _ in
             try PeerAPI.json(["id": self.node.nodeID, "name": self.node.settings.name,
                               "port": String(await self.node.listeningPort()), "cacheDir": self.node.store.root,

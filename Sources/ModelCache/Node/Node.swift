@@ -54,7 +54,7 @@ public final class Node: Sendable {
         self.peerAPI = PeerAPI(store: store, nodeID: nodeID, name: settings.name,
                                uploads: UploadLimiter(limit: settings.maxUploads), active: active,
                                uploadLimiter: settings.maxUploadRate.map(RateLimiter.init(bytesPerSecond:)),
-                               served: { metrics.served($0) }, clusterKey: settings.clusterKey, logger: logger)
+                               served: { metrics.served($0, to: $1) }, clusterKey: settings.clusterKey, logger: logger)
         (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         (controlStream, controlContinuation) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let jobs = JobManager(node: self, settings: jobSettings, logger: logger)

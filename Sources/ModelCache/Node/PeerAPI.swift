@@ -17,15 +17,15 @@ public struct PeerAPI: Sendable {
     public let active: ActiveDownloads
     /// Shared limit on upload bytes (`serve --max-upload-rate`), if any.
     public let uploadLimiter: RateLimiter?
-    /// Told of every blob byte sent to a peer (the node's metrics).
-    let served: @Sendable (Int) -> Void
+    /// Told of every blob byte sent to a peer, with the requesting host when known (the node's metrics).
+    let served: @Sendable (Int, String?) -> Void
     /// The cluster key (protocol §14): the catalogue's answer is signed with it, over the request's nonce (which
     /// `ClusterGuard` checked before the route ran).
     public let clusterKey: ClusterKey?
     let logger: Logger
 
     public init(store: Store, nodeID: String, name: String, uploads: UploadLimiter, active: ActiveDownloads = .init(),
-                uploadLimiter: RateLimiter? = nil, served: @escaping @Sendable (Int) -> Void = { _ in },
+                uploadLimiter: RateLimiter? = nil, served: @escaping @Sendable (Int, String?) -> Void = { _, _ in },
                 clusterKey: ClusterKey? = nil, logger: Logger) {
         self.active = active
         self.served = served
@@ -46,7 +46,8 @@ public struct PeerAPI: Sendable {
             try await self.availability(ctx.parameters.get("digest"), after: req.uri.queryParameters.get("after").flatMap { Int($0) })
         }
         router.get("/v1/blobs/:digest") { req, ctx in
-            try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: false)
+            try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: false,
+                          remote: (ctx as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress)
         }
         router.head("/v1/blobs/:digest") { req, ctx in
             try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: true)
@@ -129,10 +130,10 @@ public struct PeerAPI: Sendable {
         return try PeerAPI.json(m)
     }
 
-    func blob(_ raw: String?, range rangeHeader: String?, head: Bool) throws -> Response {
+    func blob(_ raw: String?, range rangeHeader: String?, head: Bool, remote: String? = nil) throws -> Response {
         let d = try digest(raw)
         guard let record = try store.lookup(digest: d), !record.isPrivate else {
-            if let partial = active.partial(d) { return try partialBlob(d, partial, range: rangeHeader, head: head) }
+            if let partial = active.partial(d) { return try partialBlob(d, partial, range: rangeHeader, head: head, remote: remote) }
             throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
         }
         var base = HTTPFields()
@@ -150,12 +151,14 @@ public struct PeerAPI: Sendable {
             h[.retryAfter] = "1"
             return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
         }
+        let served = self.served
         return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads, limiter: uploadLimiter,
-                                                                                         served: served))
+                                                                                         served: { served($0, remote) }))
     }
 
     /// Bytes of a download in progress: only ranges that lie within verified chunks (else 416 chunk-unavailable).
-    func partialBlob(_ d: BlobDigest, _ partial: PartialDownload, range rangeHeader: String?, head: Bool) throws -> Response {
+    func partialBlob(_ d: BlobDigest, _ partial: PartialDownload, range rangeHeader: String?, head: Bool,
+                     remote: String? = nil) throws -> Response {
         let layout = partial.layout
         guard case .range(let r) = ByteRangeRequest.parse(rangeHeader, size: layout.size),
               layout.chunks(covering: r).allSatisfy(partial.isVerified) else {
@@ -175,8 +178,9 @@ public struct PeerAPI: Sendable {
             h[.retryAfter] = "1"
             return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
         }
+        let served = self.served
         return Response(status: .partialContent, headers: headers, body: PeerAPI.fileBody(partial.dataPath, r, uploads: uploads,
-                                                                                               limiter: uploadLimiter, served: served))
+                                                                                               limiter: uploadLimiter, served: { served($0, remote) }))
     }
 
     /// Streams `range` of a file in 512 KiB reads (NIOFileSystem), releasing the upload slot when done; `served` is

@@ -17,6 +17,10 @@ public actor PeerDirectory {
         public var blobs: Int
         public var quarantined: Bool
         public var lastError: String?
+        /// Blob bytes this node's fetches took from the peer, and bytes it sent to the peer's address, since the
+        /// node started (filled in by the control API from the node's metrics; nil from older nodes).
+        public var received: Int64?
+        public var sent: Int64?
     }
 
     struct Entry {

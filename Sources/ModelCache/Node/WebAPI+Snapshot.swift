@@ -32,7 +32,7 @@ extension WebAPI {
             info: ["id": node.nodeID, "name": node.settings.name, "version": ModelCacheVersion.string,
                    "port": String(await node.listeningPort())],
             jobs: await node.jobs.list(), blobs: try node.store.list().map(WebBlob.init),
-            peers: await node.directory.status(), summary: try summary())
+            peers: await node.peerStatus(), summary: try summary())
         let text = String(decoding: try WebAPI.encoder.encode(snapshot), as: UTF8.self)
         return text.replacingOccurrences(of: "<", with: "\\u003c").replacingOccurrences(of: ">", with: "\\u003e")
             .replacingOccurrences(of: "&", with: "\\u0026")

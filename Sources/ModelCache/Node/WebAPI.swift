@@ -52,7 +52,7 @@ struct WebAPI: Sendable {
         api.get("/v1/web/jobs/:id/events") { _, ctx in try await self.control.events(ctx.parameters.get("id")) }
         api.get("/v1/web/events") { _, _ in try await self.control.events(nil) }
         api.post("/v1/web/pin") { req, _ in try self.pin(try await req.body.collect(upTo: 1 << 16)) }
-        api.get("/v1/web/peers") { _, _ in try PeerAPI.json(await self.node.directory.status()) }
+        api.get("/v1/web/peers") { _, _ in try PeerAPI.json(await self.node.peerStatus()) }
         api.get("/v1/web/summary") { _, _ in try WebAPI.json(try self.summary()) }
         api.get("/v1/web/blobs") { _, _ in try WebAPI.json(try self.node.store.list().map(WebBlob.init)) }
         api.delete("/v1/web/blobs/:digest") { _, ctx in try self.delete(ctx.parameters.get("digest")) }
