@@ -35,6 +35,30 @@ extension Store {
         }
     }
 
+    /// The catalogue's change counter: triggers bump it whenever a `blob` or `url` row the catalogue is made of
+    /// changes, from any process (a `fetch --no-node` commits next to a running node). The same value means the same
+    /// catalogue entries, so a node re-reads them only when it changed (`CatalogueCache`).
+    public func catalogueGeneration() throws -> Int64 {
+        try db.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM catalogue_generation WHERE id = 0") ?? 0 }
+    }
+
+    static func registerCatalogueGenerationMigration(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v6-catalogue-generation") { db in
+            let bump = "BEGIN UPDATE catalogue_generation SET value = value + 1 WHERE id = 0; END"
+            // `blob` updates that leave these columns alone (lastUsedAt, pinned, the stat record) do not change it.
+            try db.execute(sql: """
+                CREATE TABLE catalogue_generation (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL);
+                INSERT INTO catalogue_generation (id, value) VALUES (0, 0);
+                CREATE TRIGGER catalogue_blob_insert AFTER INSERT ON blob \(bump);
+                CREATE TRIGGER catalogue_blob_delete AFTER DELETE ON blob \(bump);
+                CREATE TRIGGER catalogue_blob_update AFTER UPDATE OF sha256, size, chunkSize, private ON blob \(bump);
+                CREATE TRIGGER catalogue_url_insert AFTER INSERT ON url \(bump);
+                CREATE TRIGGER catalogue_url_delete AFTER DELETE ON url \(bump);
+                CREATE TRIGGER catalogue_url_update AFTER UPDATE ON url \(bump);
+                """)
+        }
+    }
+
     /// This node's identity, created on first use and kept in `node-id`.
     public func nodeID() throws -> String {
         let path = root + "/node-id"

@@ -122,6 +122,7 @@ public final class Store: Sendable {
             // they stay usable here but are not advertised until an import (`add --url`) or a new fetch records why.
             try db.execute(sql: "ALTER TABLE url ADD COLUMN evidence TEXT NOT NULL DEFAULT 'unknown'")
         }
+        registerCatalogueGenerationMigration(&m)
         return m
     }
 
