@@ -4,7 +4,8 @@
 # through A's control socket, FILL_JOBS at a time) up to each N in STEPS; at each N the script measures:
 #
 #   fill      seconds to add the blobs of this step, and adds per second (one CLI process per file)
-#   catalogue GET /v1/catalogue on A with curl: body bytes plain and gzip (the wire), and seconds (median of 5)
+#   catalogue GET /v1/catalogue on A: body bytes plain and gzip (the wire) and milliseconds (median of 5 each), and
+#             a peer's periodic re-read when nothing changed (If-None-Match: the ETag, answered 304; median of 10)
 #   learn     a fresh node B (`serve --peer 127.0.0.1:PORT --no-mdns`, its own empty cache) started; seconds from
 #             its start until its control socket answers, and until /v1/local/peers lists A with N blobs
 #             (polled every 20 ms, bounded by LEARN_TIMEOUT); B's peak RSS then (it holds A's catalogue)
@@ -92,7 +93,7 @@ wait_http "http://127.0.0.1:$PA/v1/info" 300 || bench_die "node A did not start 
 bench_log "node A (pid $A_PID) on 127.0.0.1:$PA, cache $WORK/a"
 
 RESULTS=$WORK/results.tsv
-echo -e "n\tfill_s\tadds_per_s\tcat_bytes\tcat_gzip_bytes\tcat_ms\tcat_gzip_ms\tb_up_s\tlearn_s\tb_hwm_mib\ttxt_bytes\thit_ms\thit_min_ms\tlist_ms\ta_rss_mib\ta_hwm_mib" >"$RESULTS"
+echo -e "n\tfill_s\tadds_per_s\tcat_bytes\tcat_gzip_bytes\tcat_ms\tcat_gzip_ms\tcat_304_ms\tb_up_s\tlearn_s\tb_hwm_mib\ttxt_bytes\thit_ms\thit_min_ms\tlist_ms\ta_rss_mib\ta_hwm_mib" >"$RESULTS"
 have=0
 for n in $(printf '%s\n' $STEPS | sort -n); do
     echo "== N = $n"
@@ -110,7 +111,7 @@ for n in $(printf '%s\n' $STEPS | sort -n); do
 
     # The catalogue on the wire (plain and gzip), median of 5 reads each.
     cat_plain=$("$PYTHON" - "http://127.0.0.1:$PA/v1/catalogue" "$n" <<'EOF'
-import gzip, json, statistics, sys, time, urllib.request
+import gzip, json, statistics, sys, time, urllib.error, urllib.request
 url, n = sys.argv[1], int(sys.argv[2])
 def read(gz):
     req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"} if gz else {})
@@ -119,6 +120,19 @@ def read(gz):
         body = r.read()
         enc = r.headers.get("Content-Encoding")
     return (time.perf_counter() - t0) * 1000, body, enc
+def poll():  # what a peer's periodic re-read costs when nothing changed: If-None-Match, answered 304
+    etag = urllib.request.urlopen(url, timeout=120).headers["ETag"]
+    times = []
+    for _ in range(10):
+        req = urllib.request.Request(url, headers={"If-None-Match": etag, "Accept-Encoding": "gzip"})
+        t0 = time.perf_counter()
+        try:
+            urllib.request.urlopen(req, timeout=120).read()
+            sys.exit("bench: the catalogue did not answer 304 to its own ETag")
+        except urllib.error.HTTPError as e:
+            if e.code != 304: raise
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
 out = []
 for gz in (False, True):
     runs = [read(gz) for _ in range(5)]
@@ -128,10 +142,10 @@ for gz in (False, True):
     if blobs != n or (gz and enc != "gzip"):
         sys.exit("bench: the catalogue lists %d blobs (expected %d), encoding %s" % (blobs, n, enc))
     out += [len(body), statistics.median(t for t, _, _ in runs)]
-print("%d %d %.1f %.1f" % (out[0], out[2], out[1], out[3]))
+print("%d %d %.1f %.1f %.1f" % (out[0], out[2], out[1], out[3], poll()))
 EOF
     ) || bench_die "reading A's catalogue failed"
-    read -r cat_bytes cat_gzip cat_ms cat_gzip_ms <<<"$cat_plain"
+    read -r cat_bytes cat_gzip cat_ms cat_gzip_ms cat_304_ms <<<"$cat_plain"
 
     # A second node learns A's catalogue.
     pb=$(free_port)
@@ -177,8 +191,8 @@ print(sum(1 + len(s.encode()) for s in strings))') || bench_die "reading A's /v1
     a_rss=$(proc_kib "$A_PID" VmRSS)
     a_hwm=$(proc_kib "$A_PID" VmHWM)
     mib() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
-    echo -e "$n\t$fill_s\t$adds\t$cat_bytes\t$cat_gzip\t$cat_ms\t$cat_gzip_ms\t$up_s\t$learn_s\t$(mib "$b_hwm")\t$txt_bytes\t$hit_ms\t$hit_min\t$list_ms\t$(mib "$a_rss")\t$(mib "$a_hwm")" >>"$RESULTS"
-    bench_log "catalogue $cat_bytes B ($cat_gzip B gzip) in $cat_ms ms; TXT $txt_bytes B; hit $hit_ms ms (min $hit_min); list $list_ms ms; A RSS $(mib "$a_rss") MiB"
+    echo -e "$n\t$fill_s\t$adds\t$cat_bytes\t$cat_gzip\t$cat_ms\t$cat_gzip_ms\t$cat_304_ms\t$up_s\t$learn_s\t$(mib "$b_hwm")\t$txt_bytes\t$hit_ms\t$hit_min\t$list_ms\t$(mib "$a_rss")\t$(mib "$a_hwm")" >>"$RESULTS"
+    bench_log "catalogue $cat_bytes B ($cat_gzip B gzip) in $cat_ms ms (304 in $cat_304_ms ms); TXT $txt_bytes B; hit $hit_ms ms (min $hit_min); list $list_ms ms; A RSS $(mib "$a_rss") MiB"
 done
 bench_log "after: $(load_note)"
 
