@@ -10,19 +10,52 @@ extension Store {
     public func catalogueEntries() throws -> [Catalogue.Entry] {
         let firstHand = URLEvidence.allCases.filter(\.isFirstHand).map(\.rawValue)
         let marks = firstHand.map { _ in "?" }.joined(separator: ", ")
+        // Two statements whatever the number of blobs (one per blob cost a statement compilation each: bench/scale.sh).
         return try db.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT sha256, size, chunkSize FROM blob WHERE NOT private ORDER BY sha256")
-            return try rows.compactMap { row -> Catalogue.Entry? in
-                guard let d = BlobDigest(ifValid: row["sha256"] as String) else { return nil }
-                let urls = try Row.fetchAll(db, sql: """
-                    SELECT url, etag, lastModified FROM url WHERE sha256 = ? AND evidence IN (\(marks)) ORDER BY url
-                    """, arguments: StatementArguments([d.hex] + firstHand))
-                let etags = Set(urls.map { $0["etag"] as String? })
-                let dates = Set(urls.map { $0["lastModified"] as String? })
-                return Catalogue.Entry(sha256: d, size: row["size"], chunkSize: row["chunkSize"], urls: urls.map { $0["url"] },
-                                       etag: etags.count == 1 ? etags.first ?? nil : nil,
-                                       lastModified: dates.count == 1 ? dates.first ?? nil : nil)
+            var urls: [String: [(url: String, etag: String?, lastModified: String?)]] = [:]
+            let urlRows = try Row.fetchCursor(db, sql: """
+                SELECT sha256, url, etag, lastModified FROM url WHERE evidence IN (\(marks)) ORDER BY sha256, url
+                """, arguments: StatementArguments(firstHand))
+            while let u = try urlRows.next() {
+                urls[u["sha256"] as String, default: []].append((u["url"], u["etag"], u["lastModified"]))
             }
+            var out: [Catalogue.Entry] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT sha256, size, chunkSize FROM blob WHERE NOT private ORDER BY sha256")
+            while let row = try rows.next() {
+                let hex: String = row["sha256"]
+                guard let d = BlobDigest(ifValid: hex) else { continue }
+                let mine = urls[hex] ?? []
+                let etags = Set(mine.map(\.etag))
+                let dates = Set(mine.map(\.lastModified))
+                out.append(Catalogue.Entry(sha256: d, size: row["size"], chunkSize: row["chunkSize"], urls: mine.map(\.url),
+                                           etag: etags.count == 1 ? etags.first ?? nil : nil,
+                                           lastModified: dates.count == 1 ? dates.first ?? nil : nil))
+            }
+            return out
+        }
+    }
+
+    /// The catalogue's change counter: triggers bump it whenever a `blob` or `url` row the catalogue is made of
+    /// changes, from any process (a `fetch --no-node` commits next to a running node). The same value means the same
+    /// catalogue entries, so a node re-reads them only when it changed (`CatalogueCache`).
+    public func catalogueGeneration() throws -> Int64 {
+        try db.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM catalogue_generation WHERE id = 0") ?? 0 }
+    }
+
+    static func registerCatalogueGenerationMigration(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v7-catalogue-generation") { db in
+            let bump = "BEGIN UPDATE catalogue_generation SET value = value + 1 WHERE id = 0; END"
+            // `blob` updates that leave these columns alone (lastUsedAt, pinned, the stat record) do not change it.
+            try db.execute(sql: """
+                CREATE TABLE catalogue_generation (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL);
+                INSERT INTO catalogue_generation (id, value) VALUES (0, 0);
+                CREATE TRIGGER catalogue_blob_insert AFTER INSERT ON blob \(bump);
+                CREATE TRIGGER catalogue_blob_delete AFTER DELETE ON blob \(bump);
+                CREATE TRIGGER catalogue_blob_update AFTER UPDATE OF sha256, size, chunkSize, private ON blob \(bump);
+                CREATE TRIGGER catalogue_url_insert AFTER INSERT ON url \(bump);
+                CREATE TRIGGER catalogue_url_delete AFTER DELETE ON url \(bump);
+                CREATE TRIGGER catalogue_url_update AFTER UPDATE ON url \(bump);
+                """)
         }
     }
 

@@ -128,6 +128,7 @@ public final class Store: Sendable {
             try db.execute(sql: "ALTER TABLE url ADD COLUMN evidence TEXT NOT NULL DEFAULT 'unknown'")
         }
         registerRegistryMigration(&m)
+        registerCatalogueGenerationMigration(&m)
         return m
     }
 
@@ -167,21 +168,40 @@ public final class Store: Sendable {
         }
     }
 
+    /// Every blob, most recently used first.
     public func list() throws -> [BlobRecord] {
-        try db.read { db in
-            try String.fetchAll(db, sql: "SELECT sha256 FROM blob ORDER BY lastUsedAt DESC").compactMap { hex in
-                try BlobDigest(ifValid: hex).flatMap { try Store.record(db, digest: $0, blobPath: blobPath) }
-            }
-        }
+        try db.read { db in try Store.records(db, orderBy: "lastUsedAt DESC", blobPath: blobPath) }
     }
 
     static func record(_ db: Database, digest: BlobDigest, blobPath: (BlobDigest) -> String) throws -> BlobRecord? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM blob WHERE sha256 = ?", arguments: [digest.hex]) else { return nil }
         let urls = try Row.fetchAll(db, sql: "SELECT url, evidence FROM url WHERE sha256 = ? ORDER BY url", arguments: [digest.hex])
+        return record(row, digest: digest, urls: urls.map { ($0["url"], $0["evidence"]) }, blobPath: blobPath)
+    }
+
+    /// Every blob in `orderBy` order, read with two statements whatever their number (one per blob made `list` and
+    /// the catalogue cost a statement compilation per blob: bench/scale.sh).
+    static func records(_ db: Database, orderBy: String, blobPath: (BlobDigest) -> String) throws -> [BlobRecord] {
+        var urls: [String: [(url: String, evidence: String)]] = [:]
+        let urlRows = try Row.fetchCursor(db, sql: "SELECT sha256, url, evidence FROM url ORDER BY sha256, url")
+        while let u = try urlRows.next() { urls[u["sha256"] as String, default: []].append((u["url"], u["evidence"])) }
+        var out: [BlobRecord] = []
+        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM blob ORDER BY \(orderBy)")
+        while let row = try rows.next() {
+            let hex: String = row["sha256"]
+            guard let d = BlobDigest(ifValid: hex) else { continue }
+            out.append(record(row, digest: d, urls: urls[hex] ?? [], blobPath: blobPath))
+        }
+        return out
+    }
+
+    /// A `blob` row and its URLs (sorted, with their evidence) as a record.
+    private static func record(_ row: Row, digest: BlobDigest, urls: [(url: String, evidence: String)],
+                               blobPath: (BlobDigest) -> String) -> BlobRecord {
         var evidence: [String: URLEvidence] = [:]
-        for u in urls { evidence[u["url"]] = URLEvidence(rawValue: u["evidence"]) ?? .unknown }
+        for u in urls { evidence[u.url] = URLEvidence(rawValue: u.evidence) ?? .unknown }
         return BlobRecord(
-            sha256: digest, size: row["size"], chunkSize: row["chunkSize"], urls: urls.map { $0["url"] },
+            sha256: digest, size: row["size"], chunkSize: row["chunkSize"], urls: urls.map(\.url),
             createdAt: Date(timeIntervalSince1970: row["createdAt"]),
             lastUsedAt: Date(timeIntervalSince1970: row["lastUsedAt"]),
             pinned: row["pinned"], path: blobPath(digest), isPrivate: row["private"], urlEvidence: evidence,
@@ -322,11 +342,7 @@ public final class Store: Sendable {
     /// Re-hashes every blob; a bad or missing one is removed from the index (and its file deleted).
     public func verifyAll(progress: (BlobRecord) -> Void = { _ in }) throws -> [VerifyReport] {
         var out: [VerifyReport] = []
-        for record in try db.read({ db in
-            try String.fetchAll(db, sql: "SELECT sha256 FROM blob ORDER BY sha256").compactMap {
-                try BlobDigest(ifValid: $0).flatMap { try Store.record(db, digest: $0, blobPath: blobPath) }
-            }
-        }) {
+        for record in try db.read({ db in try Store.records(db, orderBy: "sha256", blobPath: blobPath) }) {
             progress(record)
             var problem: String? = nil
             if let size = PosixFile.fileSize(record.path) {

@@ -23,6 +23,7 @@ public struct PeerAPI: Sendable {
     /// `ClusterGuard` checked before the route ran).
     public let clusterKey: ClusterKey?
     let logger: Logger
+    let catalogueCache = CatalogueCache()
 
     public init(store: Store, nodeID: String, name: String, uploads: UploadLimiter, active: ActiveDownloads = .init(),
                 uploadLimiter: RateLimiter? = nil, served: @escaping @Sendable (Int, String?) -> Void = { _, _ in },
@@ -55,9 +56,7 @@ public struct PeerAPI: Sendable {
     }
 
     public func currentCatalogue() throws -> Catalogue {
-        let complete = try store.catalogueEntries()
-        let stored = Set(complete.map(\.sha256))
-        return Catalogue(node: nodeID, blobs: complete + active.catalogueEntries().filter { !stored.contains($0.sha256) })
+        try catalogueCache.catalogue(store: store, node: nodeID, active: active.catalogueEntries())
     }
 
     /// What this node holds of a blob (protocol §11). With `after=V`, waits (at most 1 s) for a version newer than V.
