@@ -160,7 +160,7 @@ extension CLIErrorTests {
     /// each run ended: "ok", "full-at-index" (the commit itself) or "full-before-commit".
     func diskFullSweep(_ command: String) async throws -> [String] {
         var outcomes: [String] = []
-        for margin in stride(from: 32_768, through: 90_112, by: 4096) {
+        for margin in stride(from: 32_768, through: 163_840, by: 4096) {
             let r = try await runProcess("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c", """
                 D=$(mktemp -d) && mount -t tmpfs -o size=2m tmpfs "$D" || exit 99
                 C="$D/c"

@@ -21,11 +21,15 @@ import ModelCacheCore
         func header(_ n: String) -> String? { headers.first(name: n) }
     }
 
-    static func get(_ http: HTTPClient, _ url: String, method: HTTPMethod = .GET, headers: [(String, String)] = []) async throws -> Answer {
+    /// The test's own client: a 30 s read time-out, so that a loaded machine (the whole suite at once, on 2 cores)
+    /// gives the node time to retry its upstream (the node's own client waits 5 s) before the test gives up.
+    static let client = HTTPClient.forModelCache(readTimeout: .seconds(30))
+
+    static func get(_ url: String, method: HTTPMethod = .GET, headers: [(String, String)] = []) async throws -> Answer {
         var req = HTTPClientRequest(url: url)
         req.method = method
         for (n, v) in headers { req.headers.add(name: n, value: v) }
-        let res = try await http.execute(req, timeout: .seconds(30))
+        let res = try await client.execute(req, timeout: .seconds(60))
         let body = method == .HEAD ? [] : Array(buffer: try await res.body.collect(upTo: 8 << 20))
         return Answer(status: Int(res.status.code), headers: res.headers, body: body)
     }
@@ -38,23 +42,22 @@ import ModelCacheCore
         let node = try await TestNode.start(registryMirrors: [RegistryMirror(name: "test.io", base: upstream.baseURL)],
                                             registryTagTTL: .seconds(600))
         let base = "http://127.0.0.1:\(node.port)"
-        let http = node.env.http
 
-        let ping = try await Self.get(http, base + "/v2/")
+        let ping = try await Self.get(base + "/v2/")
         #expect(ping.status == 200 && ping.header("Docker-Distribution-API-Version") == "registry/2.0")
-        let m = try await Self.get(http, base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
+        let m = try await Self.get(base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
         #expect(m.status == 200)
         #expect(m.body == mbody)
         #expect(m.header("Docker-Content-Digest") == "sha256:" + mdigest.hex)
         #expect(m.header("Content-Type") == "application/vnd.docker.distribution.manifest.v2+json")
         #expect(upstream.tokenRequests >= 1)  // the node did the token dance itself
-        let byDigest = try await Self.get(http, base + "/v2/library/tiny/manifests/sha256:\(mdigest.hex)", method: .HEAD)
+        let byDigest = try await Self.get(base + "/v2/library/tiny/manifests/sha256:\(mdigest.hex)", method: .HEAD)
         #expect(byDigest.status == 200 && byDigest.header("Content-Length") == String(mbody.count))
 
         let d1 = BlobDigest.of(layer1), d2 = BlobDigest.of(layer2)
-        let b1 = try await Self.get(http, base + "/v2/library/tiny/blobs/sha256:\(d1.hex)")
+        let b1 = try await Self.get(base + "/v2/library/tiny/blobs/sha256:\(d1.hex)")
         #expect(b1.status == 200 && b1.body == layer1)
-        let part = try await Self.get(http, base + "/v2/library/tiny/blobs/sha256:\(d2.hex)", headers: [("Range", "bytes=1000-1999")])
+        let part = try await Self.get(base + "/v2/library/tiny/blobs/sha256:\(d2.hex)", headers: [("Range", "bytes=1000-1999")])
         #expect(part.status == 206 && part.body == Array(layer2[1000..<2000]))
         // Each blob was one of the node's jobs, titled with the image it belongs to, and is a cache blob.
         let jobs = await node.node.jobs.list()
@@ -66,14 +69,14 @@ import ModelCacheCore
 
         // Again: the tag (within its time-to-live), the manifest and the blobs come from the node alone.
         let before = upstream.requests(under: "")
-        let again = try await Self.get(http, base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
+        let again = try await Self.get(base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
         #expect(again.status == 200 && again.body == mbody)
-        let b1again = try await Self.get(http, base + "/v2/library/tiny/blobs/sha256:\(d1.hex)")
+        let b1again = try await Self.get(base + "/v2/library/tiny/blobs/sha256:\(d1.hex)")
         #expect(b1again.body == layer1)
         #expect(upstream.requests(under: "") == before)
         // The same image named the other two ways a client picks the upstream: containerd's ns=, a path prefix.
         for path in ["/v2/library/tiny/manifests/v1?ns=test.io", "/v2/test.io/library/tiny/manifests/v1"] {
-            let other = try await Self.get(http, base + path, headers: Self.accept)
+            let other = try await Self.get(base + path, headers: Self.accept)
             #expect(other.status == 200 && other.body == mbody, "\(path)")
         }
         await node.stop(); await upstream.stop()
@@ -84,19 +87,19 @@ import ModelCacheCore
         let (mdigest, mbody) = upstream.push("library/tiny", tag: "v1", config: config, layers: [layer1])
         let node = try await TestNode.start(registryMirrors: [RegistryMirror(name: "test.io", base: upstream.baseURL)])
         let base = "http://127.0.0.1:\(node.port)"
-        let first = try await Self.get(node.env.http, base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
+        let first = try await Self.get(base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
         #expect(first.status == 200 && first.header(RegistryService.staleTagHeader) == nil)
-        let blob = try await Self.get(node.env.http, base + "/v2/library/tiny/blobs/sha256:\(BlobDigest.of(layer1).hex)")
+        let blob = try await Self.get(base + "/v2/library/tiny/blobs/sha256:\(BlobDigest.of(layer1).hex)")
         #expect(blob.body == layer1)
         upstream.setDown(true)
-        let stale = try await Self.get(node.env.http, base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
+        let stale = try await Self.get(base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
         #expect(stale.status == 200 && stale.body == mbody)
         #expect(stale.header(RegistryService.staleTagHeader) != nil)
         #expect(stale.header("Docker-Content-Digest") == "sha256:" + mdigest.hex)
-        let blobAgain = try await Self.get(node.env.http, base + "/v2/library/tiny/blobs/sha256:\(BlobDigest.of(layer1).hex)")
+        let blobAgain = try await Self.get(base + "/v2/library/tiny/blobs/sha256:\(BlobDigest.of(layer1).hex)")
         #expect(blobAgain.status == 200 && blobAgain.body == layer1)
         // A tag never seen: 503 with the registry's error shape.
-        let unknown = try await Self.get(node.env.http, base + "/v2/library/tiny/manifests/v2", headers: Self.accept)
+        let unknown = try await Self.get(base + "/v2/library/tiny/manifests/v2", headers: Self.accept)
         #expect(unknown.status == 503)
         #expect(String(decoding: unknown.body, as: UTF8.self).contains("\"errors\""))
         await node.stop(); await upstream.stop()
@@ -108,28 +111,27 @@ import ModelCacheCore
         upstream.makePrivate("team/secret", secret: "letmein")
         let node = try await TestNode.start(registryMirrors: [RegistryMirror(name: "test.io", base: upstream.baseURL)])
         let base = "http://127.0.0.1:\(node.port)"
-        let http = node.env.http
         let d1 = BlobDigest.of(layer1)
 
-        let refused = try await Self.get(http, base + "/v2/team/secret/manifests/v1", headers: Self.accept)
+        let refused = try await Self.get(base + "/v2/team/secret/manifests/v1", headers: Self.accept)
         #expect(refused.status == 401)
         #expect(refused.header("WWW-Authenticate")?.hasPrefix("Bearer realm=") == true)  // the client can do its own dance
         let cred = Self.accept + [("Authorization", "Bearer letmein")]
-        let m = try await Self.get(http, base + "/v2/team/secret/manifests/v1", headers: cred)
+        let m = try await Self.get(base + "/v2/team/secret/manifests/v1", headers: cred)
         #expect(m.status == 200)
-        let blob = try await Self.get(http, base + "/v2/team/secret/blobs/sha256:\(d1.hex)", headers: [("Authorization", "Bearer letmein")])
+        let blob = try await Self.get(base + "/v2/team/secret/blobs/sha256:\(d1.hex)", headers: [("Authorization", "Bearer letmein")])
         #expect(blob.status == 200 && blob.body == layer1)
         #expect(try node.env.store.lookup(digest: d1)?.isPrivate == true)
         #expect(await node.node.jobs.list().isEmpty)  // a token is never persisted in a job
         // Without the credentials: neither the manifest (cached) nor the blob (stored).
-        let blobRefused = try await Self.get(http, base + "/v2/team/secret/blobs/sha256:\(d1.hex)")
+        let blobRefused = try await Self.get(base + "/v2/team/secret/blobs/sha256:\(d1.hex)")
         #expect(blobRefused.status == 401 && blobRefused.body != layer1)
-        let byDigest = try await Self.get(http, base + "/v2/team/secret/manifests/v1", headers: Self.accept)
+        let byDigest = try await Self.get(base + "/v2/team/secret/manifests/v1", headers: Self.accept)
         #expect(byDigest.status == 401)
         // Nor a peer: the blob is not in the catalogue, and a local-only question gets nothing.
-        let catalogue = try await Self.get(http, base + "/v1/catalogue")
+        let catalogue = try await Self.get(base + "/v1/catalogue")
         #expect(!String(decoding: catalogue.body, as: UTF8.self).contains(d1.hex))
-        let peerAsk = try await Self.get(http, base + "/v2/team/secret/blobs/sha256:\(d1.hex)", headers: [(HubService.localOnlyHeader, "1")])
+        let peerAsk = try await Self.get(base + "/v2/team/secret/blobs/sha256:\(d1.hex)", headers: [(HubService.localOnlyHeader, "1")])
         #expect(peerAsk.status == 404)
         await node.stop(); await upstream.stop()
     }
@@ -140,18 +142,18 @@ import ModelCacheCore
         let mirror = RegistryMirror(name: "test.io", base: upstream.baseURL)
         let a = try await TestNode.start(registryMirrors: [mirror])
         let aBase = "http://127.0.0.1:\(a.port)"
-        _ = try await Self.get(a.env.http, aBase + "/v2/library/tiny/manifests/v1", headers: Self.accept)
+        _ = try await Self.get(aBase + "/v2/library/tiny/manifests/v1", headers: Self.accept)
         for d in [BlobDigest.of(config), BlobDigest.of(layer1), BlobDigest.of(layer2)] {
-            #expect(try await Self.get(a.env.http, aBase + "/v2/library/tiny/blobs/sha256:\(d.hex)").status == 200)
+            #expect(try await Self.get(aBase + "/v2/library/tiny/blobs/sha256:\(d.hex)").status == 200)
         }
         // B with the upstream down: the manifest from A's local answer, every blob from A.
         upstream.setDown(true)
         let b = try await TestNode.start(peers: [a], registryMirrors: [mirror])
         let bBase = "http://127.0.0.1:\(b.port)"
-        let m = try await Self.get(b.env.http, bBase + "/v2/library/tiny/manifests/v1", headers: Self.accept)
+        let m = try await Self.get(bBase + "/v2/library/tiny/manifests/v1", headers: Self.accept)
         #expect(m.status == 200 && m.body == mbody)
         #expect(m.header(RegistryService.staleTagHeader) == "peers")
-        let blob = try await Self.get(b.env.http, bBase + "/v2/library/tiny/blobs/sha256:\(BlobDigest.of(layer1).hex)")
+        let blob = try await Self.get(bBase + "/v2/library/tiny/blobs/sha256:\(BlobDigest.of(layer1).hex)")
         #expect(blob.status == 200 && blob.body == layer1)
 
         // C, with the upstream back, beside a peer whose copy of layer 2 is forged: caught, quarantined, and the
@@ -160,8 +162,8 @@ import ModelCacheCore
         try a.corrupt(BlobDigest.of(layer2))
         let c = try await TestNode.start(peers: [a], registryMirrors: [mirror])
         let cBase = "http://127.0.0.1:\(c.port)"
-        _ = try await Self.get(c.env.http, cBase + "/v2/library/tiny/manifests/v1", headers: Self.accept)
-        let good = try await Self.get(c.env.http, cBase + "/v2/library/tiny/blobs/sha256:\(BlobDigest.of(layer2).hex)")
+        _ = try await Self.get(cBase + "/v2/library/tiny/manifests/v1", headers: Self.accept)
+        let good = try await Self.get(cBase + "/v2/library/tiny/blobs/sha256:\(BlobDigest.of(layer2).hex)")
         #expect(good.status == 200 && good.body == layer2)
         #expect(await c.node.directory.status().first { $0.name == a.name }?.quarantined == true)
         await a.stop(); await b.stop(); await c.stop(); await upstream.stop()
@@ -176,10 +178,10 @@ import ModelCacheCore
         upstream.corrupt(d)
         let node = try await TestNode.start(registryMirrors: [RegistryMirror(name: "test.io", base: upstream.baseURL)])
         let base = "http://127.0.0.1:\(node.port)"
-        _ = try await Self.get(node.env.http, base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
+        _ = try await Self.get(base + "/v2/library/tiny/manifests/v1", headers: Self.accept)
         var got: [UInt8] = []
         do {
-            got = try await Self.get(node.env.http, base + "/v2/library/tiny/blobs/sha256:\(d.hex)").body
+            got = try await Self.get(base + "/v2/library/tiny/blobs/sha256:\(d.hex)").body
         } catch {
             got = []  // the connection was cut: the client has nothing it could take for the blob
         }
@@ -230,12 +232,12 @@ import ModelCacheCore
         let base = "http://127.0.0.1:\(node.port)"
         for path in ["/v2/Library/x/manifests/v1", "/v2/a//b/manifests/v1", "/v2/a/b/manifests/..%2F", "/v2/a/blobs/sha256:xyz",
                      "/v2/a/blobs/md5:0123"] {
-            let a = try await Self.get(node.env.http, base + path)
+            let a = try await Self.get(base + path)
             #expect(a.status == 400, "\(path)")
         }
-        let other = try await Self.get(node.env.http, base + "/v2/a/tags/list")
+        let other = try await Self.get(base + "/v2/a/tags/list")
         #expect(other.status == 404)
-        let unknownNS = try await Self.get(node.env.http, base + "/v2/a/manifests/v1?ns=ghcr.io")
+        let unknownNS = try await Self.get(base + "/v2/a/manifests/v1?ns=ghcr.io")
         #expect(unknownNS.status == 404)
         #expect(upstream.requests(under: "") == 0)
         await node.stop(); await upstream.stop()
