@@ -196,6 +196,8 @@ function renderPeers(peers) {
       el('div', { class: 'row spread' }, el('h3', { title: p.name }, p.name), el('span', { class: `badge ${cls}` }, state)),
       el('div', { class: 'row' }, value(p.address), el('span', { class: 'muted' }, `found by ${p.foundBy === 'mdns' ? 'mDNS' : 'static --peer'}`),
         el('span', { class: 'muted' }, `${p.blobs} blob${p.blobs === 1 ? '' : 's'}`)),
+      (p.received || p.sent) ? el('div', { class: 'muted', 'data-peer-traffic': '' },
+        `taken from it ${bytes(p.received || 0)} · sent to it ${bytes(p.sent || 0)}`) : null,
       p.lastError ? el('div', { class: 'message bad', title: p.lastError }, p.lastError) : null);
   }));
 }
