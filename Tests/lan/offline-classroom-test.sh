@@ -116,6 +116,27 @@ SIZE_C=$(stat -c %s "$OUT/www/tokenizer.bin")
 check "restarted student 2's file C came from the teacher, none from the origin" from_peers_only s2C "$SIZE_C" "$TEACHER"
 check "the origin's link is still down" bash -c "! \"$LAB\" exec 3 curl -s -m 3 -o /dev/null '$URL_A'"
 
+# 5. The teacher adds a file from a USB stick through its node: its TXT record's catalogue version (cv=) changes at
+#    once (seen from student 3's namespace with avahi-browse), so students re-read its catalogue without waiting for
+#    their next poll; `rm` changes it again.
+# teacher_cv: the cv= of the teacher's TXT record as student 3's avahi sees it (empty when not seen).
+teacher_cv() { "$LAB" exec 3 avahi-browse -r -t -p _modelcache._tcp 2>/dev/null | awk -F';' '$1 == "=" && $4 == "teacher" { print $NF }' | grep -o 'cv=[0-9]*' | head -1; }
+# cv_moves_from OLD: bounded wait (10 s) for the teacher's cv to differ from OLD.
+cv_moves_from() { local _ c; for _ in $(seq 20); do c=$(teacher_cv); [[ -n $c && $c != "$1" ]] && return 0; sleep 0.5; done; return 1; }
+if command -v avahi-browse >/dev/null; then
+    CV0=$(teacher_cv)
+    check "student 3 sees the teacher's TXT record with a catalogue version ($CV0)" test -n "$CV0"
+    head -c $((64 * 1024)) /dev/urandom >"$OUT/usb.bin"
+    check "the teacher adds a file from a USB stick through its node" \
+        "$LAB" exec 1 "$BIN" add --cache-dir "$OUT/node1" "$OUT/usb.bin" --url http://10.77.0.100:8080/usb.bin
+    check "the teacher's TXT record moved past $CV0 after the add" cv_moves_from "$CV0"
+    CV1=$(teacher_cv)
+    check "the teacher removes it through its node" "$LAB" exec 1 "$BIN" rm --cache-dir "$OUT/node1" http://10.77.0.100:8080/usb.bin
+    check "the teacher's TXT record moved past $CV1 after the rm" cv_moves_from "$CV1"
+else
+    echo "SKIP: avahi-browse not installed (apt-get install avahi-utils): TXT re-publish phase"
+fi
+
 if ((FAIL)); then
     for f in tA tB tC s2A s2B s3A s3B s4A s4B s2C; do echo "--- $f"; cat "$OUT/$f.json" 2>/dev/null; tail -3 "$OUT/$f.err" 2>/dev/null; done
     for i in 1 2 3 4; do echo "--- node$i.log"; tail -15 "$OUT/node$i.log"; done

@@ -11,7 +11,7 @@ extension ControlAPI {
                 return try PeerAPI.errorResponse(.badRequest, "bad-request", "body must be JSON {\"blob\":{…}} or {\"metadata\":{…}}")
             }
             let store = self.node.store
-            return try await ControlAPI.answer { try store.importHub(r) }
+            return try await ControlAPI.answer { try store.importHub(r) }.announcing(to: self.node)
         }
     }
 }

@@ -25,7 +25,7 @@ extension ControlAPI {
             if let url = a.url { try FetchEngine.validate(url: url) }
             guard PosixFile.exists(a.file) else { throw ModelCacheError.io(path: a.file, detail: "no such file") }
             return try store.importFile(a.file, url: a.url, expected: expected)
-        }
+        }.announcing(to: node)
     }
 
     func remove(_ body: ByteBuffer) async throws -> Response {
@@ -33,12 +33,13 @@ extension ControlAPI {
             return try PeerAPI.errorResponse(.badRequest, "bad-request", "body must be JSON {\"what\":…}")
         }
         let store = node.store
-        return try await ControlAPI.answer { try store.remove(r.what) }
+        return try await ControlAPI.answer { try store.remove(r.what) }.announcing(to: node)
     }
 
     func verify() async throws -> Response {
         let store = node.store
-        return try await ControlAPI.answer { try store.verifyAll() }
+        // A damaged blob found by verify is evicted: peers must stop asking for it.
+        return try await ControlAPI.answer { try store.verifyAll() }.announcing(to: node)
     }
 
     /// Runs blocking store work (hashing whole files) on a thread of its own, not on Swift's cooperative pool nor on
@@ -57,5 +58,14 @@ extension ControlAPI {
         case .failure(let e):
             return try PeerAPI.errorResponse(.internalServerError, "io-error", "\(e)")
         }
+    }
+}
+
+extension Response {
+    /// After a command that changed what the cache holds (`add`, `rm`, `verify`, `hf import`): re-publishes the TXT
+    /// record with the new catalogue version at once, so mDNS peers re-read the catalogue now, not at their next poll.
+    func announcing(to node: Node) -> Response {
+        if status.kind == .successful { node.catalogueChanged() }
+        return self
     }
 }

@@ -27,6 +27,8 @@ public final class Node: Sendable {
     let controlContinuation: AsyncStream<Bool>.Continuation
     let boundPort = Mutex<Int?>(nil)
     let discovery = Mutex<AvahiDiscovery?>(nil)
+    /// The TXT record last handed to discovery (`catalogueChanged`).
+    let lastPublishedTXT = Mutex<PeerTXT?>(nil)
     private let jobsBox = Mutex<JobManager?>(nil)
     /// The token the browser API wants for actions (`<cache-dir>/web-token`, protocol §12).
     public let webToken: String
@@ -176,9 +178,14 @@ public final class Node: Sendable {
     }
 
     /// Re-publishes the TXT record with the new catalogue version, so peers re-read the catalogue at once.
+    /// Publishes nothing when the record is the one last published (a `verify` that found nothing wrong).
     public func catalogueChanged() {
         guard let d = discovery.withLock({ $0 }), let txt = currentTXT() else { return }
-        d.update(txt: txt)
+        let changed = lastPublishedTXT.withLock { last in
+            defer { last = txt }
+            return last != txt
+        }
+        if changed { d.update(txt: txt) }
     }
 
     func currentTXT() -> PeerTXT? {
@@ -224,6 +231,7 @@ struct DiscoveryService: Service {
         guard port > 0, let txt = node.currentTXT() else { return }
         let discovery = AvahiDiscovery(instanceName: node.settings.name, port: port, txt: txt, logger: node.logger)
         node.discovery.withLock { $0 = discovery }
+        node.lastPublishedTXT.withLock { if $0 == nil { $0 = txt } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await discovery.run() }
             group.addTask {
