@@ -95,6 +95,11 @@ public final class FetchEngine: Sendable {
     /// A stored blob for this request, without any network request. A `--sha256` hit maps nothing (protocol §8):
     /// the user's word is not evidence of what the URL serves.
     public func cached(_ request: FetchRequest) throws -> BlobRecord? {
+        try FetchEngine.cached(request, in: store)
+    }
+
+    /// The stored blob a request is answered with, if any: no engine, no HTTP client (a cache hit's whole work).
+    public static func cached(_ request: FetchRequest, in store: Store) throws -> BlobRecord? {
         if let r = try store.lookup(url: request.url), request.expected == nil || request.expected == r.sha256 { return r }
         if let e = request.expected, let r = try store.lookup(digest: e) { return r }
         return nil

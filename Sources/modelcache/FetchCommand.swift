@@ -70,17 +70,22 @@ struct FetchCommand: AsyncParsableCommand {
             engineSettings.originProxy = try ProxyRule.resolve(option: originProxy, environment: ProcessInfo.processInfo.environment)
             engineSettings.clusterKey = try clusterKeyFile.map { p throws(ModelCacheError) in try ClusterKeyFile.load(p) }
             let store = try global.openStore()
-            let http = HTTPClient.forModelCache(connections: connections)
             let display = ProgressDisplay(name: ProgressLine.displayName(url: url), quiet: quiet)
-            let result: FetchResult
             let request = FetchRequest(url: url, expected: expected, connections: connections, chunkSize: chunkSize, useOrigin: !noOrigin)
+            // A cache hit needs neither a node nor an HTTP client (whose event-loop threads cost more than the hit).
+            if let hit = try FetchEngine.cached(request, in: store) {
+                try store.touch(hit.sha256)
+                let result = FetchResult.hit(hit, url: url)
+                display.finish(summary: display.summary(of: result))
+                try finish(result)
+                return
+            }
+            let http = HTTPClient.forModelCache(connections: connections)
+            let result: FetchResult
             do {
                 let engine = FetchEngine(store: store, http: http, settings: engineSettings, logger: Logging.logger("modelcache.fetch"))
                 let control = ControlClient(socketPath: store.root + "/node.sock", http: http)
-                if let hit = try engine.cached(request) {
-                    try store.touch(hit.sha256)
-                    result = .hit(hit, url: url)
-                } else if !noNode, staticPeers.isEmpty, await control.isNodeRunning() {
+                if !noNode, staticPeers.isEmpty, await control.isNodeRunning() {
                     let started = Stopwatch()
                     let job = try await control.createJob(requests: [Job.Request(url: url, sha256: expected, origin: noOrigin ? false : nil)],
                                                           connections: connections)
@@ -114,9 +119,14 @@ struct FetchCommand: AsyncParsableCommand {
                 try? await http.shutdown()
                 throw error
             }
-            if let output { try place(result.path, at: output) }
-            if json { try printJSON(result) } else { print(result.path) }
+            try finish(result)
         }
+    }
+
+    /// Places the blob at `-o` when asked, then prints the result (JSON or the blob's path).
+    func finish(_ result: FetchResult) throws {
+        if let output { try place(result.path, at: output) }
+        if json { try printJSON(result) } else { print(result.path) }
     }
 
     func place(_ blob: String, at output: String) throws {
