@@ -285,7 +285,11 @@ public final class FetchEngine: Sendable {
             }
         }
         partial.markWholeVerified()
-        let finalManifest = try Manifest(sha256: whole, layout: layout, chunks: (0..<layout.count).map { digests[$0]! })
+        let chunkDigests = (0..<layout.count).compactMap { digests[$0] }
+        guard chunkDigests.count == layout.count else {
+            throw ModelCacheError.io(path: partial.dataPath, detail: "\(layout.count - chunkDigests.count) chunk digests are missing after the download; run the fetch again")
+        }
+        let finalManifest = try Manifest(sha256: whole, layout: layout, chunks: chunkDigests)
         let evidence = URLEvidence.forCommit(
             decided: decision.source, originDigest: info?.digest, committed: whole,
             onlyOriginBytes: info != nil && resumed.isEmpty && !counters.sources.contains { $0.key.hasPrefix("peer ") && $0.value > 0 })

@@ -43,7 +43,7 @@ extension Store {
         try db.write { db in
             try db.execute(sql: "UPDATE blob SET pinned = ? WHERE sha256 = ?", arguments: [pinned, record.sha256.hex])
         }
-        return try lookup(digest: record.sha256)!
+        return try lookupAfterWrite(record.sha256)
     }
 
     /// Evicts least-recently-used unpinned blobs until `needed` more bytes fit under `limit`; returns how many blobs

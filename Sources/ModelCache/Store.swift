@@ -262,7 +262,7 @@ public final class Store: Sendable {
             throw Store.diskFullOr(error, path: root + "/index.sqlite", needed: manifest.size)
         }
         logger.info("blob committed", metadata: ["blob.sha256": "\(manifest.sha256)", "blob.size": "\(manifest.size)"])
-        return try lookup(digest: manifest.sha256)!
+        return try lookupAfterWrite(manifest.sha256)
     }
 
     /// A blob stored once as private becomes public when a public source delivers the same bytes (never the reverse).
@@ -287,7 +287,7 @@ public final class Store: Sendable {
         if let expected, expected != manifest.sha256 { throw ModelCacheError.digestMismatch(expected: expected, got: manifest.sha256) }
         if let existing = try lookup(digest: manifest.sha256) {
             if let url { try addURL(url, to: existing.sha256, evidence: .import) }
-            return try lookup(digest: manifest.sha256)!
+            return try lookupAfterWrite(manifest.sha256)
         }
         let tmp = tmpDir + "/import-" + UUID().uuidString
         defer { unlink(tmp) }
@@ -296,6 +296,13 @@ public final class Store: Sendable {
         let copied = try FileHasher.manifest(of: tmp, chunkSize: chunkSize)
         guard copied == manifest else { throw ModelCacheError.digestMismatch(expected: manifest.sha256, got: copied.sha256) }
         return try commit(file: tmp, manifest: manifest, url: url, evidence: .import)
+    }
+
+    /// A blob's record read back after this process wrote it: another process (a `rm` through the node) may have
+    /// removed it in between, which is an error to report, never a crash.
+    func lookupAfterWrite(_ d: BlobDigest) throws -> BlobRecord {
+        guard let r = try lookup(digest: d) else { throw ModelCacheError.notInCache(d.hex) }
+        return r
     }
 
     func copyFile(from: String, to: String, size: Int64) throws {

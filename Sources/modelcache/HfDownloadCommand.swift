@@ -70,8 +70,13 @@ struct HfDownloadCommand: AsyncParsableCommand {
                     throw NodeError(code: "bad-status", message: "\(repo.id)@\(revision) has no file \(single)")
                 }
                 var chosen: [Chosen] = []
+                // Gating and privacy are per repo: once one file needed the token, the others are asked with it
+                // straight away (no anonymous HEAD per file that the Hub would refuse anyway).
+                var gated = false
                 for f in listing where wanted.contains(f.path) {
-                    chosen.append(try await describe(f, repo: repo, commit: commit, upstream: upstream, auth: auth, control: control))
+                    let c = try await describe(f, repo: repo, commit: commit, upstream: upstream, auth: auth, gated: gated, control: control)
+                    gated = gated || !c.isPublic
+                    chosen.append(c)
                 }
 
                 // Blobs the Hub cache has and the store has not (the client downloaded them, or the node evicted them):
@@ -141,14 +146,17 @@ struct HfDownloadCommand: AsyncParsableCommand {
     }
 
     /// A file's public state, sha256 and the URL the node caches it under: an anonymous HEAD first (what a public
-    /// file answers), the token only when that is refused (a gated or private repo).
-    func describe(_ f: HubTreeFile, repo: HubRepo, commit: String, upstream: String, auth: String?,
+    /// file answers), the token only when that is refused (a gated or private repo), or at once when an earlier file
+    /// of the same repo was (`gated`).
+    func describe(_ f: HubTreeFile, repo: HubRepo, commit: String, upstream: String, auth: String?, gated: Bool = false,
                   control: ControlClient) async throws -> Chosen {
         let path = repo.resolvePath(commit, path: f.path)
         var c = Chosen(file: f, sha256: f.lfsSHA256.flatMap(BlobDigest.init(ifValid:)),
                        url: repo.resolveURL(upstream: upstream, revision: commit, path: f.path))
-        var a = try await control.hub(.HEAD, path, auth: nil, timeout: .seconds(60))
-        if [401, 403, 404].contains(a.status), auth != nil {
+        var a = try await control.hub(.HEAD, path, auth: gated ? auth : nil, timeout: .seconds(60))
+        if gated, auth != nil {
+            c.isPublic = false
+        } else if [401, 403, 404].contains(a.status), auth != nil {
             a = try await control.hub(.HEAD, path, auth: auth, timeout: .seconds(60))
             c.isPublic = false
         }

@@ -202,7 +202,13 @@ class DownloadTest(hf_client_test.Test):
         rc, out, err = self.mc("a", home, "download", "acme/gated-model")
         self.check("a gated repo without a token: refused with the Hub's GatedRepo (exit 3)",
                    rc == 3 and "GatedRepo" in err, "exit %d %s" % (rc, err[-300:]))
+        self.fake("/_stats/reset", {})
         rc, out, err = self.mc("a", home, "download", "acme/gated-model", "--token", TOKEN)
+        # Gating is per repo: once a file of it was refused to an anonymous request, neither the CLI (its HEADs) nor
+        # the node (its check that a file may be shared) asks anonymously for the repo's other files.
+        anonymous = [r for r in self.fake("/_stats")["requests"] if r["auth"] == "none" and "/acme/gated-model/resolve/" in r["path"]]
+        self.check("a gated repo with --token: at most 2 anonymous requests for its %d files (CLI, node), not some each" % len(gated["files"]),
+                   len(gated["files"]) > 2 and len(anonymous) <= 2, "anonymous: %s" % [(r["method"], r["path"]) for r in anonymous])
         snap = os.path.join(home, "hub", "models--acme--gated-model", "snapshots", gated["sha"])
         lst = json.loads(subprocess.run([self.bin, "list", "--json", "--cache-dir", os.path.join(self.out, "node-a")],
                                         capture_output=True, text=True).stdout or "[]")

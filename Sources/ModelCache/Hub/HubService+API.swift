@@ -14,7 +14,7 @@ extension HubService {
             case .answer(let a) where (200...299).contains(a.status):
                 let body = HubXet.strip(json: a.body) ?? a.body
                 if let commit = HubService.commit(inRevisionInfo: body) {
-                    let isPublic = call.auth == nil ? true : await upstream.isPublic(.GET, path)
+                    let isPublic = call.auth == nil ? true : await upstream.isPublic(.GET, path, repo: repo)
                     try store.saveHubRef(repo, revision: revision, commit: commit, info: body, isPublic: isPublic)
                     if commit != revision { try store.saveHubRef(repo, revision: commit, commit: commit, info: body, isPublic: isPublic) }
                 }
@@ -47,7 +47,7 @@ extension HubService {
             switch await upstream.listing(path, auth: call.auth) {
             case .answer(let a) where (200...299).contains(a.status):
                 let body = HubXet.strip(json: a.body) ?? a.body
-                let isPublic = call.auth == nil ? true : await upstream.isPublic(.GET, path)
+                let isPublic = call.auth == nil ? true : await upstream.isPublic(.GET, path, repo: repo)
                 try store.saveHubTree(repo, revision: revision, query: key, body: body, isPublic: isPublic)
                 return HubService.json(body)
             case .answer(let a):

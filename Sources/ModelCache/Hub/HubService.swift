@@ -58,7 +58,7 @@ public final class HubService: Sendable {
                     guard var m = HubFileMeta.from(headers: a.headers, status: a.status, repo: repo, path: path, isPublic: true) else {
                         return try HubService.error(.badGateway, code: nil, "\(upstream.base) answered \(path) without X-Repo-Commit or ETag", head: call.isHead)
                     }
-                    if call.auth != nil { m.isPublic = await upstream.isPublic(.HEAD, repo.resolvePath(revision, path: path)) }
+                    if call.auth != nil { m.isPublic = await upstream.isPublic(.HEAD, repo.resolvePath(revision, path: path), repo: repo) }
                     if m.sha256 == nil, let old = try store.hubFile(repo, commit: m.commit, path: path), old.etag == m.etag {
                         m.sha256 = old.sha256
                     }

@@ -36,6 +36,8 @@ final class HubUpstream: Sendable {
     let timeout: TimeAmount
     let quietPeriod: Duration
     private let downUntil = Mutex<ContinuousClock.Instant?>(nil)
+    /// Repos that refused an anonymous request lately (`isPublic`).
+    private let refusedRepos = Mutex(ExpiringSet<HubRepo>(lifetime: .seconds(60), capacity: 1024))
 
     init(base: String, http: HTTPClient, route: OriginRoute = .direct, logger: Logger, timeout: TimeAmount = .seconds(7),
          quietPeriod: Duration = .seconds(15)) {
@@ -93,8 +95,14 @@ final class HubUpstream: Sendable {
 
     /// Whether an anonymous client may see what `path` names (asked only when the client sent a token): gated and
     /// private repos answer 401/403/404 to it.
-    func isPublic(_ method: HTTPMethod, _ path: String) async -> Bool {
-        if case .answer(let a) = await request(method, path, auth: nil, maxBody: 16 << 20) { return a.isSuccess }
+    /// A repo that refused an anonymous client is taken as not public for a minute without asking again (gating and
+    /// privacy are per repo; the error is on the safe side: a file kept private that could have been shared).
+    func isPublic(_ method: HTTPMethod, _ path: String, repo: HubRepo) async -> Bool {
+        if refusedRepos.withLock({ $0.contains(repo) }) { return false }
+        if case .answer(let a) = await request(method, path, auth: nil, maxBody: 16 << 20) {
+            if a.status == 401 || a.status == 403 { refusedRepos.withLock { $0.insert(repo) } }
+            return a.isSuccess
+        }
         return false
     }
 
