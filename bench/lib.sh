@@ -13,7 +13,7 @@ bench_log() { echo "bench: $*" >&2; }
 bench_die() { echo "bench: error: $*" >&2; exit 1; }
 
 require_bin() {
-    [[ -x $MODELCACHE_BIN ]] || bench_die "no modelcache binary at $MODELCACHE_BIN (build it: swift build -c release --build-path .build-release; or set MODELCACHE_BIN)"
+    [[ -x $MODELCACHE_BIN ]] || bench_die "no modelcache binary at $MODELCACHE_BIN (build it as scripts/setup does: swift build -c release --build-path .build-release --static-swift-stdlib --product modelcache; or set MODELCACHE_BIN)"
     MODELCACHE_BIN=$(realpath "$MODELCACHE_BIN")
 }
 
