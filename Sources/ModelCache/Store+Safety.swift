@@ -48,6 +48,8 @@ extension Store {
     /// Migrates the index while holding an flock on CACHEDIR.TAG: processes opening a new cache at once would
     /// otherwise each apply the same migration (GRDB checks which ones are applied outside their transactions).
     static func migrateExclusively(_ db: DatabasePool, root: String) throws {
+        // The common case (every migration applied) is one read: no lock file, no write barrier.
+        if (try? db.read({ try migrator.hasCompletedMigrations($0) })) == true { return }
         let fd = open(root + "/" + CacheFolder.tagName, O_RDONLY | O_CLOEXEC)
         defer { if fd >= 0 { close(fd) } }
         if fd >= 0 { while flock(fd, LOCK_EX) != 0 && errno == EINTR {} }
