@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import ModelCacheCore
 
@@ -51,6 +52,12 @@ public final class Store: Sendable {
         for d in [blobsDir, partialDir, tmpDir] { try PosixFile.makeDirectories(d) }
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // Persistent WAL: the -wal and -shm files stay when the last connection closes, so the next process to open
+        // the cache (a CLI fetch without a node) does not re-create them with an fsync of the file and the folder.
+        config.prepareDatabase { db in
+            var on: CInt = 1
+            _ = sqlite3_file_control(db.sqliteConnection, nil, 10, &on)  // 10: SQLITE_FCNTL_PERSIST_WAL (a macro Swift does not import)
+        }
         do {
             db = try DatabasePool(path: root + "/index.sqlite", configuration: config)
             try Store.migrateExclusively(db, root: root)
