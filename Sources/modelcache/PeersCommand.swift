@@ -9,38 +9,35 @@ struct PeersCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Print a JSON array.") var json = false
 
+    /// A peer as the node reports it, plus its `state` word (JSON: the node's fields and "state").
     struct Row: Encodable {
-        var name: String
-        var address: String
-        var foundBy: String
-        var blobs: Int
-        var state: String
-        var lastError: String?
-        /// Blob bytes the node's fetches took from this peer, and sent to its address, since the node started.
-        var received: Int64
-        var sent: Int64
+        var status: PeerDirectory.Status
+        enum Key: String, CodingKey { case state }
+
+        func encode(to encoder: any Encoder) throws {
+            try status.encode(to: encoder)
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(status.state, forKey: .state)
+        }
     }
 
     func run() async throws {
         try await runReportingErrors {
             try await withRunningNode(global) { control in
-                let peers = try await control.peers()
-                let rows = peers.map { p in
-                    Row(name: p.name, address: p.address, foundBy: p.foundBy.rawValue, blobs: p.blobs, state: p.state,
-                        lastError: p.lastError, received: p.received ?? 0, sent: p.sent ?? 0)
-                }
+                let rows = try await control.peers().map(Row.init)
                 if json { try printJSON(rows); return }
                 if rows.isEmpty {
                     print("(no peers: other nodes appear through mDNS, or give them with 'modelcache serve --peer HOST:PORT')")
                     return
                 }
-                let nameWidth = min(24, max(4, rows.map(\.name.count).max() ?? 4))
-                let addressWidth = min(40, max(7, rows.map(\.address.count).max() ?? 7))
+                let peers = rows.map(\.status)
+                let nameWidth = min(24, max(4, peers.map(\.name.count).max() ?? 4))
+                let addressWidth = min(40, max(7, peers.map(\.address.count).max() ?? 7))
                 func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
                 print("\(pad("NAME", nameWidth))  \(pad("ADDRESS", addressWidth))  FOUND   BLOBS  RECEIVED    SENT        STATE")
-                for r in rows {
-                    let state = r.lastError.map { "\(r.state): \($0)" } ?? r.state
-                    print("\(pad(r.name, nameWidth))  \(pad(r.address, addressWidth))  \(pad(r.foundBy, 6))  \(pad(String(r.blobs), 5))  \(pad(ProgressText.bytes(r.received), 10))  \(pad(ProgressText.bytes(r.sent), 10))  \(state)")
+                for p in peers {
+                    let state = p.lastError.map { "\(p.state): \($0)" } ?? p.state
+                    print("\(pad(p.name, nameWidth))  \(pad(p.address, addressWidth))  \(pad(p.foundBy.rawValue, 6))  \(pad(String(p.blobs), 5))  \(pad(ProgressText.bytes(p.received ?? 0), 10))  \(pad(ProgressText.bytes(p.sent ?? 0), 10))  \(state)")
                 }
             }
         }
