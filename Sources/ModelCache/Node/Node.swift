@@ -82,6 +82,7 @@ public final class Node: Sendable {
         for p in settings.staticPeers { await directory.addStatic(p) }
         try await jobs.resumeUnfinished()
         let router = Router(context: NodeRequestContext.self)
+        router.add(middleware: ServingChannelMiddleware())  // the connection, for the routes that send files with sendfile(2)
         if let key = settings.clusterKey {  // first: a refused request reaches no route
             router.add(middleware: ClusterGuard<NodeRequestContext>(
                 verifier: ClusterGuard<NodeRequestContext>.Verifier(ClusterRequestVerifier(key: key)), logger: logger))
@@ -98,7 +99,7 @@ public final class Node: Sendable {
         let limits = ConnectionLimits.current(settings)
         let peerApp = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGateHandler(gate: limits.peerGate)],
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGateHandler(gate: limits.peerGate), SendfileInstaller()],
                                                 idleTimeout: limits.idleTimeout)),
             configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "modelcache",
                                  availableConnectionsDelegate: .maximum(2 * limits.maxConnections, logger: logger)),
