@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import Logging
 import Hummingbird
 import NIOCore
 import NIOEmbedded
@@ -31,7 +32,7 @@ import ModelCacheCore
         let bytes = testBytes(Self.size, seed: 12)
         try n.holds(bytes, url: "http://example.invalid/sendfile")
         let url = n.address.blobURL(BlobDigest.of(bytes))
-        let before = SendfileHandler.regionBytes.load(ordering: .relaxed)
+        let before = n.node.sendfileBytes.value
 
         let whole = try await get(n.env.http, url)
         #expect(whole.status == 200)
@@ -56,8 +57,8 @@ import ModelCacheCore
         let beyond = try await get(n.env.http, url, range: "bytes=\(Self.size)-")
         #expect(beyond.status == 416)
         #expect(beyond.headers.first(name: "Content-Range") == "bytes */\(Self.size)")
-        // These bytes went as file regions (other tests add to the count, never take from it).
-        #expect(SendfileHandler.regionBytes.load(ordering: .relaxed) - before >= sent)
+        // These bytes went as file regions.
+        #expect(n.node.sendfileBytes.value - before == sent)
         // Every request of the transfer used one kept record.
         #expect(n.node.peerAPI.records.count == 1)
         await n.stop()
@@ -175,6 +176,42 @@ import ModelCacheCore
         #expect(part.body == Array(bytes[1000..<2_000_000]))
         #expect(limiter.consumed - before == Int64(bytes.count + 1_999_000))
         await n.stop()
+    }
+
+    /// The Hugging Face endpoint sends with sendfile too: cold (from the partial file as chunks verify), warm (the
+    /// stored blob, with Range).
+    @Test func hubEndpointStreamsColdAndWarmWithSendfile() async throws {
+        let hub = try await TestOrigin.start()
+        let bytes = testBytes(3 << 20, seed: 17)
+        let digest = BlobDigest.of(bytes)
+        let commit = String(repeating: "cd", count: 20)
+        hub.serve("/org/m/resolve/main/w.bin", bytes, headers: [
+            ("X-Repo-Commit", commit), ("X-Linked-Etag", "\"\(digest.hex)\""), ("X-Linked-Size", String(bytes.count))])
+        hub.serve("/org/m/resolve/\(commit)/w.bin", bytes)
+        hub.inject(.trickle(bytesPerSecond: 8_000_000), path: "/org/m/resolve/\(commit)/")  // the stream waits for chunks
+        let env = try TestEnvironment()
+        var settings = NodeSettings()
+        (settings.listenHost, settings.listenPort, settings.mdns, settings.hfUpstream) = ("127.0.0.1", 0, false, hub.baseURL)
+        var jobSettings = JobManager.Settings()
+        jobSettings.chunkSize = TestEnvironment.chunk
+        let node = try Node(settings: settings, store: env.store, http: env.http, engineSettings: env.engine.settings,
+                            jobSettings: jobSettings, logger: Logger(label: "test-hub-sendfile", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let running = Task { try await node.run() }
+        let url = "http://127.0.0.1:\(await node.listeningPort())/org/m/resolve/main/w.bin"
+
+        let cold = try await get(env.http, url)
+        #expect(cold.status == 200)
+        #expect(cold.body == bytes)
+        #expect(node.sendfileBytes.value == Int64(bytes.count))
+        let job = try #require(await node.jobs.list().first)
+        #expect(try await node.jobs.waitUntilFinal(job.id).state == .success)
+        let warm = try await get(env.http, url, range: "bytes=1000-2999999")
+        #expect(warm.status == 206)
+        #expect(warm.body == Array(bytes[1000..<3_000_000]))
+        #expect(node.sendfileBytes.value == Int64(bytes.count + 2_999_000))
+        running.cancel()
+        _ = await running.result
+        await hub.stop(); await env.close()
     }
 
     /// The handler replaces only a registered marker: another empty buffer, a buffer with the same (empty) contents,

@@ -34,13 +34,6 @@ final class FileRegionSender: Sendable {
     /// pressure keeps about one region queued ahead of the socket.
     static let regionSize: Int64 = 4 << 20
 
-    /// The sender of the connection that runs this task's request, if that connection has a `SendfileHandler`.
-    /// Read when a response is built (`ServingChannel.current` is set around the routes by `ServingChannelMiddleware`).
-    static func current() async -> FileRegionSender? {
-        guard let channel = ServingChannel.current else { return nil }
-        return await of(channel)
-    }
-
     /// The sender of `channel`'s `SendfileHandler`, if it has one.
     static func of(_ channel: any Channel) async -> FileRegionSender? {
         return try? await channel.eventLoop.submit {
@@ -143,7 +136,8 @@ final class OpenFile: Sendable {
     init(path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw OpenFile.Failure(detail: "cannot open \(path): \(String(cString: strerror(errno)))")
+            let code = errno
+            throw OpenFile.Failure(detail: "cannot open \(path): \(String(cString: strerror(code)))", missing: code == ENOENT)
         }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
@@ -165,5 +159,18 @@ final class OpenFile: Sendable {
         }
     }
 
-    struct Failure: Error, CustomStringConvertible { var detail: String; var description: String { detail } }
+    struct Failure: Error, CustomStringConvertible {
+        var detail: String
+        /// The file is not there (ENOENT).
+        var missing = false
+        var description: String { detail }
+    }
+}
+
+extension Optional {
+    /// `transform` of the wrapped value, awaited; nil stays nil.
+    func asyncMap<T>(_ transform: (Wrapped) async -> T?) async -> T? {
+        guard let value = self else { return nil }
+        return await transform(value)
+    }
 }

@@ -28,6 +28,8 @@ public final class Node: Sendable {
     let boundPort = Mutex<Int?>(nil)
     let discovery = Mutex<AvahiDiscovery?>(nil)
     private let jobsBox = Mutex<JobManager?>(nil)
+    /// Bytes the peer listener sent with sendfile(2).
+    let sendfileBytes = SendfileCounter()
     /// The token the browser API wants for actions (`<cache-dir>/web-token`, protocol §12).
     public let webToken: String
     /// Who may use the browser routes; set once the listener is bound (the port is part of the accepted hosts).
@@ -97,9 +99,10 @@ public final class Node: Sendable {
         metricsAPI.addRoutes(to: router)
         WebAPI(node: self, access: { [weak self] in self?.browserAccess.withLock { $0 } }).addRoutes(to: router)
         let limits = ConnectionLimits.current(settings)
+        let sendfileBytes = self.sendfileBytes
         let peerApp = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGateHandler(gate: limits.peerGate), SendfileInstaller()],
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGateHandler(gate: limits.peerGate), SendfileInstaller(counter: sendfileBytes)],
                                                 idleTimeout: limits.idleTimeout)),
             configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "modelcache",
                                  availableConnectionsDelegate: .maximum(2 * limits.maxConnections, logger: logger)),

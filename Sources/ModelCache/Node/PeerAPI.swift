@@ -49,11 +49,11 @@ public struct PeerAPI: Sendable {
             try await self.availability(ctx.parameters.get("digest"), after: req.uri.queryParameters.get("after").flatMap { Int($0) })
         }
         router.get("/v1/blobs/:digest") { req, ctx in
-            try await self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: false,
-                                remote: (ctx as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress)
+            try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: false,
+                          remote: (ctx as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress)
         }
         router.head("/v1/blobs/:digest") { req, ctx in
-            try await self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: true)
+            try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: true)
         }
     }
 
@@ -131,7 +131,7 @@ public struct PeerAPI: Sendable {
         return try PeerAPI.json(m)
     }
 
-    func blob(_ raw: String?, range rangeHeader: String?, head: Bool, remote: String? = nil) async throws -> Response {
+    func blob(_ raw: String?, range rangeHeader: String?, head: Bool, remote: String? = nil) throws -> Response {
         let d = try digest(raw)
         guard let record = try records.record(d, read: { try store.lookup(digest: d) }), !record.isPrivate else {
             if let partial = active.partial(d) { return try partialBlob(d, partial, range: rangeHeader, head: head, remote: remote) }
@@ -154,15 +154,7 @@ public struct PeerAPI: Sendable {
         }
         let served = self.served
         return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads, limiter: uploadLimiter,
-                                                                                 sendfile: await PeerAPI.sendfile(record.path),
                                                                                  served: { served($0, remote) }))
-    }
-
-    /// The connection's sendfile path and the file opened for it (once per transfer), when the connection has one
-    /// (`SendfileHandler`) and the file opens; nil: the bytes go through buffers.
-    static func sendfile(_ path: String) async -> (FileRegionSender, OpenFile)? {
-        guard let sender = await FileRegionSender.current(), let file = try? OpenFile(path: path) else { return nil }
-        return (sender, file)
     }
 
     /// Bytes of a download in progress: only ranges that lie within verified chunks (else 416 chunk-unavailable).
@@ -192,15 +184,16 @@ public struct PeerAPI: Sendable {
                                                                                                limiter: uploadLimiter, served: { served($0, remote) }))
     }
 
-    /// Streams `range` of a file, releasing the upload slot when done; `served` is told of each piece written. With
-    /// `sendfile`, as file regions (4 MiB, or 512 KiB under an upload rate limit, each after the limiter); else in
-    /// 512 KiB reads (NIOFileSystem).
+    /// Streams `range` of a file, releasing the upload slot when done; `served` is told of each piece written. On a
+    /// connection with a `SendfileHandler`, as file regions of the file opened once (4 MiB, or 512 KiB under an upload
+    /// rate limit, each after the limiter); else in 512 KiB reads (NIOFileSystem).
     static func fileBody(_ path: String, _ range: Range<Int64>, uploads: UploadLimiter, limiter: RateLimiter?,
-                         sendfile: (FileRegionSender, OpenFile)? = nil,
                          served: @escaping @Sendable (Int) -> Void = { _ in }) -> ResponseBody {
-        ResponseBody(contentLength: range.count) { writer in
+        let channel = ServingChannel.current
+        return ResponseBody(contentLength: range.count) { writer in
             defer { uploads.release() }
-            if let (sender, file) = sendfile {
+            if let sender = await channel.asyncMap(FileRegionSender.of) {
+                let file = try OpenFile(path: path)
                 try await sender.send(file, range, to: &writer, regionSize: limiter == nil ? FileRegionSender.regionSize : 512 << 10,
                                       before: { try await limiter?.consume($0) }, after: served)
                 try await writer.finish(nil)

@@ -10,10 +10,12 @@ final class SendfileHandler: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let sender: FileRegionSender
+    let counter: SendfileCounter
 
-    init(eventLoop: any EventLoop) { sender = FileRegionSender(eventLoop: eventLoop) }
-    /// Bytes this process handed to sendfile(2) in file regions (what the tests check the path by).
-    static let regionBytes = Atomic<Int64>(0)
+    init(eventLoop: any EventLoop, counter: SendfileCounter = SendfileCounter()) {
+        sender = FileRegionSender(eventLoop: eventLoop)
+        self.counter = counter
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard case .body(.byteBuffer(let buffer)) = unwrapOutboundIn(data), let pending = sender.take(buffer) else {
@@ -23,7 +25,7 @@ final class SendfileHandler: ChannelOutboundHandler, RemovableChannelHandler {
         let file = pending.file
         pending.written.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
         if let promise { pending.written.futureResult.cascade(to: promise) }
-        SendfileHandler.regionBytes.add(Int64(pending.region.readableBytes), ordering: .relaxed)
+        counter.bytes.add(Int64(pending.region.readableBytes), ordering: .relaxed)
         context.write(wrapOutboundOut(.body(.fileRegion(pending.region))), promise: pending.written)
     }
 
@@ -36,14 +38,23 @@ final class SendfileHandler: ChannelOutboundHandler, RemovableChannelHandler {
 /// ByteBuffers): puts a `SendfileHandler` right above the connection's `HTTPResponseEncoder`, then only passes reads on.
 final class SendfileInstaller: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Any
+    let counter: SendfileCounter
+
+    init(counter: SendfileCounter) { self.counter = counter }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let pipeline = context.pipeline.syncOperations
         guard let encoder = try? pipeline.handler(type: HTTPResponseEncoder.self) else { return }  // no HTTP/1 encoder: bodies stay buffered
-        try? pipeline.addHandler(SendfileHandler(eventLoop: context.eventLoop), position: .after(encoder))
+        try? pipeline.addHandler(SendfileHandler(eventLoop: context.eventLoop, counter: counter), position: .after(encoder))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.fireChannelRead(data)
     }
+}
+
+/// The bytes a listener's connections handed to sendfile(2) in file regions.
+final class SendfileCounter: Sendable {
+    let bytes = Atomic<Int64>(0)
+    var value: Int64 { bytes.load(ordering: .relaxed) }
 }
