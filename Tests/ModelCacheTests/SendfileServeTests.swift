@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
-import Logging
 import Hummingbird
 import NIOCore
 import NIOEmbedded
@@ -181,23 +180,9 @@ import ModelCacheCore
     /// The Hugging Face endpoint sends with sendfile too: cold (from the partial file as chunks verify), warm (the
     /// stored blob, with Range).
     @Test func hubEndpointStreamsColdAndWarmWithSendfile() async throws {
-        let hub = try await TestOrigin.start()
         let bytes = testBytes(3 << 20, seed: 17)
-        let digest = BlobDigest.of(bytes)
-        let commit = String(repeating: "cd", count: 20)
-        hub.serve("/org/m/resolve/main/w.bin", bytes, headers: [
-            ("X-Repo-Commit", commit), ("X-Linked-Etag", "\"\(digest.hex)\""), ("X-Linked-Size", String(bytes.count))])
-        hub.serve("/org/m/resolve/\(commit)/w.bin", bytes)
-        hub.inject(.trickle(bytesPerSecond: 8_000_000), path: "/org/m/resolve/\(commit)/")  // the stream waits for chunks
-        let env = try TestEnvironment()
-        var settings = NodeSettings()
-        (settings.listenHost, settings.listenPort, settings.mdns, settings.hfUpstream) = ("127.0.0.1", 0, false, hub.baseURL)
-        var jobSettings = JobManager.Settings()
-        jobSettings.chunkSize = TestEnvironment.chunk
-        let node = try Node(settings: settings, store: env.store, http: env.http, engineSettings: env.engine.settings,
-                            jobSettings: jobSettings, logger: Logger(label: "test-hub-sendfile", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let running = Task { try await node.run() }
-        let url = "http://127.0.0.1:\(await node.listeningPort())/org/m/resolve/main/w.bin"
+        let t = try await TestHubNode.start(serving: bytes, trickle: 8_000_000)
+        let (env, node, url) = (t.env, t.node, t.fileURL)
 
         let cold = try await get(env.http, url)
         #expect(cold.status == 200)
@@ -209,9 +194,7 @@ import ModelCacheCore
         #expect(warm.status == 206)
         #expect(warm.body == Array(bytes[1000..<3_000_000]))
         #expect(node.sendfileBytes.value == Int64(bytes.count + 2_999_000))
-        running.cancel()
-        _ = await running.result
-        await hub.stop(); await env.close()
+        await t.stop()
     }
 
     /// The handler replaces only a registered marker: another empty buffer, a buffer with the same (empty) contents,
