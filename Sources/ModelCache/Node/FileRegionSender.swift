@@ -30,13 +30,13 @@ final class FileRegionSender: Sendable {
 
     init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
-    /// The most bytes one region holds: each region is one marker through the async writer, and the writer's back
-    /// pressure keeps about one region queued ahead of the socket.
+    /// The most bytes one region holds: each region costs one marker through the async writer and one wait for the
+    /// socket; `send` keeps two queued, so a connection holds at most 8 MiB of file regions.
     static let regionSize: Int64 = 4 << 20
 
     /// The sender of `channel`'s `SendfileHandler`, if it has one.
     static func of(_ channel: any Channel) async -> FileRegionSender? {
-        return try? await channel.eventLoop.submit {
+        try? await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.handler(type: SendfileHandler.self).sender
         }.get()
     }
