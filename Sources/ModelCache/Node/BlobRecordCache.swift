@@ -4,7 +4,8 @@ import Synchronization
 /// The blob records the peer API served last, kept for the life of a transfer: a peer asks for a file chunk by chunk
 /// (a Range request per 4 MiB), and each request would otherwise read the index twice and stat the file. A kept
 /// record is used only while its file has the stat it had when the record was read (a blob evicted, dropped or
-/// replaced has not) and for `lifetime` after that read (a change in the index is seen within it).
+/// replaced has not) and for `lifetime` after that read (a change in the index is seen within it). Private records
+/// are not kept: a blob only ever goes from private to public (`Store.markPublic`), and that must show at once.
 final class BlobRecordCache: Sendable {
     private struct Kept: Sendable {
         var record: BlobRecord
@@ -30,7 +31,7 @@ final class BlobRecordCache: Sendable {
         let record = try read()
         let stat = record.flatMap { Store.currentStat($0.path) }
         kept.withLock { kept in
-            guard let record, let stat else { kept[digest] = nil; return }
+            guard let record, !record.isPrivate, let stat else { kept[digest] = nil; return }
             if kept.count >= capacity { kept = kept.filter { now - $0.value.readAt < lifetime } }
             if kept.count >= capacity, let oldest = kept.min(by: { $0.value.readAt < $1.value.readAt })?.key { kept[oldest] = nil }
             kept[digest] = Kept(record: record, stat: stat, readAt: now)
