@@ -6,6 +6,7 @@ import Synchronization
 public final class RateLimiter: Sendable {
     private let bucket: Mutex<TokenBucket>
     private let start = ContinuousClock.now
+    private let taken = Atomic<Int64>(0)
 
     public init(bytesPerSecond: Int64) {
         bucket = Mutex(TokenBucket(bytesPerSecond: bytesPerSecond))
@@ -13,7 +14,11 @@ public final class RateLimiter: Sendable {
 
     /// Waits until `n` more bytes may pass.
     public func consume(_ n: Int) async throws {
+        taken.add(Int64(n), ordering: .relaxed)
         let wait = bucket.withLock { $0.take(n, now: ContinuousClock.now - start) }
         if wait > .zero { try await Task.sleep(for: wait) }
     }
+
+    /// The bytes passed through this limit so far (each counted before its wait).
+    public var consumed: Int64 { taken.load(ordering: .relaxed) }
 }

@@ -166,23 +166,9 @@ import ModelCacheCore
     }
 
     @Test func hubDownloadsCountAsAMissThenAHit() async throws {
-        let hub = try await TestOrigin.start()
         let file = testBytes(300_000, seed: 8)
-        let commit = String(repeating: "cd", count: 20)
-        hub.serve("/org/m/resolve/main/w.bin", file, headers: [
-            ("X-Repo-Commit", commit), ("X-Linked-Etag", "\"\(BlobDigest.of(file).hex)\""), ("X-Linked-Size", String(file.count))])
-        hub.serve("/org/m/resolve/\(commit)/w.bin", file)
-        let env = try TestEnvironment()
-        var settings = NodeSettings()
-        (settings.listenHost, settings.listenPort, settings.mdns, settings.hfUpstream) = ("127.0.0.1", 0, false, hub.baseURL)
-        var jobSettings = JobManager.Settings()
-        jobSettings.chunkSize = TestEnvironment.chunk
-        var logger = Logger(label: "test-hub-node")
-        logger.logLevel = .critical
-        let node = try Node(settings: settings, store: env.store, http: env.http, engineSettings: env.engine.settings,
-                            jobSettings: jobSettings, logger: logger)
-        let running = Task { try await node.run() }
-        let port = await node.listeningPort()
+        let t = try await TestHubNode.start(serving: file)
+        let (env, node, port) = (t.env, t.node, t.port)
         func get(_ path: String) async throws -> [UInt8] {
             let r = try await env.http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(30))
             #expect(r.status == .ok, "\(path)")
@@ -195,9 +181,7 @@ import ModelCacheCore
         let lines = String(decoding: try await get("/metrics"), as: UTF8.self).split(separator: "\n")
         #expect(lines.contains("modelcache_cache_misses_total 1") && lines.contains("modelcache_cache_hits_total 1"))
         #expect(lines.contains("modelcache_received_bytes_total{source=\"origin\"} \(file.count)"))
-        running.cancel()
-        _ = await running.result
-        await hub.stop(); await env.close()
+        await t.stop()
     }
 
     @Test func peerNamesFromTheLANAreBoundedAndCleaned() throws {

@@ -25,7 +25,9 @@ struct HubStream: Sendable {
     var safetyNet: Duration = .seconds(1)
 
     func body(_ range: Range<Int64>) -> ResponseBody {
-        ResponseBody(contentLength: range.count) { writer in
+        let channel = ServingChannel.current
+        return ResponseBody(contentLength: range.count) { writer in
+            let sender = await channel.asyncMap(FileRegionSender.of)
             var offset = range.lowerBound
             var lastProgress = ContinuousClock.now
             while offset < range.upperBound {
@@ -40,7 +42,7 @@ struct HubStream: Sendable {
                     let upto = HubStream.verifiedEnd(from: offset, limit: limit, layout: partial.layout, isVerified: partial.isVerified)
                     if upto > offset {
                         // 0 when the file was just committed and moved away: a later turn reads the stored blob.
-                        let n = try await HubStream.copy(partial.dataPath, offset..<upto, to: &writer, missingIsEmpty: true)
+                        let n = try await HubStream.copy(partial.dataPath, offset..<upto, to: &writer, sender: sender, missingIsEmpty: true)
                         if n > 0 {
                             offset += n
                             lastProgress = .now
@@ -48,7 +50,7 @@ struct HubStream: Sendable {
                         }
                     }
                 } else if let blob = try stored() {
-                    _ = try await HubStream.copy(blob.path, offset..<range.upperBound, to: &writer)
+                    _ = try await HubStream.copy(blob.path, offset..<range.upperBound, to: &writer, sender: sender)
                     offset = range.upperBound
                     break
                 } else if flight.ended.isSet {
@@ -75,8 +77,9 @@ struct HubStream: Sendable {
 
     /// `range` of a stored blob.
     static func fileBody(_ path: String, _ range: Range<Int64>) -> ResponseBody {
-        ResponseBody(contentLength: range.count) { writer in
-            _ = try await HubStream.copy(path, range, to: &writer)
+        let channel = ServingChannel.current
+        return ResponseBody(contentLength: range.count) { writer in
+            _ = try await HubStream.copy(path, range, to: &writer, sender: await channel.asyncMap(FileRegionSender.of))
             try await writer.finish(nil)
         }
     }
@@ -99,10 +102,21 @@ struct HubStream: Sendable {
         return upto
     }
 
-    /// Writes `range` of a file; returns the bytes written. With `missingIsEmpty`, a file that is gone gives 0.
-    static func copy(_ path: String, _ range: Range<Int64>, to writer: inout any ResponseBodyWriter,
+    /// Writes `range` of a file (with sendfile(2) when the connection has a `sender`); returns the bytes written.
+    /// With `missingIsEmpty`, a file that is gone gives 0.
+    static func copy(_ path: String, _ range: Range<Int64>, to writer: inout any ResponseBodyWriter, sender: FileRegionSender? = nil,
                      missingIsEmpty: Bool = false) async throws -> Int64 {
         guard !range.isEmpty else { return 0 }
+        if let sender {
+            let file: OpenFile
+            do {
+                file = try OpenFile(path: path)
+            } catch let e as OpenFile.Failure where missingIsEmpty && e.missing {
+                return 0
+            }
+            try await sender.send(file, range, to: &writer)
+            return Int64(range.count)
+        }
         var written: Int64 = 0
         do {
             try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { file in

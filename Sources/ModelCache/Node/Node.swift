@@ -30,6 +30,8 @@ public final class Node: Sendable {
     /// The TXT record last handed to discovery (`catalogueChanged`).
     let lastPublishedTXT = Mutex<PeerTXT?>(nil)
     private let jobsBox = Mutex<JobManager?>(nil)
+    /// Bytes the peer listener sent with sendfile(2).
+    let sendfileBytes = SendfileCounter()
     /// The token the browser API wants for actions (`<cache-dir>/web-token`, protocol §12).
     public let webToken: String
     /// Who may use the browser routes; set once the listener is bound (the port is part of the accepted hosts).
@@ -84,6 +86,7 @@ public final class Node: Sendable {
         for p in settings.staticPeers { await directory.addStatic(p) }
         try await jobs.resumeUnfinished()
         let router = Router(context: NodeRequestContext.self)
+        router.add(middleware: ServingChannelMiddleware())  // the connection, for the routes that send files with sendfile(2)
         if let key = settings.clusterKey {  // first: a refused request reaches no route
             router.add(middleware: ClusterGuard<NodeRequestContext>(
                 verifier: ClusterGuard<NodeRequestContext>.Verifier(ClusterRequestVerifier(key: key)), logger: logger))
@@ -98,9 +101,10 @@ public final class Node: Sendable {
         metricsAPI.addRoutes(to: router)
         WebAPI(node: self, access: { [weak self] in self?.browserAccess.withLock { $0 } }).addRoutes(to: router)
         let limits = ConnectionLimits.current(settings)
+        let sendfileBytes = self.sendfileBytes
         let peerApp = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGateHandler(gate: limits.peerGate)],
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGateHandler(gate: limits.peerGate), SendfileInstaller(counter: sendfileBytes)],
                                                 idleTimeout: limits.idleTimeout)),
             configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "modelcache",
                                  availableConnectionsDelegate: .maximum(2 * limits.maxConnections, logger: logger)),

@@ -15,9 +15,12 @@ public struct NodeRequestContext: RequestContext, ConnectionRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     public let localAddress: SocketAddress?
+    /// The client's connection (`ServingChannelMiddleware` makes it known to the routes that send files).
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.channel = source.channel
         self.remoteAddress = source.channel.remoteAddress
         self.localAddress = source.channel.localAddress
     }
