@@ -32,10 +32,10 @@ extension FetchEngine {
         }
         let run = ChunkRun(scheduler: scheduler, digests: digests)
         let key = swarm?.0
-        // Before asking the origin for anything, ask each peer once (answers within a LAN round trip; at most 250 ms)
-        // which downloads the same blob and what it holds or claims: nodes that start together then split the
-        // origin's work from the first chunk. A peer that starts later is heard of by `followAvailability` and takes
-        // its share then; nobody waits for it. Without the origin (offline) there is no work to split: no ask.
+        // Before asking the origin for anything, ask the peers (for at most 250 ms) which download the same blob and
+        // what they hold or claim: nodes that start together then split the origin's work from the first chunk. A
+        // peer that starts later is heard of by `followAvailability` and takes its share then; nobody waits longer
+        // for it. Without the origin (offline) there is no work to split: no ask.
         if let (d, _) = swarm, !swarmPeers.isEmpty, sources.contains(where: { $0.id == .origin }) {
             await withTaskGroup(of: Bool.self) { group in
                 for p in swarmPeers {
@@ -82,16 +82,21 @@ extension FetchEngine {
         return (await run.digests, await run.scheduler.servedBy)
     }
 
-    /// One ask of a peer's availability of a blob (no long-poll): what it holds and claims, and whether it is a
-    /// swarm member. A peer that does not download the blob (404) or does not answer changes nothing.
+    /// Asks a peer's availability of a blob (no long-poll) until it answers, every 50 ms while it says 404 (it may
+    /// be registering the same download this instant), until cancelled: what it holds and claims, and whether it is
+    /// a swarm member. The caller bounds the whole round.
     func pollAvailabilityOnce(_ peer: PeerView.Peer, _ d: BlobDigest, run: ChunkRun, layout: ChunkLayout) async {
         let client = PeerClient(http: http, clusterKey: settings.clusterKey, logger: logger)
-        guard let a = try? await client.availability(peer.address, d, after: nil), a.size == layout.size,
-              a.chunkSize == layout.chunkSize else { return }
-        let empty = ChunkSet(capacity: layout.count)
-        await run.updatePeer(.peer(peer.name), has: (try? ChunkSet(hex: a.have, capacity: layout.count)) ?? empty,
-                             claims: (try? ChunkSet(hex: a.claims, capacity: layout.count)) ?? empty,
-                             swarmID: a.complete ? nil : a.node)
+        for _ in 0..<20 where !Task.isCancelled {
+            if let a = try? await client.availability(peer.address, d, after: nil), a.size == layout.size, a.chunkSize == layout.chunkSize {
+                let empty = ChunkSet(capacity: layout.count)
+                await run.updatePeer(.peer(peer.name), has: (try? ChunkSet(hex: a.have, capacity: layout.count)) ?? empty,
+                                     claims: (try? ChunkSet(hex: a.claims, capacity: layout.count)) ?? empty,
+                                     swarmID: a.complete ? nil : a.node)
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     /// Long-polls a peer's availability of a blob and feeds it to the scheduler, until cancelled.
@@ -134,6 +139,7 @@ extension FetchEngine {
                 try await fetchCopy(chunk, duplicate: false, source, run: run, client: client, partial: partial,
                                     counters: counters, peers: peers, swarmKey: swarmKey)
             case .duplicate(let chunk):
+                logger.info("end-game: duplicating a chunk", metadata: ["chunk": "\(chunk)", "source": "\(source.id)"])
                 try await fetchCopy(chunk, duplicate: true, source, run: run, client: client, partial: partial,
                                     counters: counters, peers: peers, swarmKey: swarmKey)
             }
@@ -183,16 +189,21 @@ extension FetchEngine {
             }
             guard try await run.verified(chunk: chunk, digest: digest, from: source.id) else {
                 counters.discarded(length)  // the other copy was verified first
+                logger.info("end-game: a whole copy lost the race", metadata: ["chunk": "\(chunk)", "source": "\(source.id)", "duplicate": "\(duplicate)"])
                 return
             }
             if let memory {
                 try memory.withBytes { try partial.takeOver(chunk: chunk, bytes: $0) }
-                logger.debug("end-game duplicate won", metadata: ["chunk": "\(chunk)", "source": "\(source.id)"])
+                logger.info("end-game: the duplicate won", metadata: ["chunk": "\(chunk)", "source": "\(source.id)"])
             }
             try partial.recordVerified(chunk: chunk, digest: digest)
         } catch let e as ChunkFetchError {
             counters.discarded(e.bytes)
-            if await !run.isFetching(chunk: chunk, by: source.id) { return }  // lost the race: no failure, no blame
+            if await !run.isFetching(chunk: chunk, by: source.id) {  // lost the race: no failure, no blame
+                logger.info("end-game: a copy was cancelled", metadata: [
+                    "chunk": "\(chunk)", "source": "\(source.id)", "duplicate": "\(duplicate)", "bytes": "\(e.bytes)"])
+                return
+            }
             if e.underlying is OriginClient.RangeIgnored || (source.id == .origin && !OriginClient.isRetryable(e.underlying)) {
                 await run.release(chunk: chunk, from: source.id)
                 throw e.underlying

@@ -269,12 +269,17 @@ public struct ChunkScheduler: Sendable {
         return .seconds(min(seconds, 1e9))
     }
 
-    /// The end-game choice for a source with nothing else to do: the in-flight chunk (of another source) expected to
+    /// The end-game choice for a source with nothing else to do, once every chunk left is in flight: the in-flight
+    /// chunk (of another source, or of another origin connection) expected to
     /// finish last, when this source holds it, nobody duplicates it yet, fewer than `maxDuplicates` duplicates run,
     /// and this source (at its last measured rate) would fetch the whole chunk before the first copy ends. The origin
     /// never duplicates a chunk that another usable peer holds verified: that peer is asked for it instead.
     private func endGameChunk(for id: SourceID, _ me: SourceState, now: Duration) -> Int? {
         guard settings.maxDuplicates > 0, duplicates.count < settings.maxDuplicates else { return nil }
+        // Only at the very end (as BitTorrent's end-game): every chunk not done is being fetched. While some chunk
+        // still waits for a source (a peer's claim, a backoff), spare sources wait too: duplicates then would only
+        // take bandwidth and CPU from the transfers that are moving.
+        guard done.count + inFlight.count >= layout.count else { return nil }
         var best: (chunk: Int, remaining: Duration)? = nil
         for (chunk, owner) in inFlight where duplicates[chunk] == nil && holds(me, chunk) {
             // A second connection to the origin may rescue the origin's own stuck chunk; a peer never duplicates itself.
@@ -282,6 +287,9 @@ public struct ChunkScheduler: Sendable {
             // A peer other than the slow one that holds the chunk verified is preferred over the origin.
             let slowHolds = owner.kind == .peer && (sources[owner].map { !$0.quarantined && holds($0, chunk) } ?? false)
             if me.kind == .origin && peerCopiesCache[chunk] - (slowHolds ? 1 : 0) > 0 { continue }
+            // In a swarm the origin's bytes are the scarce ones: it leaves a chunk that a LAN peer is sending to that
+            // peer (a stalled peer is timed out and its chunk goes back in play).
+            if me.kind == .origin && owner.kind == .peer && memberCount > 1 { continue }
             let length = layout.length(of: chunk)
             guard length <= settings.endGameMaxChunkBytes, let remaining = expectedRemaining(chunk: chunk, now: now),
                   remaining >= settings.endGameMinRemaining else { continue }

@@ -198,3 +198,38 @@ import Testing
         #expect(s.next(for: .origin, now: .zero) == .fetch(1))
     }
 }
+
+@Suite struct SwarmEndGameTests {
+    @Test func inASwarmTheOriginLeavesAPeersTransferToThatPeer() {
+        var s = ChunkScheduler(layout: layout(2))
+        s.addSource(.origin, has: nil)
+        s.swarmSelf = "aaaa"
+        s.updatePeer(.peer("b"), has: set(2, [0]), claims: set(2, []), swarmID: "bbbb")
+        #expect(s.next(for: .peer("b"), now: .zero) == .fetch(0))
+        #expect(s.next(for: .origin, now: .zero) == .fetch(1))
+        try? s.report(.verified, chunk: 1, from: .origin, now: .zero)
+        #expect(s.isFetching(chunk: 0, by: .peer("b")))
+        // No byte from b for 2 s: outside a swarm the origin would fetch chunk 0 again; in one it waits for b.
+        #expect(s.next(for: .origin, now: .seconds(2)) == .idle)
+    }
+}
+
+@Suite struct EndGameStartTests {
+    @Test func noDuplicateWhileAChunkStillWaitsForASource() throws {
+        var s = ChunkScheduler(layout: layout(3))
+        s.addSource(.origin, has: nil)
+        s.addSource(.peer("p"), has: set(3, [0]))
+        // Chunk 2 is claimed by another node: it waits for that node, not in flight here.
+        s.updatePeer(.peer("q"), has: set(3, []), claims: set(3, [2]))
+        #expect(s.next(for: .peer("p"), now: .zero) == .fetch(0))
+        #expect(s.next(for: .origin, now: .zero) == .fetch(1))
+        try s.report(.verified, chunk: 0, from: .peer("p"), now: .zero)
+        s.addSource(.peer("p"), has: set(3, [0, 1]))
+        // Chunk 1 is stalled at the origin, but chunk 2 is still neither done nor in flight: no end-game yet.
+        #expect(s.next(for: .peer("p"), now: .seconds(2)) == .idle)
+        // q's claim lapsed and the origin took chunk 2: now every chunk left is in flight.
+        s.updatePeer(.peer("q"), has: set(3, []), claims: set(3, []))
+        #expect(s.next(for: .origin, now: .seconds(2)) == .fetch(2))
+        #expect(s.next(for: .peer("p"), now: .seconds(2)) == .duplicate(1))
+    }
+}
