@@ -162,6 +162,8 @@ public final class PartialDownload: Sendable {
     /// The chunk's pages start going to the disk now (the commit's fsync then has little left to write).
     public func recordVerified(chunk: Int, digest: BlobDigest) throws(ModelCacheError) {
         try journal.append(ChunkJournal.line(chunk: chunk, digest: digest))
+        // Its writer token is dropped: a late copy of it still on its way now finds no token and writes nothing.
+        writers[chunk % Self.writerStripes].owners.withLock { _ = $0.removeValue(forKey: chunk) }
         data.startWriteBack(layout.range(of: chunk))
         verified.withLock { _ = $0.insert(chunk) }
         changes.notify()

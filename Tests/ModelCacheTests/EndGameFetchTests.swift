@@ -53,4 +53,29 @@ import ModelCacheCore
         await origin.stop()
         await env.close()
     }
+
+    @Test func aDuplicateThatWinsStopsTheFirstCopysWrites() async throws {
+        let env = try TestEnvironment()
+        let partial = try SignalWakeTests.openPartial(env, bytes)
+        let range = partial.layout.range(of: 1)
+        let good = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
+        let junk = [UInt8](repeating: 0xEE, count: 4096)
+        let first = partial.beginWriting(chunk: 1)
+        try junk.withUnsafeBytes { try partial.write($0, at: range.lowerBound, chunk: 1, writer: first) }
+        // The duplicate wins: its bytes replace the first copy's, and the first copy may write no more.
+        try good.withUnsafeBytes { try partial.takeOver(chunk: 1, bytes: $0) }
+        #expect(throws: PartialDownload.LostChunk.self) {
+            try junk.withUnsafeBytes { try partial.write($0, at: range.lowerBound + 4096, chunk: 1, writer: first) }
+        }
+        #expect(try partial.sha256(ofChunk: 1) == BlobDigest.of(good))
+        // A copy of the wrong length is refused.
+        #expect(throws: ModelCacheError.self) { try junk.withUnsafeBytes { try partial.takeOver(chunk: 1, bytes: $0) } }
+        try partial.recordVerified(chunk: 1, digest: BlobDigest.of(good))
+        // Once verified, no token writes the chunk any more.
+        #expect(throws: PartialDownload.LostChunk.self) {
+            try junk.withUnsafeBytes { try partial.write($0, at: range.lowerBound, chunk: 1, writer: first) }
+        }
+        #expect(try partial.sha256(ofChunk: 1) == BlobDigest.of(good))
+        await env.close()
+    }
 }
