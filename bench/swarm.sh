@@ -7,13 +7,18 @@
 # download's time at the origin's rate.
 #
 #   sudo bench/swarm.sh [N=8] [MIB=256] [RATE_MBIT=200]        MODELCACHE_BIN (default .build-release/release/modelcache)
+#   TOOLS="aria2c libtorrent modelcache" (which rounds run; e.g. TOOLS=modelcache for quick iterations)
+#   CURVE="2 4 8" (optional): after the rounds, modelcache again with only the first n nodes running and fetching, for
+#   each n <= N (fresh caches, nodes restarted), one line per n: origin bytes / size and last node / one download.
 set -uo pipefail
 N=${1:-8} MIB=${2:-256} RATE_MBIT=${3:-200}
+TOOLS=${TOOLS:-aria2c libtorrent modelcache} CURVE=${CURVE:-}
+wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 export MODELCACHE_BIN=${MODELCACHE_BIN:-.build-release/release/modelcache}
 NAME=bsw NODES=$N
 source "$(dirname "$0")/../Tests/lan/lib.sh"
-command -v aria2c >/dev/null || skip "aria2c is not installed (apt-get install aria2)"
-/usr/bin/python3 -c "import libtorrent" 2>/dev/null || skip "python3-libtorrent is not installed (apt-get install python3-libtorrent)"
+wants aria2c && ! command -v aria2c >/dev/null && skip "aria2c is not installed (apt-get install aria2)"
+wants libtorrent && ! /usr/bin/python3 -c "import libtorrent" 2>/dev/null && skip "python3-libtorrent is not installed (apt-get install python3-libtorrent)"
 lan_setup
 start_origin "$MIB"
 if ip netns exec "$MCLAB_PREFIX-origin" tc qdisc add dev eth0 root tbf rate "${RATE_MBIT}mbit" burst 256kb latency 50ms 2>"$OUT/tc.err"; then
@@ -28,11 +33,15 @@ RESULTS=()
 origin_bytes() { awk '$2 == "GET" { s += $4 } END { print s + 0 }' "$OUT/access.log"; }
 
 # round NAME: runs "$OUT/cmd-NAME.sh I" on every node at once; each writes $OUT/NAME.done.I (an epoch time) when done.
+# An optional second argument runs it on nodes 1..n only (n <= N); the line is labelled "NAME nN".
 round() {
-    local name=$1 i pids=() start last
+    local name=$1 n=${2:-$N} i pids=() start last label=$1
+    [[ -n ${2:-} ]] && label="$1 n$n"
     : >"$OUT/access.log"
+    rm -f "$OUT/$name".done.*
+    echo "load before $label: $(cut -d' ' -f1-3 /proc/loadavg)"
     start=$(date +%s.%N)
-    for ((i = 1; i <= N; i++)); do
+    for ((i = 1; i <= n; i++)); do
         "$LAB" exec "$i" bash "$OUT/cmd-$name.sh" "$i" >"$OUT/$name.$i.log" 2>&1 &
         pids+=($!)
     done
@@ -44,20 +53,24 @@ round() {
     line=$(python3 -c "
 s, size, one = $served, $SIZE, $ONE
 t = ${last:-0} - $start
-print(f'%-28s origin bytes / size = %5.2f   last node %6.1f s = %5.2f x one download   (%d/%d nodes done)' % ('$name', s / size, t, t / one, $done_count, $N))")
-    echo "$line"
+print(f'%-28s origin bytes / size = %5.2f   last node %6.1f s = %5.2f x one download   (%d/%d nodes done)' % ('$label', s / size, t, t / one, $done_count, $n))")
+    echo "  node times (s after the start): $(cat "$OUT/$name".done.* 2>/dev/null | awk -v s="$start" '{ printf "%.1f ", $1 - s }' | tr ' ' '\n' | sort -n | tr '\n' ' ')"
+    echo "$line   load after: $(cut -d' ' -f1-3 /proc/loadavg)"
     RESULTS+=("$line")
 }
 
 # --- 1. aria2c on every node
+if wants aria2c; then
 cat >"$OUT/cmd-aria2c.sh" <<EOC
 mkdir -p $OUT/aria.\$1 && aria2c -x8 -s8 --allow-overwrite=true --auto-file-renaming=false --file-allocation=none \
   --console-log-level=warn --summary-interval=0 -d $OUT/aria.\$1 -o f "$URL" && date +%s.%N >$OUT/aria2c.done.\$1
 rm -rf $OUT/aria.\$1
 EOC
 round aria2c
+fi
 
 # --- 2. BitTorrent: libtorrent 2.0, the origin as a web seed (BEP 19), LSD on; every node keeps seeding until all are done
+if wants libtorrent; then
 cat >"$OUT/mktorrent.py" <<EOC
 import libtorrent as lt
 fs = lt.file_storage()
@@ -90,20 +103,44 @@ EOC
 BG+=($!)
 round libtorrent
 rm -rf "$OUT"/lt.[0-9]*
+fi
 
 # --- 3. modelcache: a node per namespace, found over mDNS, all fetching at once
-names=(); for ((i = 1; i <= N; i++)); do names+=("n$i"); done
-start_nodes "${names[@]}"
-for ((i = 1; i <= N; i++)); do
-    for _ in $(seq 150); do
-        [[ $(peers_of "$i" | json 'sum(1 for p in d if p["foundBy"] == "mdns")' 2>/dev/null) == $((N - 1)) ]] && break
-        sleep 0.1
+# wait_mdns K: nodes 1..K each list the K-1 others as found over mDNS (bounded).
+wait_mdns() {
+    local k=$1 i
+    for ((i = 1; i <= k; i++)); do
+        for _ in $(seq 150); do
+            [[ $(peers_of "$i" | json 'sum(1 for p in d if p["foundBy"] == "mdns")' 2>/dev/null) == $((k - 1)) ]] && break
+            sleep 0.1
+        done
     done
-done
+}
 cat >"$OUT/cmd-modelcache.sh" <<EOC
 $BIN fetch --cache-dir $OUT/node\$1 --sha256 $SHA --json "$URL" >$OUT/mc.\$1.json && date +%s.%N >$OUT/modelcache.done.\$1
 EOC
-round modelcache
+names=(); for ((i = 1; i <= N; i++)); do names+=("n$i"); done
+NODE_PIDS=()
+if wants modelcache; then
+    first=${#BG[@]}
+    start_nodes "${names[@]}"
+    NODE_PIDS=("${BG[@]:first}")
+    wait_mdns "$N"
+    round modelcache
+fi
+# --- 4. the curve: only nodes 1..n run (stopped by pid and their caches removed between sizes)
+for n in $CURVE; do
+    ((n >= 2 && n <= N)) || { echo "CURVE: $n is outside 2..$N; skipped"; continue; }
+    # stop the nodes of the previous round (the `serve` processes start_nodes added to BG), by pid
+    for p in "${NODE_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${NODE_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    for ((i = 1; i <= N; i++)); do rm -rf "$OUT/node$i"; done
+    first=${#BG[@]}
+    start_nodes "${names[@]:0:n}"
+    NODE_PIDS=("${BG[@]:first}")
+    wait_mdns "$n"
+    round modelcache "$n"
+done
 echo
 echo "== summary ($(date -u +%Y-%m-%d), $N nodes, $MIB MiB, origin capped at $RATE_MBIT Mbit/s, $(nproc) cores)"
 printf '%s\n' "${RESULTS[@]}"

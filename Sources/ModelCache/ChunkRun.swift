@@ -1,4 +1,5 @@
 import ModelCacheCore
+import Synchronization
 
 /// The actor that owns one download's `ChunkScheduler`: workers ask it for work and report outcomes.
 actor ChunkRun {
@@ -32,16 +33,46 @@ actor ChunkRun {
         await changes.wait(since: g, atMost: limit)
     }
 
+    /// Bytes so far of each chunk's fetch, written by the workers' streams without a hop onto the actor and folded
+    /// into the scheduler when it next decides.
+    private let liveBytes = Mutex<[Int: (SourceID, Int64)]>([:])
+
+    /// Bytes so far of a chunk's fetch (the end-game's estimate of when it ends).
+    nonisolated func noteBytes(chunk: Int, from id: SourceID, bytes: Int64) {
+        liveBytes.withLock { $0[chunk] = (id, bytes) }
+    }
+
     func next(for id: SourceID) throws -> ChunkScheduler.Decision {
+        let live: [Int: (SourceID, Int64)] = liveBytes.withLock { l in
+            let all = l
+            l.removeAll(keepingCapacity: true)
+            return all
+        }
+        for (chunk, entry) in live { scheduler.progress(chunk: chunk, from: entry.0, bytes: entry.1) }
         let d = scheduler.next(for: id, now: now)
         if d == .idle || d == .retire { try checkProgress() }
         return d
     }
 
-    func verified(chunk: Int, digest: BlobDigest, from id: SourceID) throws {
+    /// Counts a verified copy of `chunk` from `id`. Returns false when another copy already won (this one is to be
+    /// discarded, not recorded); a copy still racing against this one is then cancelled by its worker's watch.
+    func verified(chunk: Int, digest: BlobDigest, from id: SourceID) throws -> Bool {
+        guard scheduler.isFetching(chunk: chunk, by: id) else { return false }
         digests[chunk] = digest
         changes.notify()
         do { try scheduler.report(.verified, chunk: chunk, from: id, now: now) } catch { throw translate(error) }
+        return true
+    }
+
+    func isFetching(chunk: Int, by id: SourceID) -> Bool { scheduler.isFetching(chunk: chunk, by: id) }
+
+    /// Returns once `id` is no longer fetching `chunk` (another copy won), or when cancelled.
+    nonisolated func waitUntilLost(chunk: Int, by id: SourceID) async {
+        while !Task.isCancelled {
+            let g = await generation
+            if await !isFetching(chunk: chunk, by: id) { return }
+            await waitForChange(since: g, limit: .seconds(1))
+        }
     }
 
     func failed(chunk: Int, from id: SourceID, corrupt: Bool, error: any Error) throws {
@@ -50,7 +81,7 @@ actor ChunkRun {
         do { try scheduler.report(corrupt ? .corrupt : .failed, chunk: chunk, from: id, now: now) } catch { throw translate(error) }
     }
 
-    func release(chunk: Int, from id: SourceID) { scheduler.release(chunk: chunk, from: id); changes.notify() }
+    func release(chunk: Int, from id: SourceID) { scheduler.release(chunk: chunk, from: id, now: now); changes.notify() }
 
     func checkProgress() throws {
         do { try scheduler.checkProgressPossible() } catch { throw translate(error) }

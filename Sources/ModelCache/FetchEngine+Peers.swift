@@ -49,7 +49,8 @@ extension FetchEngine {
                            info: OriginInfo, origin: OriginClient, counters: TransferCounters, peers: PeerView) async throws {
         var blamed = Set<String>()
         for (chunk, source) in servedBy.sorted(by: { $0.key < $1.key }) where source.kind == .peer {
-            let digest = try await fetchChunk(chunk, from: .origin, info: info, client: origin, partial: partial, counters: counters)
+            let digest = try await fetchChunk(chunk, from: .origin, info: info, client: origin, range: partial.layout.range(of: chunk),
+                                              counters: counters, write: { try partial.write($0, at: $1) })
             if digest != digests[chunk] && blamed.insert(source.name).inserted {
                 logger.warning("peer served bytes that differ from the origin's", metadata: ["peer": "\(source.name)", "chunk": "\(chunk)"])
                 peers.blame(source.name, "served chunk \(chunk) with bytes that differ from the origin's")

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ModelCacheCore
 import NIOCore
+import Synchronization
 
 extension FetchEngine {
     /// Workers for every source (one per connection), driven by one `ChunkScheduler`.
@@ -13,6 +14,7 @@ extension FetchEngine {
         var schedulerSettings = settings.scheduler
         let swarmPeers = swarm?.1 ?? []
         if !swarmPeers.isEmpty && layout.count > 0 { schedulerSettings.originStart = Int.random(in: 0..<layout.count) }
+        if !swarmPeers.isEmpty { schedulerSettings.originConnections = sources.first { $0.id == .origin }?.connections ?? 0 }
         var scheduler = ChunkScheduler(layout: layout, alreadyHave: have, settings: schedulerSettings)
         if !swarmPeers.isEmpty { scheduler.swarmSelf = active?.nodeID }
         for s in sources { scheduler.addSource(s.id, has: nil) }
@@ -30,14 +32,23 @@ extension FetchEngine {
         }
         let run = ChunkRun(scheduler: scheduler, digests: digests)
         let key = swarm?.0
-        // Before asking the origin for anything, hear (for at most a second) which peers download the same blob and
-        // what they hold or claim: nodes that start together then split the origin's work from the first chunk.
-        // Without the origin (offline) there is no work to split: no wait.
+        // Before asking the origin for anything, ask the peers (for at most 250 ms) which download the same blob and
+        // what they hold or claim: nodes that start together then split the origin's work from the first chunk. A
+        // peer that starts later is heard of by `followAvailability` and takes its share then; nobody waits longer
+        // for it. Without the origin (offline) there is no work to split: no ask.
         if let (d, _) = swarm, !swarmPeers.isEmpty, sources.contains(where: { $0.id == .origin }) {
-            await withTaskGroup(of: Void.self) { group in
+            await withTaskGroup(of: Bool.self) { group in
                 for p in swarmPeers {
-                    group.addTask { await self.pollAvailabilityOnce(p, d, run: run, layout: layout) }
+                    group.addTask { await self.pollAvailabilityOnce(p, d, run: run, layout: layout); return true }
                 }
+                group.addTask { try? await Task.sleep(for: .milliseconds(250)); return false }
+                // Every peer answered, or the bound passed: the rest are cancelled.
+                var answered = 0
+                while let peerAnswered = await group.next(), peerAnswered {
+                    answered += 1
+                    if answered == swarmPeers.count { break }
+                }
+                group.cancelAll()
             }
         }
         let workerSources = allSources
@@ -71,10 +82,12 @@ extension FetchEngine {
         return (await run.digests, await run.scheduler.servedBy)
     }
 
+    /// Asks a peer's availability of a blob (no long-poll) until it answers, every 50 ms while it says 404 (it may
+    /// be registering the same download this instant), until cancelled: what it holds and claims, and whether it is
+    /// a swarm member. The caller bounds the whole round.
     func pollAvailabilityOnce(_ peer: PeerView.Peer, _ d: BlobDigest, run: ChunkRun, layout: ChunkLayout) async {
         let client = PeerClient(http: http, clusterKey: settings.clusterKey, logger: logger)
-        let deadline = ContinuousClock.now + .seconds(1)
-        while ContinuousClock.now < deadline && !Task.isCancelled {
+        for _ in 0..<20 where !Task.isCancelled {
             if let a = try? await client.availability(peer.address, d, after: nil), a.size == layout.size, a.chunkSize == layout.chunkSize {
                 let empty = ChunkSet(capacity: layout.count)
                 await run.updatePeer(.peer(peer.name), has: (try? ChunkSet(hex: a.have, capacity: layout.count)) ?? empty,
@@ -82,7 +95,7 @@ extension FetchEngine {
                                      swarmID: a.complete ? nil : a.node)
                 return
             }
-            try? await Task.sleep(for: .milliseconds(100))
+            try? await Task.sleep(for: .milliseconds(50))
         }
     }
 
@@ -123,38 +136,98 @@ extension FetchEngine {
             case .waitUntil(let t):
                 try await Task.sleep(until: await run.instant(at: t), clock: .continuous)
             case .fetch(let chunk):
-                if let swarmKey { active?.claim(swarmKey, chunk) }
-                defer { if let swarmKey { active?.settle(swarmKey, chunk) } }
-                do {
-                    let active = self.active
-                    let digest = try await withDeadline(source.id.kind == .peer ? settings.peerChunkTimeout : nil) {
-                        try await self.fetchChunk(chunk, from: source.id, info: source.info, client: client,
-                                                  partial: partial, counters: counters) {
-                            if let swarmKey { active?.renew(swarmKey, chunk) }
-                        }
-                    }
-                    if let expected = source.verifyAgainst?[chunk], expected != digest {
-                        logger.warning("peer served a corrupt chunk", metadata: [
-                            "peer": "\(source.id.name)", "chunk": "\(chunk)", "expected": "\(expected)", "got": "\(digest)"])
-                        peers.blame(source.id.name, "served corrupt chunk \(chunk)")
-                        counters.discarded(partial.layout.length(of: chunk))
-                        try await run.failed(chunk: chunk, from: source.id, corrupt: true,
-                                             error: ModelCacheError.peerRejected(peer: source.id.name, detail: "corrupt chunk \(chunk)"))
-                        continue
-                    }
-                    try partial.recordVerified(chunk: chunk, digest: digest)
-                    try await run.verified(chunk: chunk, digest: digest, from: source.id)
-                } catch let e as ChunkFetchError {
-                    counters.discarded(e.bytes)
-                    if e.underlying is OriginClient.RangeIgnored || (source.id == .origin && !OriginClient.isRetryable(e.underlying)) {
-                        await run.release(chunk: chunk, from: source.id)
-                        throw e.underlying
-                    }
-                    logger.debug("chunk failed", metadata: ["chunk": "\(chunk)", "source": "\(source.id)", "error": "\(e.underlying)"])
-                    try await run.failed(chunk: chunk, from: source.id, corrupt: false, error: e.underlying)
-                }
+                try await fetchCopy(chunk, duplicate: false, source, run: run, client: client, partial: partial,
+                                    counters: counters, peers: peers, swarmKey: swarmKey)
+            case .duplicate(let chunk):
+                logger.info("end-game: duplicating a chunk", metadata: ["chunk": "\(chunk)", "source": "\(source.id)"])
+                try await fetchCopy(chunk, duplicate: true, source, run: run, client: client, partial: partial,
+                                    counters: counters, peers: peers, swarmKey: swarmKey)
             }
         }
+    }
+
+    /// One copy of a chunk: the first (streamed into the file) or an end-game duplicate (into memory, written over
+    /// the first copy's bytes only when it is verified first). A copy that loses the race is cancelled and its bytes
+    /// are counted as discarded: not an error, and no blame for its source.
+    func fetchCopy(_ chunk: Int, duplicate: Bool, _ source: Source, run: ChunkRun, client: OriginClient,
+                   partial: PartialDownload, counters: TransferCounters, peers: PeerView, swarmKey: BlobDigest?) async throws {
+        let layout = partial.layout
+        let length = layout.length(of: chunk)
+        let base = layout.range(of: chunk).lowerBound
+        // A duplicate does not claim: the first copy's claim stands for the chunk (and is settled by it).
+        let claimKey = duplicate ? nil : swarmKey
+        if let claimKey { active?.claim(claimKey, chunk) }
+        defer { if let claimKey { active?.settle(claimKey, chunk) } }
+        let memory = duplicate ? ChunkMemory(count: Int(length)) : nil
+        let writer = duplicate ? 0 : partial.beginWriting(chunk: chunk)
+        let got = ByteCount()
+        do {
+            let active = self.active
+            let id = source.id
+            let digest = try await withLossWatch(run, chunk, id, got: got) {
+                try await self.withDeadline(id.kind == .peer ? self.settings.peerChunkTimeout : nil) {
+                    try await self.fetchChunk(chunk, from: id, info: source.info, client: client, range: layout.range(of: chunk), counters: counters,
+                                              write: { bytes, offset in
+                                                  if let memory { try memory.write(bytes, at: Int(offset - base)) }
+                                                  else { try partial.write(bytes, at: offset, chunk: chunk, writer: writer) }
+                                              }) { bytes in
+                        got.value.store(bytes, ordering: .relaxed)
+                        run.noteBytes(chunk: chunk, from: id, bytes: bytes)
+                        if let claimKey { active?.renew(claimKey, chunk) }
+                    }
+                }
+            }
+            if let expected = source.verifyAgainst?[chunk], expected != digest {
+                guard await run.isFetching(chunk: chunk, by: source.id) else { counters.discarded(length); return }
+                logger.warning("peer served a corrupt chunk", metadata: [
+                    "peer": "\(source.id.name)", "chunk": "\(chunk)", "expected": "\(expected)", "got": "\(digest)"])
+                peers.blame(source.id.name, "served corrupt chunk \(chunk)")
+                counters.discarded(length)
+                try await run.failed(chunk: chunk, from: source.id, corrupt: true,
+                                     error: ModelCacheError.peerRejected(peer: source.id.name, detail: "corrupt chunk \(chunk)"))
+                return
+            }
+            guard try await run.verified(chunk: chunk, digest: digest, from: source.id) else {
+                counters.discarded(length)  // the other copy was verified first
+                logger.info("end-game: a whole copy lost the race", metadata: ["chunk": "\(chunk)", "source": "\(source.id)", "duplicate": "\(duplicate)"])
+                return
+            }
+            if let memory {
+                try memory.withBytes { try partial.takeOver(chunk: chunk, bytes: $0) }
+                logger.info("end-game: the duplicate won", metadata: ["chunk": "\(chunk)", "source": "\(source.id)"])
+            }
+            try partial.recordVerified(chunk: chunk, digest: digest)
+        } catch let e as ChunkFetchError {
+            counters.discarded(e.bytes)
+            if await !run.isFetching(chunk: chunk, by: source.id) {  // lost the race: no failure, no blame
+                logger.info("end-game: a copy was cancelled", metadata: [
+                    "chunk": "\(chunk)", "source": "\(source.id)", "duplicate": "\(duplicate)", "bytes": "\(e.bytes)"])
+                return
+            }
+            if e.underlying is OriginClient.RangeIgnored || (source.id == .origin && !OriginClient.isRetryable(e.underlying)) {
+                await run.release(chunk: chunk, from: source.id)
+                throw e.underlying
+            }
+            logger.debug("chunk failed", metadata: ["chunk": "\(chunk)", "source": "\(source.id)", "error": "\(e.underlying)"])
+            try await run.failed(chunk: chunk, from: source.id, corrupt: false, error: e.underlying)
+        }
+    }
+
+    /// Runs a chunk's fetch until it ends or another copy of the chunk wins (then it is cancelled and this throws a
+    /// `ChunkFetchError` with `LostChunk` and the bytes it had received).
+    func withLossWatch<T: Sendable>(_ run: ChunkRun, _ chunk: Int, _ id: SourceID, got: ByteCount,
+                                    _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let value: T? = try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask { await run.waitUntilLost(chunk: chunk, by: id); return nil }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { return nil }
+            return first
+        }
+        guard let value else {
+            throw ChunkFetchError(underlying: PartialDownload.LostChunk(chunk: chunk), bytes: got.value.load(ordering: .relaxed))
+        }
+        return value
     }
 
     /// Runs `body`, failing it with a `ChunkFetchError` when it takes longer than `limit` (nil: no limit).
@@ -171,6 +244,11 @@ extension FetchEngine {
         }
     }
 
+    /// Bytes a chunk's fetch has received so far, read by its loss watch.
+    final class ByteCount: Sendable {
+        let value = Atomic<Int64>(0)
+    }
+
     struct ChunkFetchError: Error {
         var underlying: any Error
         var bytes: Int64
@@ -179,13 +257,14 @@ extension FetchEngine {
     /// How many times one chunk (or one single-stream body) continues after a drop, each time from where it stopped.
     static let maxResumes = 16
 
-    /// Streams one chunk from a source into the partial file, hashing as it goes. Returns the chunk's digest.
+    /// Streams one chunk (`range`, its bytes in the blob) from a source to `write` (offsets in the blob), hashing as it
+    /// goes. Returns the chunk's digest.
     /// A body cut mid-way (a retryable failure after some bytes) continues from the byte where it stopped, from the
     /// same source and the same file (`info`'s ETag and size are checked again, `If-Range` asks for them), with the
     /// running hash kept: a source that drops every few MiB still completes a larger chunk.
-    func fetchChunk(_ chunk: Int, from id: SourceID, info: OriginInfo, client: OriginClient, partial: PartialDownload,
-                    counters: TransferCounters, onBytes: @Sendable () -> Void = {}) async throws -> BlobDigest {
-        let range = partial.layout.range(of: chunk)
+    func fetchChunk(_ chunk: Int, from id: SourceID, info: OriginInfo, client: OriginClient, range: Range<Int64>,
+                    counters: TransferCounters, write: @escaping @Sendable (UnsafeRawBufferPointer, Int64) throws -> Void,
+                    onBytes: @Sendable (Int64) -> Void = { _ in }) async throws -> BlobDigest {
         var hasher = SHA256()
         var got: Int64 = 0
         var resumes = 0
@@ -194,13 +273,13 @@ extension FetchEngine {
             do {
                 try await client.fetch(url: info.requestedURL, range: range.lowerBound + got..<range.upperBound, info: info,
                                        ifRange: got > 0) { buffer, offset in
-                    try buffer.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
-                        try partial.write(p, at: offset)
+                    try buffer.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws in
+                        try write(p, offset)
                         hasher.update(bufferPointer: p)
                     }
                     got += Int64(buffer.readableBytes)
                     counters.received(buffer.readableBytes, from: id)
-                    onBytes()
+                    onBytes(got)
                 }
                 return BlobDigest(hasher.finalize())
             } catch {

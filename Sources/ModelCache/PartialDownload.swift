@@ -105,6 +105,55 @@ public final class PartialDownload: Sendable {
         try data.write(bytes, at: offset)
     }
 
+    /// Which fetch may write each chunk (end-game, issue 12 §4): two copies of a chunk may be on their way; the first
+    /// streams into the file, a duplicate into memory. When the duplicate wins it takes the chunk over, and from then on
+    /// every write of the first copy fails with `LostChunk` (the check and the write are one step under the chunk's
+    /// lock, so no byte of the loser lands after the winner's). Striped locks: chunks far apart never wait on each
+    /// other.
+    private let writers = (0..<PartialDownload.writerStripes).map { _ in WriterStripe() }
+    private let nextWriter = Atomic<UInt64>(0)
+    static let writerStripes = 64
+
+    /// One lock over the writer tokens of the chunks that share it.
+    final class WriterStripe: Sendable {
+        let owners = Mutex<[Int: UInt64]>([:])
+    }
+
+    /// The fetch that stops writing a chunk another copy of which won.
+    struct LostChunk: Error, CustomStringConvertible {
+        var chunk: Int
+        var description: String { "another copy of chunk \(chunk) was verified first" }
+    }
+
+    /// Starts a fetch of `chunk` that writes into the file; returns its writer token for `write(_:at:chunk:writer:)`.
+    func beginWriting(chunk: Int) -> UInt64 {
+        let token = nextWriter.add(1, ordering: .relaxed).newValue
+        writers[chunk % Self.writerStripes].owners.withLock { $0[chunk] = token }
+        return token
+    }
+
+    /// Writes bytes of `chunk` for the fetch holding `writer`; throws `LostChunk` once another copy took the chunk.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64, chunk: Int, writer: UInt64) throws {
+        try writers[chunk % Self.writerStripes].owners.withLock { (owners: inout [Int: UInt64]) throws in
+            guard owners[chunk] == writer else { throw LostChunk(chunk: chunk) }
+            try data.write(bytes, at: offset)
+        }
+    }
+
+    /// A duplicate that won: its bytes (the whole chunk, from memory) replace whatever the first copy wrote, and the
+    /// first copy may write no more.
+    func takeOver(chunk: Int, bytes: UnsafeRawBufferPointer) throws {
+        let token = nextWriter.add(1, ordering: .relaxed).newValue
+        let range = layout.range(of: chunk)
+        guard Int64(bytes.count) == range.count else {
+            throw ModelCacheError.protocolViolation("a copy of chunk \(chunk) has \(bytes.count) bytes, not \(range.count)")
+        }
+        try writers[chunk % Self.writerStripes].owners.withLock { (owners: inout [Int: UInt64]) throws in
+            owners[chunk] = token
+            try data.write(bytes, at: range.lowerBound)
+        }
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(ModelCacheError) -> Int {
         try data.read(into: buffer, at: offset)
     }
@@ -113,6 +162,8 @@ public final class PartialDownload: Sendable {
     /// The chunk's pages start going to the disk now (the commit's fsync then has little left to write).
     public func recordVerified(chunk: Int, digest: BlobDigest) throws(ModelCacheError) {
         try journal.append(ChunkJournal.line(chunk: chunk, digest: digest))
+        // Its writer token is dropped: a late copy of it still on its way now finds no token and writes nothing.
+        writers[chunk % Self.writerStripes].owners.withLock { _ = $0.removeValue(forKey: chunk) }
         data.startWriteBack(layout.range(of: chunk))
         verified.withLock { _ = $0.insert(chunk) }
         changes.notify()

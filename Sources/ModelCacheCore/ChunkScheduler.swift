@@ -34,6 +34,17 @@ public struct ChunkScheduler: Sendable {
         /// Where the origin's in-order walk starts (swarm: each node starts elsewhere, so nodes that begin together
         /// fetch different chunks from the origin). 0 = chunk 0.
         public var originStart: Int = 0
+        /// The origin's connections for this download (0: no cap). In a swarm of m members a node keeps at most
+        /// ⌈this / m⌉ origin chunks in flight, so the swarm as a whole asks the origin no more than one node would:
+        /// each chunk then arrives sooner (a larger share of the uplink each), and peers copy it while the download
+        /// runs instead of all at the end.
+        public var originConnections: Int = 0
+        /// End-game: at most this many duplicate fetches in flight at once (0: never duplicate).
+        public var maxDuplicates: Int = 2
+        /// End-game: a chunk is duplicated only when its fetch is expected to need at least this much longer.
+        public var endGameMinRemaining: Duration = .milliseconds(500)
+        /// End-game: chunks larger than this are never duplicated (a duplicate is held in memory until it wins).
+        public var endGameMaxChunkBytes: Int64 = 16 << 20
         public init() {}
 
         /// Exponential backoff before retry number `attempt` (1-based): base, 2×base, … capped at the maximum.
@@ -56,6 +67,9 @@ public struct ChunkScheduler: Sendable {
         case retire
         /// Every chunk is done.
         case finished
+        /// End-game: fetch a second copy of a chunk that another source is fetching and that is expected to finish
+        /// last. The copy goes to memory; whichever copy is verified first is kept, the other is cancelled.
+        case duplicate(Int)
     }
 
     public enum Outcome: Equatable, Sendable {
@@ -91,6 +105,13 @@ public struct ChunkScheduler: Sendable {
     public private(set) var done: ChunkSet
     public private(set) var inFlight: [Int: SourceID] = [:]
     public private(set) var attempts: [Int: Int] = [:]
+    /// End-game: the source fetching a second copy of a chunk (at most one per chunk).
+    public private(set) var duplicates: [Int: SourceID] = [:]
+    /// When each in-flight fetch began and how many bytes it has received (for its expected finish).
+    private var started: [Int: Duration] = [:]
+    private var received: [Int: Int64] = [:]
+    /// Bytes per second of each source's last verified chunk.
+    private var rate: [SourceID: Double] = [:]
     private var notBefore: [Int: Duration] = [:]
     private var sources: [SourceID: SourceState] = [:] { didSet { peerViewDirty = true } }
     /// Per chunk: how many usable peers hold it, and whether a usable peer is fetching it. Recomputed only after the
@@ -174,13 +195,24 @@ public struct ChunkScheduler: Sendable {
             }
             ownedFor = sorted
         }
+        memberCount = sorted.count
         peerViewDirty = false
+    }
+
+    /// Swarm members (this node included) in the last peer view.
+    private var memberCount = 1
+
+    /// How many origin chunks this node keeps in flight at once (nil: no cap).
+    private var originCap: Int? {
+        guard settings.originConnections > 0, swarmSelf != nil, memberCount > 1 else { return nil }
+        return max(1, (settings.originConnections + memberCount - 1) / memberCount)
     }
 
     public mutating func next(for id: SourceID, now: Duration) -> Decision {
         if done.isComplete { return .finished }
         guard let me = sources[id], !me.quarantined else { return .retire }
         refreshPeerView()
+        if me.kind == .origin, let cap = originCap, me.inFlight >= cap { return .idle }
         var best: (chunk: Int, copies: Int)? = nil
         var earliestWait: Duration? = nil
         let n = layout.count
@@ -204,26 +236,107 @@ public struct ChunkScheduler: Sendable {
         }
         if let best {
             inFlight[best.chunk] = id
+            started[best.chunk] = now
+            received[best.chunk] = 0
             sources[id]!.inFlight += 1
             return .fetch(best.chunk)
         }
         if let earliestWait { return .waitUntil(earliestWait) }
+        if let chunk = endGameChunk(for: id, me, now: now) {
+            duplicates[chunk] = id
+            sources[id]!.inFlight += 1
+            return .duplicate(chunk)
+        }
         return .idle
     }
 
-    /// Records what happened to a chunk a source was fetching.
-    /// Throws when the download cannot finish (a chunk exhausted its attempts).
-    public mutating func report(_ outcome: Outcome, chunk: Int, from id: SourceID, now: Duration) throws(Failure) {
-        guard inFlight[chunk] == id else { return }  // stale report (already reassigned)
-        inFlight[chunk] = nil
+    /// Bytes received so far by the fetch of `chunk` that `id` runs (first copy only; feeds the end-game's estimate).
+    public mutating func progress(chunk: Int, from id: SourceID, bytes: Int64) {
+        guard inFlight[chunk] == id else { return }
+        received[chunk] = max(received[chunk] ?? 0, bytes)
+    }
+
+    /// When the fetch of an in-flight chunk is expected to end, from its bytes so far and its age (nil: not known yet;
+    /// a fetch with no byte at all is treated as never ending).
+    public func expectedRemaining(chunk: Int, now: Duration) -> Duration? {
+        guard inFlight[chunk] != nil, let since = started[chunk] else { return nil }
+        let age = now - since
+        let got = received[chunk] ?? 0
+        let left = layout.length(of: chunk) - got
+        guard left > 0 else { return .zero }
+        guard got > 0 else { return age >= settings.endGameMinRemaining ? .seconds(Int64.max / 4) : nil }
+        let seconds = Double(left) * age.inSeconds / Double(got)
+        return .seconds(min(seconds, 1e9))
+    }
+
+    /// The end-game choice for a source with nothing else to do, once every chunk left is in flight: the in-flight
+    /// chunk (of another source, or of another origin connection) expected to
+    /// finish last, when this source holds it, nobody duplicates it yet, fewer than `maxDuplicates` duplicates run,
+    /// and this source (at its last measured rate) would fetch the whole chunk before the first copy ends. The origin
+    /// never duplicates a chunk that another usable peer holds verified: that peer is asked for it instead.
+    private func endGameChunk(for id: SourceID, _ me: SourceState, now: Duration) -> Int? {
+        guard settings.maxDuplicates > 0, duplicates.count < settings.maxDuplicates else { return nil }
+        // Only at the very end (as BitTorrent's end-game): every chunk not done is being fetched. While some chunk
+        // still waits for a source (a peer's claim, a backoff), spare sources wait too: duplicates then would only
+        // take bandwidth and CPU from the transfers that are moving.
+        guard done.count + inFlight.count >= layout.count else { return nil }
+        var best: (chunk: Int, remaining: Duration)? = nil
+        for (chunk, owner) in inFlight where duplicates[chunk] == nil && holds(me, chunk) {
+            // A second connection to the origin may rescue the origin's own stuck chunk; a peer never duplicates itself.
+            if owner == id && me.kind != .origin { continue }
+            // A peer other than the slow one that holds the chunk verified is preferred over the origin.
+            let slowHolds = owner.kind == .peer && (sources[owner].map { !$0.quarantined && holds($0, chunk) } ?? false)
+            if me.kind == .origin && peerCopiesCache[chunk] - (slowHolds ? 1 : 0) > 0 { continue }
+            // In a swarm the origin's bytes are the scarce ones: it leaves a chunk that a LAN peer is sending to that
+            // peer (a stalled peer is timed out and its chunk goes back in play).
+            if me.kind == .origin && owner.kind == .peer && memberCount > 1 { continue }
+            let length = layout.length(of: chunk)
+            guard length <= settings.endGameMaxChunkBytes, let remaining = expectedRemaining(chunk: chunk, now: now),
+                  remaining >= settings.endGameMinRemaining else { continue }
+            if let r = rate[id], r > 0, Double(length) / r >= remaining.inSeconds { continue }
+            if best == nil || remaining > best!.remaining || (remaining == best!.remaining && chunk < best!.chunk) {
+                best = (chunk, remaining)
+            }
+        }
+        return best?.chunk
+    }
+
+    /// Whether `id` is still fetching `chunk` (first copy or duplicate); false once another copy won, or it was
+    /// given back.
+    public func isFetching(chunk: Int, by id: SourceID) -> Bool {
+        inFlight[chunk] == id || duplicates[chunk] == id
+    }
+
+    /// Records what happened to a chunk a source was fetching (its first copy or its end-game duplicate).
+    /// Returns, on `.verified`, the source whose other copy of the chunk lost the race (to be cancelled: its bytes are
+    /// discarded, not held against it). Throws when the download cannot finish (a chunk exhausted its attempts).
+    @discardableResult
+    public mutating func report(_ outcome: Outcome, chunk: Int, from id: SourceID, now: Duration) throws(Failure) -> SourceID? {
+        let first = inFlight[chunk] == id
+        guard first || duplicates[chunk] == id else { return nil }  // stale report (already reassigned or lost)
         sources[id]?.inFlight -= 1
+        if !first { duplicates[chunk] = nil }
         switch outcome {
         case .verified:
+            var loser: SourceID? = nil
+            if first {
+                inFlight[chunk] = nil
+                if let d = duplicates.removeValue(forKey: chunk) { loser = d; sources[d]?.inFlight -= 1 }
+            } else if let p = inFlight.removeValue(forKey: chunk) {
+                loser = p
+                sources[p]?.inFlight -= 1
+            }
+            if let since = started.removeValue(forKey: chunk), first {
+                let secs = (now - since).inSeconds
+                if secs > 0 { rate[id] = Double(layout.length(of: chunk)) / secs }
+            }
+            received[chunk] = nil
             done.insert(chunk)
             servedBy[chunk] = id
             notBefore[chunk] = nil
             sources[id]?.consecutiveFailures = 0
             sources[id]?.chunksDone += 1
+            return loser
         case .corrupt, .failed:
             if outcome == .corrupt, id.kind == .peer {
                 sources[id]?.quarantined = true
@@ -232,23 +345,48 @@ public struct ChunkScheduler: Sendable {
                 if s.kind == .peer && s.consecutiveFailures >= settings.peerFailureLimit { s.quarantined = true }
                 sources[id] = s
             }
+            // A failed duplicate costs the chunk nothing: its first copy is still on its way.
+            guard first else { return nil }
+            inFlight[chunk] = nil
+            received[chunk] = nil
+            started[chunk] = nil
             let n = (attempts[chunk] ?? 0) + 1
             attempts[chunk] = n
             if n >= settings.maxAttempts { throw .chunkExhausted(chunk: chunk, attempts: n) }
+            // A duplicate running becomes the chunk's fetch; it is not retried beside it.
+            if promoteDuplicate(chunk, now: now) { return nil }
             // A quarantined peer's chunk is retried elsewhere at once; otherwise back off.
             if sources[id]?.quarantined == true {
                 notBefore[chunk] = nil
             } else {
                 notBefore[chunk] = now + backoff(attempt: n)
             }
+            return nil
         }
     }
 
+    /// The first copy of a chunk is gone: its duplicate (if any) carries on as the chunk's fetch.
+    private mutating func promoteDuplicate(_ chunk: Int, now: Duration) -> Bool {
+        guard let d = duplicates.removeValue(forKey: chunk) else { return false }
+        inFlight[chunk] = d
+        started[chunk] = now
+        received[chunk] = 0
+        return true
+    }
+
     /// Gives a chunk back without counting an attempt (worker cancelled, source retired).
-    public mutating func release(chunk: Int, from id: SourceID) {
+    public mutating func release(chunk: Int, from id: SourceID, now: Duration = .zero) {
+        if duplicates[chunk] == id {
+            duplicates[chunk] = nil
+            sources[id]?.inFlight -= 1
+            return
+        }
         guard inFlight[chunk] == id else { return }
         inFlight[chunk] = nil
+        received[chunk] = nil
+        started[chunk] = nil
         sources[id]?.inFlight -= 1
+        _ = promoteDuplicate(chunk, now: now)
     }
 
     /// Forgets that a chunk was done (the whole-blob check blamed it); it will be fetched again.
@@ -278,4 +416,9 @@ public struct ChunkScheduler: Sendable {
     }
 
     public func backoff(attempt: Int) -> Duration { settings.backoff(attempt: attempt) }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double (for rates).
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

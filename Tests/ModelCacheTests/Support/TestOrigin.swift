@@ -24,6 +24,8 @@ final class TestOrigin: Sendable {
         case ignoreRangeButAdvertise
         /// Send the body at about this many bytes per second.
         case trickle(bytesPerSecond: Int)
+        /// Trickle (this many bytes per second) the first `times` GETs whose range starts at `offset`: one slow chunk.
+        case trickleFrom(offset: Int64, bytesPerSecond: Int, times: Int)
         /// Send this many body bytes, then nothing more (for up to 60 s) while keeping the connection open.
         case stallAfter(bytes: Int)
         /// All bodies together at most this many bytes per second (a shared uplink).
@@ -141,6 +143,7 @@ final class TestOrigin: Sendable {
     func respond(_ req: Request) async throws -> Response {
         let path = req.uri.path
         let isHead = req.method == .head
+        var slowChunk: Int? = nil
         let (file, faults, redirect, extra, failStatus, dropAfter) = state.withLock { s -> ([UInt8]?, [Fault], String?, [(String, String)], Int?, Int?) in
             s.requests += 1
             if req.headers[.authorization] != nil { s.authorized.append(path) }
@@ -159,6 +162,12 @@ final class TestOrigin: Sendable {
                     s.faults[i].fault = .dropAfter(bytes: bytes, times: times - 1)
                 case .dieAfter(let bytes):
                     if s.bytesServed >= Int64(bytes) { failStatus = 503 }
+                case .trickleFrom(let offset, let rate, let times) where times > 0 && !isHead:
+                    if let f = s.files[path], case .range(let r) = ByteRangeRequest.parse(req.headers[.range], size: Int64(f.count)),
+                       r.lowerBound == offset {
+                        slowChunk = rate
+                        s.faults[i].fault = .trickleFrom(offset: offset, bytesPerSecond: rate, times: times - 1)
+                    }
                 default: break
                 }
             }
@@ -208,7 +217,7 @@ final class TestOrigin: Sendable {
             headers[.contentLength] = String(served.count)
         }
         let body = served
-        let rate = faults.compactMap { f -> Int? in if case .trickle(let r) = f { return r }; return nil }.first
+        let rate = slowChunk ?? faults.compactMap { f -> Int? in if case .trickle(let r) = f { return r }; return nil }.first
         let stallAt = faults.compactMap { f -> Int? in if case .stallAfter(let b) = f { return b }; return nil }.first
         let shared = faults.compactMap { f -> Int? in if case .sharedRate(let r) = f { return r }; return nil }.first
         return Response(status: status, headers: headers, body: ResponseBody { writer in

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import ModelCache
+import ModelCacheCore
+
+/// The end-game in a real fetch (issue 12 §4): one chunk trickles from its source; an idle source fetches a second
+/// copy, the first verified copy is kept, the trickle is cancelled (its bytes discarded, its source not blamed), and
+/// the fetch ends with the right bytes without waiting for the trickle.
+@Suite(.serialized) struct EndGameFetchTests {
+    let bytes = testBytes(8 * Int(TestEnvironment.chunk))
+    var digest: BlobDigest { BlobDigest.of(bytes) }
+    /// 2 KB/s: the slow copy of a 64 KiB chunk would take about half a minute.
+    let trickle = 2_048
+
+    @Test func aChunkTricklingFromAPeerIsDuplicatedFromTheOrigin() async throws {
+        let origin = try await TestOrigin.start()
+        origin.serve("/m.bin", bytes)
+        let url = origin.url("/m.bin")
+        let entry = Catalogue.Entry(sha256: digest, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, urls: [url])
+        let slow = try await FakePeer.start(claims: [entry], serving: bytes, as: digest)
+        let slowChunk = 2
+        slow.server.inject(.trickleFrom(offset: Int64(slowChunk) * TestEnvironment.chunk, bytesPerSecond: trickle, times: 1),
+                           path: "/v1/blobs/\(digest.hex)")
+        let c = try await TestNode.start(extraPeers: [slow.address])
+        let r = try await c.fetch(url, sha256: digest)
+        #expect(c.env.contents(r.path) == bytes)
+        // The peer served every other chunk; the origin sent exactly the one chunk it duplicated.
+        #expect(r.sources["origin"] == TestEnvironment.chunk, "sources: \(r.sources)")
+        #expect(origin.getStarts == [Int64(slowChunk) * TestEnvironment.chunk])
+        // The trickle was cut, not waited for: the peer sent less than the whole file.
+        #expect(slow.server.bytesServed < Int64(bytes.count), "peer sent \(slow.server.bytesServed)")
+        // Slow is not malicious: the peer is not quarantined.
+        let status = await c.node.directory.status()
+        #expect(status.first { $0.name == slow.name }?.quarantined == false)
+        await slow.server.stop(); await c.stop(); await origin.stop()
+    }
+
+    @Test func anOriginChunkStuckOnOneConnectionIsFetchedAgainOnAnother() async throws {
+        let env = try TestEnvironment()
+        let origin = try await TestOrigin.start()
+        origin.serve("/m.bin", bytes)
+        let stuck = Int64(5) * TestEnvironment.chunk
+        origin.inject(.trickleFrom(offset: stuck, bytesPerSecond: trickle, times: 1))
+        let r = try await env.engine.fetch(env.request(origin.url("/m.bin"), sha256: digest, connections: 2))
+        #expect(r.sha256 == digest)
+        #expect(env.contents(r.path) == bytes)
+        // Chunk 5 was asked for twice (the trickle and its duplicate), every other chunk once.
+        #expect(origin.getStarts.filter { $0 == stuck }.count == 2)
+        #expect(origin.getStarts.count == 9)
+        // The trickled copy was abandoned part-way: less than one extra chunk crossed the wire.
+        #expect(origin.bytesServed < Int64(bytes.count) + TestEnvironment.chunk, "origin sent \(origin.bytesServed)")
+        #expect(r.sources["origin"].map { $0 >= Int64(bytes.count) } == true)
+        await origin.stop()
+        await env.close()
+    }
+
+    @Test func aDuplicateThatWinsStopsTheFirstCopysWrites() async throws {
+        let env = try TestEnvironment()
+        let partial = try SignalWakeTests.openPartial(env, bytes)
+        let range = partial.layout.range(of: 1)
+        let good = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
+        let junk = [UInt8](repeating: 0xEE, count: 4096)
+        let first = partial.beginWriting(chunk: 1)
+        try junk.withUnsafeBytes { try partial.write($0, at: range.lowerBound, chunk: 1, writer: first) }
+        // The duplicate wins: its bytes replace the first copy's, and the first copy may write no more.
+        try good.withUnsafeBytes { try partial.takeOver(chunk: 1, bytes: $0) }
+        #expect(throws: PartialDownload.LostChunk.self) {
+            try junk.withUnsafeBytes { try partial.write($0, at: range.lowerBound + 4096, chunk: 1, writer: first) }
+        }
+        #expect(try partial.sha256(ofChunk: 1) == BlobDigest.of(good))
+        // A copy of the wrong length is refused.
+        #expect(throws: ModelCacheError.self) { try junk.withUnsafeBytes { try partial.takeOver(chunk: 1, bytes: $0) } }
+        try partial.recordVerified(chunk: 1, digest: BlobDigest.of(good))
+        // Once verified, no token writes the chunk any more.
+        #expect(throws: PartialDownload.LostChunk.self) {
+            try junk.withUnsafeBytes { try partial.write($0, at: range.lowerBound, chunk: 1, writer: first) }
+        }
+        #expect(try partial.sha256(ofChunk: 1) == BlobDigest.of(good))
+        await env.close()
+    }
+}
