@@ -137,6 +137,7 @@ extension FetchEngine {
                         logger.warning("peer served a corrupt chunk", metadata: [
                             "peer": "\(source.id.name)", "chunk": "\(chunk)", "expected": "\(expected)", "got": "\(digest)"])
                         peers.blame(source.id.name, "served corrupt chunk \(chunk)")
+                        partial.abandon(chunk: chunk)
                         counters.discarded(partial.layout.length(of: chunk))
                         try await run.failed(chunk: chunk, from: source.id, corrupt: true,
                                              error: ModelCacheError.peerRejected(peer: source.id.name, detail: "corrupt chunk \(chunk)"))
@@ -145,6 +146,7 @@ extension FetchEngine {
                     try partial.recordVerified(chunk: chunk, digest: digest)
                     try await run.verified(chunk: chunk, digest: digest, from: source.id)
                 } catch let e as ChunkFetchError {
+                    partial.abandon(chunk: chunk)
                     counters.discarded(e.bytes)
                     if e.underlying is OriginClient.RangeIgnored || (source.id == .origin && !OriginClient.isRetryable(e.underlying)) {
                         await run.release(chunk: chunk, from: source.id)
@@ -194,10 +196,8 @@ extension FetchEngine {
             do {
                 try await client.fetch(url: info.requestedURL, range: range.lowerBound + got..<range.upperBound, info: info,
                                        ifRange: got > 0) { buffer, offset in
-                    try buffer.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
-                        try partial.write(p, at: offset)
-                        hasher.update(bufferPointer: p)
-                    }
+                    try partial.write(buffer, at: offset)
+                    buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     got += Int64(buffer.readableBytes)
                     counters.received(buffer.readableBytes, from: id)
                     onBytes()
@@ -247,10 +247,8 @@ extension FetchEngine {
                         guard let piece = slice.readSlice(length: n) else { break }
                         let needed = digests[chunk] == nil && !partial.isVerified(chunk)
                         if needed {
-                            try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
-                                try partial.write(p, at: position)
-                                hasher.update(bufferPointer: p)
-                            }
+                            try partial.write(piece, at: position)
+                            piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                             streamed += Int64(n)
                             counters.received(n, from: .origin)
                         }
