@@ -167,9 +167,12 @@ extension FetchEngine {
             let digest = try await withLossWatch(run, chunk, id, got: got) {
                 try await self.withDeadline(id.kind == .peer ? self.settings.peerChunkTimeout : nil) {
                     try await self.fetchChunk(chunk, from: id, info: source.info, client: client, range: layout.range(of: chunk), counters: counters,
-                                              write: { bytes, offset in
-                                                  if let memory { try memory.write(bytes, at: Int(offset - base)) }
-                                                  else { try partial.write(bytes, at: offset, chunk: chunk, writer: writer) }
+                                              write: { piece, offset in
+                                                  if let memory {
+                                                      try piece.withUnsafeReadableBytes { try memory.write($0, at: Int(offset - base)) }
+                                                  } else {
+                                                      try partial.write(piece, at: offset, chunk: chunk, writer: writer)
+                                                  }
                                               }) { bytes in
                         got.value.store(bytes, ordering: .relaxed)
                         run.noteBytes(chunk: chunk, from: id, bytes: bytes)
@@ -182,6 +185,7 @@ extension FetchEngine {
                 logger.warning("peer served a corrupt chunk", metadata: [
                     "peer": "\(source.id.name)", "chunk": "\(chunk)", "expected": "\(expected)", "got": "\(digest)"])
                 peers.blame(source.id.name, "served corrupt chunk \(chunk)")
+                if !duplicate { partial.abandon(chunk: chunk) }  // its bytes, held for the whole-blob hasher
                 counters.discarded(length)
                 try await run.failed(chunk: chunk, from: source.id, corrupt: true,
                                      error: ModelCacheError.peerRejected(peer: source.id.name, detail: "corrupt chunk \(chunk)"))
@@ -204,6 +208,8 @@ extension FetchEngine {
                     "chunk": "\(chunk)", "source": "\(source.id)", "duplicate": "\(duplicate)", "bytes": "\(e.bytes)"])
                 return
             }
+            // The next attempt starts again from the chunk's first byte (a duplicate held nothing in the window).
+            if !duplicate { partial.abandon(chunk: chunk) }
             if e.underlying is OriginClient.RangeIgnored || (source.id == .origin && !OriginClient.isRetryable(e.underlying)) {
                 await run.release(chunk: chunk, from: source.id)
                 throw e.underlying
@@ -263,7 +269,7 @@ extension FetchEngine {
     /// same source and the same file (`info`'s ETag and size are checked again, `If-Range` asks for them), with the
     /// running hash kept: a source that drops every few MiB still completes a larger chunk.
     func fetchChunk(_ chunk: Int, from id: SourceID, info: OriginInfo, client: OriginClient, range: Range<Int64>,
-                    counters: TransferCounters, write: @escaping @Sendable (UnsafeRawBufferPointer, Int64) throws -> Void,
+                    counters: TransferCounters, write: @escaping @Sendable (ByteBuffer, Int64) throws -> Void,
                     onBytes: @Sendable (Int64) -> Void = { _ in }) async throws -> BlobDigest {
         var hasher = SHA256()
         var got: Int64 = 0
@@ -273,10 +279,8 @@ extension FetchEngine {
             do {
                 try await client.fetch(url: info.requestedURL, range: range.lowerBound + got..<range.upperBound, info: info,
                                        ifRange: got > 0) { buffer, offset in
-                    try buffer.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws in
-                        try write(p, offset)
-                        hasher.update(bufferPointer: p)
-                    }
+                    try write(buffer, offset)
+                    buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     got += Int64(buffer.readableBytes)
                     counters.received(buffer.readableBytes, from: id)
                     onBytes(got)
@@ -326,10 +330,8 @@ extension FetchEngine {
                         guard let piece = slice.readSlice(length: n) else { break }
                         let needed = digests[chunk] == nil && !partial.isVerified(chunk)
                         if needed {
-                            try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in
-                                try partial.write(p, at: position)
-                                hasher.update(bufferPointer: p)
-                            }
+                            try partial.write(piece, at: position)
+                            piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                             streamed += Int64(n)
                             counters.received(n, from: .origin)
                         }

@@ -198,6 +198,10 @@ public struct OriginClient: Sendable {
     }
 }
 
+/// How much one socket read of an origin or peer connection may take: grows from 64 KiB up to 1 MiB while reads fill
+/// their buffer (a bulk body), shrinks back when they do not.
+let bodyReadAllocator = AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 64 * 1024, maximum: 1 << 20)
+
 extension HTTPClient {
     /// The client used for origins and peers: redirects followed by the engine itself (to keep hop headers),
     /// stalls detected by a read timeout, bodies passed through undecoded, and connection failures reported at
@@ -217,6 +221,10 @@ extension HTTPClient {
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
         config.connectionPool.retryConnectionEstablishment = false
         config.decompression = .disabled
+        // Larger socket reads: NIO's default allocator stops at 64 KiB, so a 1 GiB body took 16k reads, each one a
+        // hop from the event loop to the task that writes and hashes it (issue 12). Up to 1 MiB per read here.
+        config.http1_1ConnectionDebugInitializer = { channel in channel.setOption(ChannelOptions.recvAllocator, value: bodyReadAllocator) }
+        config.http2ConnectionDebugInitializer = { channel in channel.setOption(ChannelOptions.recvAllocator, value: bodyReadAllocator) }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 }

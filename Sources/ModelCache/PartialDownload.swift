@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Logging
 import ModelCacheCore
+import NIOCore
 
 /// A download in progress under `partial/<sha256 of the URL>/`: `data` (preallocated to the blob's size, chunks
 /// written at their offsets), `meta.json` (what the bytes are: URL, size, chunk size, validators), and
@@ -22,14 +23,28 @@ public final class PartialDownload: Sendable {
     public let layout: ChunkLayout
     let data: PosixFile
     let journal: PosixFile
-    /// Chunks whose bytes are on disk and verified (resumed ones included).
-    private let verified: Mutex<ChunkSet>
+    /// Chunks whose bytes are on disk and verified (resumed ones included), and the pieces the whole-blob hasher
+    /// holds in memory (`HashWindow`), under one lock: a piece is never held for a chunk already verified.
+    private let state: Mutex<State>
+    private struct State {
+        var verified: ChunkSet
+        var window: HashWindow<ByteBuffer>
+        /// Bytes the whole-blob hasher took from memory, and read back from the file.
+        var hashedFromMemory: Int64 = 0
+        var hashedFromFile: Int64 = 0
+    }
+
+    /// Most bytes of written pieces held for the whole-blob hasher (4 chunks of the default size): with 4
+    /// connections about every byte is hashed from memory; more connections, or chunks far ahead of the hasher,
+    /// are read back from the file (the page cache) past it. Keeps a fetch's peak RSS well under 64 MiB.
+    public static let defaultWindowCap = 16 << 20
 
     public var dataPath: String { dir + "/data" }
 
     /// Opens (resuming when the origin's validators still match) or creates the partial download of `meta.url`.
     /// Returns the chunks verified by an earlier run; each one is re-hashed from disk before it is trusted.
-    public static func open(in store: Store, meta: Meta, logger: Logger) throws -> (PartialDownload, [Int: BlobDigest]) {
+    public static func open(in store: Store, meta: Meta, windowCap: Int = defaultWindowCap,
+                            logger: Logger) throws -> (PartialDownload, [Int: BlobDigest]) {
         let key = BlobDigest.of(Array(meta.url.utf8)).hex
         let dir = store.partialDir + "/" + key
         let layout = try ChunkLayout(size: meta.size, chunkSize: meta.chunkSize)
@@ -67,7 +82,8 @@ public final class PartialDownload: Sendable {
         for (chunk, digest) in resumed.sorted(by: { $0.key < $1.key }) {
             if (try? FileHasher.sha256(of: data, range: layout.range(of: chunk))) == digest { confirmed[chunk] = digest }
         }
-        let partial = PartialDownload(dir: dir, meta: meta, layout: layout, data: data, journal: journal, verified: confirmed.keys)
+        let partial = PartialDownload(dir: dir, meta: meta, layout: layout, data: data, journal: journal, verified: confirmed.keys,
+                                      windowCap: windowCap)
         if !resumed.isEmpty {
             logger.info("resuming partial download", metadata: [
                 "url": "\(meta.url)", "chunks.verified": "\(confirmed.count)", "chunks.total": "\(layout.count)"])
@@ -75,7 +91,8 @@ public final class PartialDownload: Sendable {
         return (partial, confirmed)
     }
 
-    init(dir: String, meta: Meta, layout: ChunkLayout, data: PosixFile, journal: PosixFile, verified: some Sequence<Int>) {
+    init(dir: String, meta: Meta, layout: ChunkLayout, data: PosixFile, journal: PosixFile, verified: some Sequence<Int>,
+         windowCap: Int = defaultWindowCap) {
         self.dir = dir
         self.meta = meta
         self.layout = layout
@@ -83,11 +100,17 @@ public final class PartialDownload: Sendable {
         self.journal = journal
         var set = ChunkSet(capacity: layout.count)
         for c in verified { set.insert(c) }
-        self.verified = Mutex(set)
+        self.state = Mutex(State(verified: set, window: HashWindow(layout: layout, cap: windowCap)))
     }
 
-    public func isVerified(_ chunk: Int) -> Bool { verified.withLock { $0.contains(chunk) } }
-    public var verifiedSet: ChunkSet { verified.withLock { $0 } }
+    public func isVerified(_ chunk: Int) -> Bool { state.withLock { $0.verified.contains(chunk) } }
+    public var verifiedSet: ChunkSet { state.withLock { $0.verified } }
+
+    /// How the whole-blob hasher got its bytes so far: from pieces held in memory, and read back from the file;
+    /// and the most bytes it held at once.
+    public var hashSources: (memory: Int64, file: Int64, peakHeld: Int) {
+        state.withLock { ($0.hashedFromMemory, $0.hashedFromFile, $0.window.peakHeldBytes) }
+    }
 
     private let whole = Mutex(false)
     /// Set once the whole file matched its expected digest (before the fsync and commit): every byte may be served.
@@ -132,11 +155,12 @@ public final class PartialDownload: Sendable {
         return token
     }
 
-    /// Writes bytes of `chunk` for the fetch holding `writer`; throws `LostChunk` once another copy took the chunk.
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64, chunk: Int, writer: UInt64) throws {
+    /// Writes a piece of `chunk` for the fetch holding `writer` (and offers it to the whole-blob hasher's window, as
+    /// `write(_:at:)`); throws `LostChunk` once another copy took the chunk.
+    func write(_ piece: ByteBuffer, at offset: Int64, chunk: Int, writer: UInt64) throws {
         try writers[chunk % Self.writerStripes].owners.withLock { (owners: inout [Int: UInt64]) throws in
             guard owners[chunk] == writer else { throw LostChunk(chunk: chunk) }
-            try data.write(bytes, at: offset)
+            try write(piece, at: offset)
         }
     }
 
@@ -151,7 +175,26 @@ public final class PartialDownload: Sendable {
         try writers[chunk % Self.writerStripes].owners.withLock { (owners: inout [Int: UInt64]) throws in
             owners[chunk] = token
             try data.write(bytes, at: range.lowerBound)
+            // The window may hold the losing copy's first bytes: the hasher reads the winner's from the file.
+            state.withLock { $0.window.abandon(chunk: chunk) }
         }
+    }
+
+    /// Writes a piece received for one chunk (it must not cross the chunk's end) and offers it to the whole-blob
+    /// hasher's window, which keeps it (without a copy) until the hasher's turn comes for that chunk.
+    public func write(_ piece: ByteBuffer, at offset: Int64) throws(ModelCacheError) {
+        try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in try data.write(p, at: offset) }
+        let count = piece.readableBytes
+        let chunk = offset >= 0 ? Int(offset / layout.chunkSize) : -1
+        guard chunk >= 0 && chunk < layout.count else { return }
+        state.withLock { s in
+            if s.verified.contains(chunk) { s.window.abandon(chunk: chunk) } else { s.window.offer(piece, count: count, at: offset) }
+        }
+    }
+
+    /// Forgets the pieces held for a chunk whose attempt failed (its next attempt starts again from its first byte).
+    public func abandon(chunk: Int) {
+        state.withLock { $0.window.abandon(chunk: chunk) }
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(ModelCacheError) -> Int {
@@ -165,13 +208,14 @@ public final class PartialDownload: Sendable {
         // Its writer token is dropped: a late copy of it still on its way now finds no token and writes nothing.
         writers[chunk % Self.writerStripes].owners.withLock { _ = $0.removeValue(forKey: chunk) }
         data.startWriteBack(layout.range(of: chunk))
-        verified.withLock { _ = $0.insert(chunk) }
+        state.withLock { _ = $0.verified.insert(chunk) }
         changes.notify()
     }
 
-    /// Hashes the whole blob in order while the download runs: each chunk is read back (from the page cache) as soon
-    /// as it is verified, so the final check costs no extra pass at the end. Runs until every chunk is hashed, or
-    /// until cancelled (when the download fails).
+    /// Hashes the whole blob in order while the download runs: each chunk is hashed as soon as it is verified and
+    /// every chunk before it is hashed, from the pieces the window held in memory, the rest of it read back from the
+    /// file (the page cache), so the final check costs no extra pass at the end. Runs until every chunk is hashed,
+    /// or until cancelled (when the download fails).
     public func hashInOrder() async throws -> BlobDigest {
         var hasher = SHA256()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
@@ -183,7 +227,17 @@ public final class PartialDownload: Sendable {
                 try Task.checkCancellation()
                 await changes.wait(since: seen)
             }
-            try FileHasher.forEachBlock(of: data, range: layout.range(of: chunk), buffer: buffer) { hasher.update(bufferPointer: $0) }
+            let (pieces, inMemory) = state.withLock { $0.window.take(chunk: chunk) }
+            for piece in pieces { piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } }
+            let range = layout.range(of: chunk)
+            let rest = range.lowerBound + inMemory..<range.upperBound
+            if !rest.isEmpty {
+                try FileHasher.forEachBlock(of: data, range: rest, buffer: buffer) { hasher.update(bufferPointer: $0) }
+            }
+            state.withLock {
+                $0.hashedFromMemory += inMemory
+                $0.hashedFromFile += Int64(rest.count)
+            }
             await Task.yield()
         }
         return BlobDigest(hasher.finalize())

@@ -131,8 +131,8 @@ private let good = ["txtvers=1", "pv=1", "id=\(goodID)", "cv=42"]
     }
 }
 
-/// Deterministic generator for tests.
-private struct SplitMix64: RandomNumberGenerator {
+/// Deterministic generator for tests (also used by HashWindowTests).
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 @testable import ModelCache
 import ModelCacheCore
@@ -61,11 +62,11 @@ import ModelCacheCore
         let good = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
         let junk = [UInt8](repeating: 0xEE, count: 4096)
         let first = partial.beginWriting(chunk: 1)
-        try junk.withUnsafeBytes { try partial.write($0, at: range.lowerBound, chunk: 1, writer: first) }
+        try partial.write(ByteBuffer(bytes: junk), at: range.lowerBound, chunk: 1, writer: first)
         // The duplicate wins: its bytes replace the first copy's, and the first copy may write no more.
         try good.withUnsafeBytes { try partial.takeOver(chunk: 1, bytes: $0) }
         #expect(throws: PartialDownload.LostChunk.self) {
-            try junk.withUnsafeBytes { try partial.write($0, at: range.lowerBound + 4096, chunk: 1, writer: first) }
+            try partial.write(ByteBuffer(bytes: junk), at: range.lowerBound + 4096, chunk: 1, writer: first)
         }
         #expect(try partial.sha256(ofChunk: 1) == BlobDigest.of(good))
         // A copy of the wrong length is refused.
@@ -73,9 +74,30 @@ import ModelCacheCore
         try partial.recordVerified(chunk: 1, digest: BlobDigest.of(good))
         // Once verified, no token writes the chunk any more.
         #expect(throws: PartialDownload.LostChunk.self) {
-            try junk.withUnsafeBytes { try partial.write($0, at: range.lowerBound, chunk: 1, writer: first) }
+            try partial.write(ByteBuffer(bytes: junk), at: range.lowerBound, chunk: 1, writer: first)
         }
         #expect(try partial.sha256(ofChunk: 1) == BlobDigest.of(good))
+        await env.close()
+    }
+
+    /// The first copy's bytes were offered to the whole-blob hasher's window before the duplicate won: the hasher
+    /// must hash the winner's bytes (from the file), not the loser's held prefix.
+    @Test func theWholeBlobHashUsesTheWinnersBytesAfterATakeOver() async throws {
+        let env = try TestEnvironment()
+        let partial = try SignalWakeTests.openPartial(env, bytes)
+        let hashing = Task { try await partial.hashInOrder() }
+        for chunk in 0..<partial.layout.count where chunk != 1 {
+            let r = partial.layout.range(of: chunk)
+            try partial.write(ByteBuffer(bytes: bytes[Int(r.lowerBound)..<Int(r.upperBound)]), at: r.lowerBound)
+            try partial.recordVerified(chunk: chunk, digest: BlobDigest.of(Array(bytes[Int(r.lowerBound)..<Int(r.upperBound)])))
+        }
+        let range = partial.layout.range(of: 1)
+        let good = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
+        let first = partial.beginWriting(chunk: 1)
+        try partial.write(ByteBuffer(bytes: [UInt8](repeating: 0xEE, count: 4096)), at: range.lowerBound, chunk: 1, writer: first)
+        try good.withUnsafeBytes { try partial.takeOver(chunk: 1, bytes: $0) }
+        try partial.recordVerified(chunk: 1, digest: BlobDigest.of(good))
+        #expect(try await hashing.value == digest)
         await env.close()
     }
 }
