@@ -39,6 +39,30 @@ import ModelCacheCore
         await origin.stop()
     }
 
+    /// Issue 12 §4: a node that joins a running download half a second late takes what the first node already
+    /// verified from it and splits the rest of the origin's work; neither waits for the other.
+    @Test func aNodeJoiningLateTakesTheFirstNodesChunksAndItsShare() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(16 * 1024 * 1024)
+        let digest = BlobDigest.of(bytes)
+        origin.serve("/late", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        origin.inject(.sharedRate(bytesPerSecond: 8 * 1024 * 1024))
+        let nodes = try await mesh(2)
+        let url = origin.url("/late")
+        let first = Task { try await nodes[0].fetch(url, chunkSize: 256 * 1024) }
+        try await Task.sleep(for: .milliseconds(500))
+        let late = try await nodes[1].fetch(url, chunkSize: 256 * 1024)
+        let early = try await first.value
+        #expect(early.sha256 == digest && late.sha256 == digest)
+        for n in nodes { #expect(PosixFile.readAll(try #require(try n.env.store.lookup(digest: digest)).path) == bytes) }
+        // The late node copied what the first one had (and took its share of the rest from the origin).
+        #expect((late.sources["peer \(nodes[0].name)"] ?? 0) > 0, "late node's sources: \(late.sources)")
+        let ratio = Double(origin.bytesServed) / Double(bytes.count)
+        #expect(ratio <= 1.1, "origin served \(ratio)x the size; sources \(early.sources) / \(late.sources)")
+        for n in nodes { await n.stop() }
+        await origin.stop()
+    }
+
     @Test func aNodeKilledMidSwarmLeavesTheOthersToFinish() async throws {
         let origin = try await TestOrigin.start()
         let bytes = testBytes(16 * 1024 * 1024)
