@@ -43,6 +43,10 @@ public struct ChunkScheduler: Sendable {
         public var maxDuplicates: Int = 2
         /// End-game: a chunk is duplicated only when its fetch is expected to need at least this much longer.
         public var endGameMinRemaining: Duration = .milliseconds(500)
+        /// End-game: another origin connection duplicates an origin chunk only when that chunk is expected to need at
+        /// least this much longer (a stuck or crawling connection). Connections to one origin share its bottleneck:
+        /// racing a chunk that is merely slower there only costs origin bytes.
+        public var endGameOriginStall: Duration = .seconds(5)
         /// End-game: chunks larger than this are never duplicated (a duplicate is held in memory until it wins).
         public var endGameMaxChunkBytes: Int64 = 16 << 20
         public init() {}
@@ -293,6 +297,7 @@ public struct ChunkScheduler: Sendable {
             let length = layout.length(of: chunk)
             guard length <= settings.endGameMaxChunkBytes, let remaining = expectedRemaining(chunk: chunk, now: now),
                   remaining >= settings.endGameMinRemaining else { continue }
+            if me.kind == .origin && owner.kind == .origin && remaining < settings.endGameOriginStall { continue }
             if let r = rate[id], r > 0, Double(length) / r >= remaining.inSeconds { continue }
             if best == nil || remaining > best!.remaining || (remaining == best!.remaining && chunk < best!.chunk) {
                 best = (chunk, remaining)
