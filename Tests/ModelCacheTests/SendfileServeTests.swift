@@ -209,6 +209,7 @@ import ModelCacheCore
         let handler = SendfileHandler(eventLoop: channel.eventLoop)
         let sender = handler.sender
         try await channel.pipeline.addHandler(handler)
+        #expect(FileRegionSender.of(channel) === sender)
         let file = try OpenFile(path: path)
 
         // The route's side: markers through a writer that records them; returns once every region was written.
@@ -242,6 +243,7 @@ import ModelCacheCore
 
         // After the connection closed, nothing is registered and the route hears it.
         _ = try await channel.finish()
+        #expect(FileRegionSender.of(channel) == nil)  // the connection is gone: its sender with it
         sender.close()
         await #expect(throws: (any Error).self) {
             var w: any ResponseBodyWriter = RecordingWriter(recorder: recorder)

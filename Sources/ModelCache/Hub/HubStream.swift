@@ -27,7 +27,7 @@ struct HubStream: Sendable {
     func body(_ range: Range<Int64>) -> ResponseBody {
         let channel = ServingChannel.current
         return ResponseBody(contentLength: range.count) { writer in
-            let sender = await channel.asyncMap(FileRegionSender.of)
+            let sender = channel.flatMap(FileRegionSender.of)
             var offset = range.lowerBound
             var lastProgress = ContinuousClock.now
             while offset < range.upperBound {
@@ -79,7 +79,7 @@ struct HubStream: Sendable {
     static func fileBody(_ path: String, _ range: Range<Int64>) -> ResponseBody {
         let channel = ServingChannel.current
         return ResponseBody(contentLength: range.count) { writer in
-            _ = try await HubStream.copy(path, range, to: &writer, sender: await channel.asyncMap(FileRegionSender.of))
+            _ = try await HubStream.copy(path, range, to: &writer, sender: channel.flatMap(FileRegionSender.of))
             try await writer.finish(nil)
         }
     }

@@ -34,11 +34,21 @@ final class FileRegionSender: Sendable {
     /// socket; `send` keeps two queued, so a connection holds at most 8 MiB of file regions.
     static let regionSize: Int64 = 4 << 20
 
+    /// The senders of the open connections that have a `SendfileHandler`, by connection (added when the handler is,
+    /// removed when the connection closes), so that a route finds its connection's without a trip to its event loop.
+    private static let senders = Mutex<[ObjectIdentifier: FileRegionSender]>([:])
+
+    static func register(_ sender: FileRegionSender, for channel: any Channel) {
+        senders.withLock { $0[ObjectIdentifier(channel)] = sender }
+    }
+
+    static func unregister(_ channel: any Channel) {
+        _ = senders.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
     /// The sender of `channel`'s `SendfileHandler`, if it has one.
-    static func of(_ channel: any Channel) async -> FileRegionSender? {
-        try? await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.handler(type: SendfileHandler.self).sender
-        }.get()
+    static func of(_ channel: any Channel) -> FileRegionSender? {
+        senders.withLock { $0[ObjectIdentifier(channel)] }
     }
 
     /// Writes `range` of `file` through `writer` as regions of at most `regionSize` bytes; `before` runs before each
@@ -164,13 +174,5 @@ final class OpenFile: Sendable {
         /// The file is not there (ENOENT).
         var missing = false
         var description: String { detail }
-    }
-}
-
-extension Optional {
-    /// `transform` of the wrapped value, awaited; nil stays nil.
-    func asyncMap<T>(_ transform: (Wrapped) async -> T?) async -> T? {
-        guard let value = self else { return nil }
-        return await transform(value)
     }
 }

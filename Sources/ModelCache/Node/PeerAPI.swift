@@ -192,7 +192,7 @@ public struct PeerAPI: Sendable {
         let channel = ServingChannel.current
         return ResponseBody(contentLength: range.count) { writer in
             defer { uploads.release() }
-            if let sender = await channel.asyncMap(FileRegionSender.of) {
+            if let sender = channel.flatMap(FileRegionSender.of) {
                 let file = try OpenFile(path: path)
                 try await sender.send(file, range, to: &writer, regionSize: limiter == nil ? FileRegionSender.regionSize : 512 << 10,
                                       before: { try await limiter?.consume($0) }, after: served)
