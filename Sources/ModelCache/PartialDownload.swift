@@ -73,11 +73,11 @@ public final class PartialDownload: Sendable {
         }
     }
 
-    /// Most bytes of written pieces held for the whole-blob hasher (two chunks of the default size). Measured
-    /// (issue 12 §1, 1 GiB, 4 connections, 2 busy cores): the hasher runs behind the connections by more than any
-    /// window that keeps peak RSS under 64 MiB, so 6–10% of the bytes come from memory at 8–16 MiB; each 4 MiB
-    /// more costs 4 MiB of RSS. A faster disk-bound or single-connection fetch keeps the hasher closer.
-    public static let defaultWindowCap = 8 << 20
+    /// Most bytes of written pieces held for the whole-blob hasher (one chunk of the default size, in two buffers:
+    /// one being hashed, one filling). Measured (issue 12 §1, 1 GiB, 2 busy cores): the hasher runs behind the
+    /// connections by more than any window that keeps peak RSS under 64 MiB (6–10% of the bytes came from memory at
+    /// 8–16 MiB, each 4 MiB more costing 4 MiB of RSS, and 8 connections at 8 MiB peaked at 65 MiB).
+    public static let defaultWindowCap = 4 << 20
 
     public var dataPath: String { dir + "/data" }
 
