@@ -225,7 +225,8 @@ public final class FetchEngine: Sendable {
         var digests = resumed
         var servedBy: [Int: SourceID] = [:]
         var whole = try await withThrowingTaskGroup(of: BlobDigest?.self) { group in
-            group.addTask { try await partial.hashInOrder() }
+            // The hasher is the one piece left to finish after the last byte: it goes ahead of the connections.
+            group.addTask(priority: .high) { try await partial.hashInOrder() }
             if let progress {
                 group.addTask {
                     while !Task.isCancelled {

@@ -28,16 +28,56 @@ public final class PartialDownload: Sendable {
     private let state: Mutex<State>
     private struct State {
         var verified: ChunkSet
-        var window: HashWindow<ByteBuffer>
+        /// Which bytes of which chunks are held (the pieces are their lengths: the bytes are in `copies`).
+        var window: HashWindow<Int>
+        /// The held bytes of each chunk, copied from the received pieces in order into one buffer per chunk (NIO's
+        /// receive buffers go back to its pool at once); a buffer the hasher is done with is kept for reuse.
+        var copies: [Int: ByteBuffer] = [:]
+        var spare: [ByteBuffer] = []
+        /// Chunk buffers allowed at once (the cap over the chunk size, plus one).
+        let maxBuffers: Int
+        var buffers = 0
         /// Bytes the whole-blob hasher took from memory, and read back from the file.
         var hashedFromMemory: Int64 = 0
         var hashedFromFile: Int64 = 0
+
+        init(verified: ChunkSet, layout: ChunkLayout, cap: Int) {
+            self.verified = verified
+            self.window = HashWindow(layout: layout, cap: cap)
+            // One more than the cap holds: the chunk being hashed keeps its buffer until it is hashed, and the
+            // chunk that a connection starts meanwhile finds one.
+            self.maxBuffers = cap > 0 ? 1 + max(1, cap / Int(max(1, min(layout.chunkSize, Int64(cap))))) : 0
+        }
+
+        /// Offers a piece just written for `chunk` to the window, and copies it when the window holds it.
+        mutating func hold(_ piece: ByteBuffer, chunk: Int, startsChunk: Bool, at offset: Int64, reserve: Int) {
+            if verified.contains(chunk) { window.abandon(chunk: chunk); release(chunk); return }
+            if copies[chunk] == nil {
+                // A chunk needs a buffer before its first piece is held; none free: this attempt is read back.
+                guard startsChunk, buffers < maxBuffers || !spare.isEmpty else { window.abandon(chunk: chunk); return }
+                if let b = spare.popLast() { copies[chunk] = b } else {
+                    buffers += 1
+                    copies[chunk] = ByteBufferAllocator().buffer(capacity: reserve)
+                }
+            }
+            guard window.offer(piece.readableBytes, count: piece.readableBytes, at: offset) else { return }
+            if startsChunk { copies[chunk]?.clear() }
+            copies[chunk]?.writeImmutableBuffer(piece)
+        }
+
+        /// Gives a chunk's buffer back for reuse.
+        mutating func release(_ chunk: Int) {
+            guard var b = copies.removeValue(forKey: chunk) else { return }
+            b.clear()
+            spare.append(b)
+        }
     }
 
-    /// Most bytes of written pieces held for the whole-blob hasher (4 chunks of the default size): with 4
-    /// connections about every byte is hashed from memory; more connections, or chunks far ahead of the hasher,
-    /// are read back from the file (the page cache) past it. Keeps a fetch's peak RSS well under 64 MiB.
-    public static let defaultWindowCap = 16 << 20
+    /// Most bytes of written pieces held for the whole-blob hasher (one chunk of the default size, in two buffers:
+    /// one being hashed, one filling). Measured (issue 12 §1, 1 GiB, 2 busy cores): the hasher runs behind the
+    /// connections by more than any window that keeps peak RSS under 64 MiB (6–10% of the bytes came from memory at
+    /// 8–16 MiB, each 4 MiB more costing 4 MiB of RSS, and 8 connections at 8 MiB peaked at 65 MiB).
+    public static let defaultWindowCap = 4 << 20
 
     public var dataPath: String { dir + "/data" }
 
@@ -100,7 +140,7 @@ public final class PartialDownload: Sendable {
         self.journal = journal
         var set = ChunkSet(capacity: layout.count)
         for c in verified { set.insert(c) }
-        self.state = Mutex(State(verified: set, window: HashWindow(layout: layout, cap: windowCap)))
+        self.state = Mutex(State(verified: set, layout: layout, cap: windowCap))
     }
 
     public func isVerified(_ chunk: Int) -> Bool { state.withLock { $0.verified.contains(chunk) } }
@@ -176,25 +216,30 @@ public final class PartialDownload: Sendable {
             owners[chunk] = token
             try data.write(bytes, at: range.lowerBound)
             // The window may hold the losing copy's first bytes: the hasher reads the winner's from the file.
-            state.withLock { $0.window.abandon(chunk: chunk) }
+            state.withLock {
+                $0.window.abandon(chunk: chunk)
+                $0.release(chunk)
+            }
         }
     }
 
     /// Writes a piece received for one chunk (it must not cross the chunk's end) and offers it to the whole-blob
-    /// hasher's window, which keeps it (without a copy) until the hasher's turn comes for that chunk.
+    /// hasher's window, which keeps a copy until the hasher's turn comes for that chunk.
     public func write(_ piece: ByteBuffer, at offset: Int64) throws(ModelCacheError) {
         try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in try data.write(p, at: offset) }
-        let count = piece.readableBytes
         let chunk = offset >= 0 ? Int(offset / layout.chunkSize) : -1
-        guard chunk >= 0 && chunk < layout.count else { return }
-        state.withLock { s in
-            if s.verified.contains(chunk) { s.window.abandon(chunk: chunk) } else { s.window.offer(piece, count: count, at: offset) }
-        }
+        guard chunk >= 0 && chunk < layout.count, piece.readableBytes > 0 else { return }
+        let range = layout.range(of: chunk)
+        let reserve = Int(min(range.upperBound - range.lowerBound, Int64(Self.defaultWindowCap)))
+        state.withLock { $0.hold(piece, chunk: chunk, startsChunk: offset == range.lowerBound, at: offset, reserve: reserve) }
     }
 
     /// Forgets the pieces held for a chunk whose attempt failed (its next attempt starts again from its first byte).
     public func abandon(chunk: Int) {
-        state.withLock { $0.window.abandon(chunk: chunk) }
+        state.withLock {
+            $0.window.abandon(chunk: chunk)
+            $0.release(chunk)
+        }
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(ModelCacheError) -> Int {
@@ -227,8 +272,15 @@ public final class PartialDownload: Sendable {
                 try Task.checkCancellation()
                 await changes.wait(since: seen)
             }
-            let (pieces, inMemory) = state.withLock { $0.window.take(chunk: chunk) }
-            for piece in pieces { piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } }
+            // Moved out (no other reference stays), so that it is written into again without a copy once spare.
+            var copy = state.withLock { $0.copies.removeValue(forKey: chunk) }
+            let inMemory = state.withLock { $0.window.take(chunk: chunk).bytes }
+            copy?.withUnsafeReadableBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(Int(inMemory)))) }
+            if var spare = copy {
+                copy = nil  // the only reference left: the next chunk writes into it without a copy
+                spare.clear()
+                state.withLock { $0.spare.append(spare) }
+            }
             let range = layout.range(of: chunk)
             let rest = range.lowerBound + inMemory..<range.upperBound
             if !rest.isEmpty {

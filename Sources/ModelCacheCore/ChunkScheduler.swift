@@ -43,8 +43,8 @@ public struct ChunkScheduler: Sendable {
         public var maxDuplicates: Int = 2
         /// End-game: a chunk is duplicated only when its fetch is expected to need at least this much longer.
         public var endGameMinRemaining: Duration = .milliseconds(500)
-        /// End-game: another origin connection duplicates an origin chunk only when that chunk is expected to need at
-        /// least this much longer (a stuck or crawling connection). Connections to one origin share its bottleneck:
+        /// End-game: another origin connection duplicates an origin chunk only when that chunk has been in flight this
+        /// long and is expected to need at least this much longer (a stuck or crawling connection). Connections to one origin share its bottleneck:
         /// racing a chunk that is merely slower there only costs origin bytes.
         public var endGameOriginStall: Duration = .seconds(5)
         /// End-game: chunks larger than this are never duplicated (a duplicate is held in memory until it wins).
@@ -297,7 +297,12 @@ public struct ChunkScheduler: Sendable {
             let length = layout.length(of: chunk)
             guard length <= settings.endGameMaxChunkBytes, let remaining = expectedRemaining(chunk: chunk, now: now),
                   remaining >= settings.endGameMinRemaining else { continue }
-            if me.kind == .origin && owner.kind == .origin && remaining < settings.endGameOriginStall { continue }
+            if me.kind == .origin && owner.kind == .origin {
+                // In flight that long and still that far from its end (a chunk without a byte yet counts as stuck only
+                // once its age says so: on a loaded machine the first byte can take a while).
+                guard remaining >= settings.endGameOriginStall, let since = started[chunk],
+                      now - since >= settings.endGameOriginStall else { continue }
+            }
             if let r = rate[id], r > 0, Double(length) / r >= remaining.inSeconds { continue }
             if best == nil || remaining > best!.remaining || (remaining == best!.remaining && chunk < best!.chunk) {
                 best = (chunk, remaining)
