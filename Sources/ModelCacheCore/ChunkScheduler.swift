@@ -242,13 +242,13 @@ public struct ChunkScheduler: Sendable {
             inFlight[best.chunk] = id
             started[best.chunk] = now
             received[best.chunk] = 0
-            sources[id]!.inFlight += 1
+            sources[id]?.inFlight += 1
             return .fetch(best.chunk)
         }
         if let earliestWait { return .waitUntil(earliestWait) }
         if let chunk = endGameChunk(for: id, me, now: now) {
             duplicates[chunk] = id
-            sources[id]!.inFlight += 1
+            sources[id]?.inFlight += 1
             return .duplicate(chunk)
         }
         return .idle
