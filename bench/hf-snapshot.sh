@@ -14,7 +14,8 @@
 #
 # Time = the snapshot_download call inside the client process (not Python's start-up); every run's files are
 # checked (sha256) afterwards, outside the timing. ROUNDS rounds, each mode once a round; medians, then ratios
-# to `straight`.
+# to `straight`. CPU seconds per GiB of each process during the call: the client's own (getrusage around the call),
+# the fake Hub's, node A's and node B's (from /proc/PID/stat before and after).
 #
 #   bench/hf-snapshot.sh      MODELCACHE_BIN (default .build-release/release/modelcache), BENCH_SIZE_MIB (1024),
 #                             ROUNDS (3), BENCH_TMP (/tmp), BENCH_HF_DATA (where the fake's generated files are kept
@@ -31,7 +32,7 @@ BENCH_HF_DATA=${BENCH_HF_DATA:-$BENCH_TMP/modelcache-bench-hf-data}
 HALF_MIB=$((BENCH_SIZE_MIB / 2))
 
 require_bin
-"$MODELCACHE_BIN" serve --help 2>&1 | grep -q -- --hf-upstream || bench_die "$MODELCACHE_BIN has no serve --hf-upstream"
+"$MODELCACHE_BIN" serve --help 2>&1 | grep -- --hf-upstream >/dev/null || bench_die "$MODELCACHE_BIN has no serve --hf-upstream"
 if ! "$VENV/bin/python" -c "import sys, huggingface_hub; sys.exit(huggingface_hub.__version__ != '$HF_VERSION')" 2>/dev/null; then
     bench_log "making $VENV (huggingface_hub==$HF_VERSION from PyPI)"
     rm -rf "$VENV"
@@ -79,21 +80,31 @@ start_node() {
     wait_http "$NODE_URL/v1/info" 200 || bench_die "node $name did not start: $(tail -5 "$WORK/node-$name.log")"
 }
 
+# cpu_since PID BEFORE: the CPU seconds PID used since it had used BEFORE (0 without a process).
+cpu_since() { awk -v a="$(proc_cpu "$1")" -v b="$2" 'BEGIN { printf "%.2f", (a > b ? a - b : 0) }'; }
+
 # one MODE ROUND ENDPOINT [XET_OFF]: snapshot_download acme/big-model into a fresh HF_HOME; appends
 # "MODE ROUND SECONDS" to $WORK/results; checks every file against the fake's manifest.
 one() {
-    local mode=$1 round=$2 ep=$3 xetoff=${4:-} home=$WORK/runs/home-$1-$2 secs
+    local mode=$1 round=$2 ep=$3 xetoff=${4:-} home=$WORK/runs/home-$1-$2 secs out fake0 a0 b0
     rm -rf "$home"
     mkdir -p "$home"
     sync
-    secs=$(env -u HF_TOKEN -u HF_HUB_OFFLINE -u HF_HUB_DISABLE_XET HF_HOME="$home" HF_ENDPOINT="$ep" \
+    fake0=$(proc_cpu "$FAKE_PID") a0=$(proc_cpu "${A_PID:-}") b0=$(proc_cpu "${B_PID:-}")
+    out=$(env -u HF_TOKEN -u HF_HUB_OFFLINE -u HF_HUB_DISABLE_XET HF_HOME="$home" HF_ENDPOINT="$ep" \
         HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_DISABLE_IMPLICIT_TOKEN=1 \
         ${xetoff:+HF_HUB_DISABLE_XET=1} timeout -k 5 600 "$VPY" - "$WORK/manifest.json" 2>"$WORK/runs/$mode-$round.err" <<'EOF'
 import hashlib, json, os, sys, time
+import resource
 from huggingface_hub import snapshot_download
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+c0 = cpu()
 t0 = time.perf_counter()
 d = snapshot_download("acme/big-model")
 t = time.perf_counter() - t0
+c = cpu() - c0
 repo = next(r for r in json.load(open(sys.argv[1])) if r["id"] == "acme/big-model")
 files = next(c for c in repo["commits"] if c["sha"] == repo["refs"]["main"])["files"]
 for p, f in files.items():
@@ -103,11 +114,15 @@ for p, f in files.items():
             h.update(b)
     if h.hexdigest() != f["sha256"]:
         sys.exit("wrong bytes in %s" % p)
-print("%.3f" % t)
+print("%.3f %.2f" % (t, c))
 EOF
-    ) || { bench_log "$mode $round failed: $(tail -3 "$WORK/runs/$mode-$round.err")"; secs=nan; }
-    echo "$mode $round $secs" >>"$WORK/results"
-    bench_log "$(printf '%-9s round %s: %s s' "$mode" "$round" "$secs")"
+    ) || { bench_log "$mode $round failed: $(tail -3 "$WORK/runs/$mode-$round.err")"; out="nan nan"; }
+    secs=${out% *}
+    # MODE ROUND WALL, then the CPU seconds of: the client, the fake Hub, node A, node B
+    echo "$mode $round $out $(cpu_since "$FAKE_PID" "$fake0") $(cpu_since "${A_PID:-}" "$a0") $(cpu_since "${B_PID:-}" "$b0")" \
+        >>"$WORK/results"
+    bench_log "$(printf '%-9s round %s: %s s (CPU s of client, fake Hub, A, B: %s)' "$mode" "$round" "$secs" \
+        "$(tail -1 "$WORK/results" | cut -d' ' -f4-)")"
     rm -rf "$home"
 }
 
@@ -132,17 +147,18 @@ for ((r = 0; r <= ROUNDS; r++)); do
     fi
     stop_pid "$B_PID"; forget "$B_PID"
     stop_pid "$A_PID"; forget "$A_PID"
+    A_PID= B_PID=
     rm -rf "$WORK/node-a" "$WORK/node-b"
 done
 bench_log "after: $(load_note)"
 
-med() { awk -v m="$1" '$1 == m && $2 != "warmup" { print $3 }' "$WORK/results" | grep -v nan | median; }
+med() { awk -v m="$1" -v f="${2:-3}" '$1 == m && $2 != "warmup" { print $f }' "$WORK/results" | grep -v nan | median; }
 rounds() { awk -v m="$1" '$1 == m && $2 != "warmup" { printf "%s ", $3 }' "$WORK/results"; }
 S=$(med straight)
 echo
 echo "snapshot_download acme/big-model ($((2 * HALF_MIB)) MiB in 2 LFS files + 3 small), huggingface_hub $HF_VERSION,"
 echo "median of $ROUNDS rounds (after a warm-up round); $(nproc) CPUs; $(date -u +%F)"
-printf '%-40s %9s %8s %9s   %s\n' "" "wall (s)" "MiB/s" "/ straight" "rounds (s)"
+printf '%-40s %9s %8s %9s   %-22s %s\n' "" "wall (s)" "MiB/s" "/ straight" "rounds (s)" "CPU s per GiB: client, fake Hub, A, B"
 for m in straight a-cold a-warm b-warm; do
     case $m in
         straight) label="straight from the fake Hub (no Xet)" ;;
@@ -151,9 +167,10 @@ for m in straight a-cold a-warm b-warm; do
         b-warm) label="through node B, warm from peer A" ;;
     esac
     w=$(med "$m")
-    printf '%-40s %9s %8s %9s   %s\n' "$label" "$w" \
+    printf '%-40s %9s %8s %9s   %-22s %s\n' "$label" "$w" \
         "$(awk -v s=$((2 * HALF_MIB)) -v w="$w" 'BEGIN { if (w > 0) printf "%.0f", s / w; else print "nan" }')" \
-        "$(awk -v a="$w" -v b="$S" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')" "$(rounds "$m")"
+        "$(awk -v a="$w" -v b="$S" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')" "$(rounds "$m")" \
+        "$(for f in 4 5 6 7; do med "$m" $f; done | awk -v gib="$(awk -v m=$((2 * HALF_MIB)) 'BEGIN { print m / 1024 }')" '{ printf "%.2f ", $1 / gib }')"
 done
 ((bad_b)) && echo "WARNING: the fake's CDN sent bytes during a B run: B did not take everything from peer A"
 exit 0

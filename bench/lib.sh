@@ -85,6 +85,33 @@ http {
 EOF
 }
 
+# bench_workdir NAME: WORK, a new directory under BENCH_TMP; on exit, NGINX_PID and the tracked processes are stopped
+# by pid and WORK is removed.
+bench_workdir() {
+    WORK=$(mktemp -d "$BENCH_TMP/modelcache-bench-$1.XXXXXX") || bench_die "cannot make a directory in $BENCH_TMP"
+    NGINX_PID=
+    trap 'stop_pid "$NGINX_PID"; stop_tracked; rm -rf "$WORK"' EXIT
+    trap 'exit 130' INT TERM
+}
+
+# serve_blob_with_nginx WORK: writes a BENCH_SIZE_MIB random file into WORK/www and serves it with nginx on a free
+# loopback port; sets SIZE, SHA, URL and NGINX_PID (the caller stops it by pid).
+serve_blob_with_nginx() {
+    local work=$1 port
+    bench_log "writing a $BENCH_SIZE_MIB MiB random file in $work"
+    mkdir -p "$work/www" "$work/nginx"
+    make_blob "$work/www/blob.bin" "$BENCH_SIZE_MIB"
+    SIZE=$(stat -c %s "$work/www/blob.bin")
+    SHA=$(sha256sum "$work/www/blob.bin" | cut -d' ' -f1)
+    port=$(free_port)
+    write_nginx_conf "$work/nginx" "$work/www" "127.0.0.1:$port"
+    nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" </dev/null >"$work/nginx/stdout" 2>&1 &
+    NGINX_PID=$!
+    URL="http://127.0.0.1:$port/blob.bin"
+    wait_http "$URL" || bench_die "nginx did not start (see $work/nginx/error.log)"
+    bench_log "nginx (pid $NGINX_PID) serves $URL ($SIZE bytes, sha256 $SHA)"
+}
+
 # wait_http URL [TRIES]: until URL answers (0.1 s apart, bounded).
 wait_http() {
     local url=$1 tries=${2:-100} i
@@ -126,6 +153,14 @@ timed() {
         /User time \(seconds\)|System time \(seconds\)/ { cpu += $NF }
         END { printf "%.3f %d %.2f\n", wall, rss, cpu }' "$out.time" >"$out"
     return $rc
+}
+
+# proc_cpu PID: the CPU seconds (user + system, every thread) a running process has used so far; 0 when it is gone.
+proc_cpu() {
+    local pid=$1
+    [[ -n $pid && -r /proc/$pid/stat ]] || { echo 0; return; }
+    # Fields 14 and 15 (utime, stime) count after the command, which may hold spaces: cut at its closing parenthesis.
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$pid/stat"
 }
 
 # median: the median of the numbers on stdin (one per line).

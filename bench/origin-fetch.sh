@@ -25,28 +25,11 @@ ensure_tool aria2c aria2
 ensure_tool curl curl
 ensure_tool nginx nginx-light
 
-WORK=$(mktemp -d "$BENCH_TMP/modelcache-bench-origin.XXXXXX")
-NGINX_PID=
-cleanup() {
-    stop_pid "$NGINX_PID"
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir origin
 
-bench_log "writing a $BENCH_SIZE_MIB MiB random file in $WORK"
 bench_log "before: $(load_note)"
-mkdir -p "$WORK/www" "$WORK/nginx" "$WORK/runs"
-make_blob "$WORK/www/blob.bin" "$BENCH_SIZE_MIB"
-SIZE=$(stat -c %s "$WORK/www/blob.bin")
-SHA=$(sha256sum "$WORK/www/blob.bin" | cut -d' ' -f1)
-PORT=$(free_port)
-write_nginx_conf "$WORK/nginx" "$WORK/www" "127.0.0.1:$PORT"
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" </dev/null >"$WORK/nginx/stdout" 2>&1 &
-NGINX_PID=$!
-URL="http://127.0.0.1:$PORT/blob.bin"
-wait_http "$URL" || bench_die "nginx did not start (see $WORK/nginx/error.log)"
-bench_log "nginx (pid $NGINX_PID) serves $URL ($SIZE bytes, sha256 $SHA)"
+mkdir -p "$WORK/runs"
+serve_blob_with_nginx "$WORK"
 
 TOOLS=(modelcache curl aria2c modelcache-c1 modelcache-c8 curl+fsync curl+sha256+fsync)
 

@@ -10,6 +10,9 @@
 #   TOOLS="aria2c libtorrent modelcache" (which rounds run; e.g. TOOLS=modelcache for quick iterations)
 #   CURVE="2 4 8" (optional): after the rounds, modelcache again with only the first n nodes running and fetching, for
 #   each n <= N (fresh caches, nodes restarted), one line per n: origin bytes / size and last node / one download.
+# Each line also gives the CPU seconds per node: the median and the most of the per-node commands (fetch CLI, aria2c,
+# the libtorrent client: /usr/bin/time around each), the `serve` processes' (/proc/PID/stat before and after the
+# round, summed over the nodes, then per node), and nginx's.
 set -uo pipefail
 N=${1:-8} MIB=${2:-256} RATE_MBIT=${3:-200}
 TOOLS=${TOOLS:-aria2c libtorrent modelcache} CURVE=${CURVE:-}
@@ -32,6 +35,30 @@ RESULTS=()
 
 origin_bytes() { awk '$2 == "GET" { s += $4 } END { print s + 0 }' "$OUT/access.log"; }
 
+# proc_cpu PID: CPU seconds (user + system, every thread) a running process used so far; 0 when it is gone.
+proc_cpu() {
+    [[ -n $1 && -r /proc/$1/stat ]] || { echo 0; return; }
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+# serve_cpu: the CPU seconds of every running `modelcache serve` started by this script (NODE_PIDS' processes and
+# their descendants: `lanlab exec` may run the node as a child), summed.
+serve_cpu() {
+    local p total=0 c
+    for p in $(for q in "${NODE_PIDS[@]}"; do echo "$q"; pgrep -P "$q"; for r in $(pgrep -P "$q"); do pgrep -P "$r"; done; done | sort -u); do
+        [[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *" serve "* ]] || continue
+        c=$(proc_cpu "$p")
+        total=$(awk -v a="$total" -v b="$c" 'BEGIN { print a + b }')
+    done
+    echo "$total"
+}
+# nginx_cpu: the origin nginx's CPU seconds (its master and workers).
+nginx_cpu() {
+    local m p total=0
+    m=$(cat "$OUT/nginx.pid" 2>/dev/null) || { echo 0; return; }
+    for p in "$m" $(pgrep -P "$m"); do total=$(awk -v a="$total" -v b="$(proc_cpu "$p")" 'BEGIN { print a + b }'); done
+    echo "$total"
+}
+
 # round NAME: runs "$OUT/cmd-NAME.sh I" on every node at once; each writes $OUT/NAME.done.I (an epoch time) when done.
 # An optional second argument runs it on nodes 1..n only (n <= N); the line is labelled "NAME nN".
 round() {
@@ -39,13 +66,17 @@ round() {
     [[ -n ${2:-} ]] && label="$1 n$n"
     : >"$OUT/access.log"
     rm -f "$OUT/$name".done.*
+    rm -f "$OUT/$name".cpu.*
     echo "load before $label: $(cut -d' ' -f1-3 /proc/loadavg)"
+    local serve0 nginx0 serve1 nginx1
+    serve0=$(serve_cpu) nginx0=$(nginx_cpu)
     start=$(date +%s.%N)
     for ((i = 1; i <= n; i++)); do
-        "$LAB" exec "$i" bash "$OUT/cmd-$name.sh" "$i" >"$OUT/$name.$i.log" 2>&1 &
+        "$LAB" exec "$i" /usr/bin/time -f "%U %S" -o "$OUT/$name.cpu.$i" bash "$OUT/cmd-$name.sh" "$i" >"$OUT/$name.$i.log" 2>&1 &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p"; done
+    serve1=$(serve_cpu) nginx1=$(nginx_cpu)
     last=$(cat "$OUT/$name".done.* 2>/dev/null | awk '$1 > m { m = $1 } END { printf "%.6f\n", m }')
     local done_count; done_count=$(ls "$OUT/$name".done.* 2>/dev/null | wc -l)
     local served; served=$(origin_bytes)
@@ -56,6 +87,18 @@ t = ${last:-0} - $start
 print(f'%-28s origin bytes / size = %5.2f   last node %6.1f s = %5.2f x one download   (%d/%d nodes done)' % ('$label', s / size, t, t / one, $done_count, $n))")
     echo "  node times (s after the start): $(cat "$OUT/$name".done.* 2>/dev/null | awk -v s="$start" '{ printf "%.1f ", $1 - s }' | tr ' ' '\n' | sort -n | tr '\n' ' ')"
     echo "$line   load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    local cpu
+    cpu=$(cat "$OUT/$name".cpu.* 2>/dev/null | awk 'NF == 2 { print $1 + $2 }' | sort -g |
+        awk -v n="$n" -v s0="$serve0" -v s1="$serve1" -v g0="$nginx0" -v g1="$nginx1" '
+        { c[++k] = $1 }
+        END {
+            if (k == 0) { print "CPU: not recorded"; exit }
+            med = (k % 2) ? c[(k + 1) / 2] : (c[k / 2] + c[k / 2 + 1]) / 2
+            printf "CPU s per node: command median %.2f, most %.2f; serve %.2f; nginx %.2f in all", med, c[k], (s1 - s0) / n, g1 - g0
+        }')
+    echo "  $cpu"
+    line="$line
+    $cpu"
     RESULTS+=("$line")
 }
 
