@@ -135,9 +135,12 @@ part_a() {
         bench_log "$(printf 'a %-7s %-10s %s s, %s KiB, %s CPU s %s' "$round" "$tool" $(cat "$res") "$info")"
         rm -rf "$dir"
     }
-    local info ticks0 ticks1
+    local info ticks0 ticks1 nginx0 nginx1
     cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+    # nginx's CPU (master and workers) over the same rounds: the serving cost of the reference, measured alike.
+    nginx_ticks() { local p t=0; for p in "$nginx_pid" $(pgrep -P "$nginx_pid"); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
     ticks0=$(cpu_ticks "$a_pid")
+    nginx0=$(nginx_ticks)
     one_a warmup modelcache
     one_a warmup curl
     for ((r = 1; r <= ROUNDS; r++)); do
@@ -156,8 +159,10 @@ part_a() {
     curl_rss=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f2 "$WORK/runs/a-curl.r$r.res"; done | median | awk '{ printf "%.1f", $1 / 1024 }')
     a_hwm=$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$a_pid/status" 2>/dev/null)
     ticks1=$(cpu_ticks "$a_pid")
-    local a_cpu
+    nginx1=$(nginx_ticks)
+    local a_cpu nginx_cpu
     a_cpu=$(awk -v a="$ticks0" -v b="$ticks1" -v hz="$(getconf CLK_TCK)" -v n=$((ROUNDS + 2)) 'BEGIN { printf "%.2f", (b - a) / hz / n }')
+    nginx_cpu=$(awk -v a="$nginx0" -v b="$nginx1" -v hz="$(getconf CLK_TCK)" -v n=$((ROUNDS + 1)) 'BEGIN { printf "%.2f", (b - a) / hz / n }')
     local mcm curlm
     mcm=$(echo "$mc_w" | median)
     curlm=$(echo "$curl_w" | median)
@@ -174,8 +179,9 @@ part_a() {
     printf '%-44s %9s %8s\n' "curl -o from node A's peer API (1 run)" "$ref_a" \
         "$(awk -v s="$SIZE" -v w="$ref_a" 'BEGIN { printf "%.0f", s / 1048576 / w }')"
     echo "node A (serving): peak RSS over the whole part ${a_hwm:-?} MiB; CPU per served copy $a_cpu s (warm-up, rounds, curl reference)"
+    echo "nginx (serving curl's copies in the same rounds): CPU per served copy $nginx_cpu s"
     echo "ratio modelcache-from-peer / curl-from-nginx = $(ratio "$mcm" "$curlm")   (target <= 1.0)"
-    SUMMARY+=("a: peer-on-loopback $mcm s vs curl $curlm s, ratio $(ratio "$mcm" "$curlm") (target <= 1.0); curl from node A $ref_a s; fetcher RSS $mc_rss MiB, CPU $mc_cpu s; node A RSS ${a_hwm:-?} MiB, CPU $a_cpu s per copy")
+    SUMMARY+=("a: peer-on-loopback $mcm s vs curl $curlm s, ratio $(ratio "$mcm" "$curlm") (target <= 1.0); curl from node A $ref_a s; fetcher RSS $mc_rss MiB, CPU $mc_cpu s; node A RSS ${a_hwm:-?} MiB, CPU $a_cpu s per copy (nginx $nginx_cpu s)")
     stop_pid "$a_pid"; forget "$a_pid"
     stop_pid "$nginx_pid"; forget "$nginx_pid"
     rm -rf "$WORK/a"
