@@ -147,10 +147,12 @@ part_a() {
         if ((r % 2)); then one_a "r$r" modelcache; one_a "r$r" curl; else one_a "r$r" curl; one_a "r$r" modelcache; fi
     done
     # Reference: node A's peer API alone, read by curl as one stream (is the serving side the limit?).
-    local ref_a
+    local ref_a ref0 ref1
     sync
+    ref0=$(cpu_ticks "$a_pid")
     ref_a=$(curl -sS -o "$WORK/runs/a-ref.bin" -w '%{time_total}' "http://127.0.0.1:$pa/v1/blobs/$SHA" | awk '{ printf "%.3f", $1 }')
     [[ $(stat -c %s "$WORK/runs/a-ref.bin" 2>/dev/null) == "$SIZE" ]] || ref_a=nan
+    ref1=$(cpu_ticks "$a_pid")
     rm -f "$WORK/runs/a-ref.bin"
     local mc_w curl_w mc_rss curl_rss a_hwm
     mc_w=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f1 "$WORK/runs/a-modelcache.r$r.res"; done)
@@ -180,8 +182,11 @@ part_a() {
         "$(awk -v s="$SIZE" -v w="$ref_a" 'BEGIN { printf "%.0f", s / 1048576 / w }')"
     echo "node A (serving): peak RSS over the whole part ${a_hwm:-?} MiB; CPU per served copy $a_cpu s (warm-up, rounds, curl reference)"
     echo "nginx (serving curl's copies in the same rounds): CPU per served copy $nginx_cpu s"
+    local a_ref_cpu
+    a_ref_cpu=$(awk -v a="$ref0" -v b="$ref1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    echo "node A serving the one curl copy (the same client as nginx's): CPU $a_ref_cpu s"
     echo "ratio modelcache-from-peer / curl-from-nginx = $(ratio "$mcm" "$curlm")   (target <= 1.0)"
-    SUMMARY+=("a: peer-on-loopback $mcm s vs curl $curlm s, ratio $(ratio "$mcm" "$curlm") (target <= 1.0); curl from node A $ref_a s; fetcher RSS $mc_rss MiB, CPU $mc_cpu s; node A RSS ${a_hwm:-?} MiB, CPU $a_cpu s per copy (nginx $nginx_cpu s)")
+    SUMMARY+=("a: peer-on-loopback $mcm s vs curl $curlm s, ratio $(ratio "$mcm" "$curlm") (target <= 1.0); curl from node A $ref_a s; fetcher RSS $mc_rss MiB, CPU $mc_cpu s; node A RSS ${a_hwm:-?} MiB, CPU $a_cpu s per copy; per copy to curl: node A $a_ref_cpu s, nginx $nginx_cpu s")
     stop_pid "$a_pid"; forget "$a_pid"
     stop_pid "$nginx_pid"; forget "$nginx_pid"
     rm -rf "$WORK/a"
