@@ -28,4 +28,28 @@ import ModelCacheCore
         #expect(taken?.sent == 0)
         await a.stop(); await b.stop(); await origin.stop()
     }
+
+    /// A `--peer` given by host name: the bytes it took are counted for that entry (a request shows only its
+    /// sender's address, 127.0.0.1 here), and the bytes taken from it too.
+    @Test func aStaticPeerGivenByNameCountsTheBytesSentToIt() async throws {
+        let origin = try await TestOrigin.start()
+        let bytes = testBytes(2 * Int(TestEnvironment.chunk) + 77)
+        let digest = BlobDigest.of(bytes)
+        origin.serve("/n.bin", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        let a = try await TestNode.start()
+        _ = try await a.fetch(origin.url("/n.bin"))
+        let aByName = PeerAddress(host: "localhost", port: a.port)
+        let b = try await TestNode.start(extraPeers: [aByName])
+        let bByName = PeerAddress(host: "localhost", port: b.port)
+        await a.node.directory.addStatic(bByName)
+
+        let r = try await b.fetch(origin.url("/n.bin"))
+        #expect(r.sources == ["peer \(aByName)": Int64(bytes.count)])
+        let served = await a.node.peerStatus().first { $0.name == bByName.description }
+        #expect(served?.sent == Int64(bytes.count), "\(String(describing: served))")
+        let taken = await b.node.peerStatus().first { $0.name == aByName.description }
+        #expect(taken?.received == Int64(bytes.count), "\(String(describing: taken))")
+        #expect(taken?.sent == 0)
+        await a.stop(); await b.stop(); await origin.stop()
+    }
 }
