@@ -27,6 +27,11 @@ public struct PeerTraffic: Sendable, Equatable, Codable {
     /// Bytes sent to the peer at `host` (a peer's address as the directory knows it: an IP, `[v6]` or not).
     public func sent(toHost host: String) -> Int64 { sentByHost[Self.canonicalHost(host)] ?? 0 }
 
+    /// Bytes sent to any of `hosts` (the addresses one peer's name resolves to), each address counted once.
+    public func sent(toHosts hosts: [String]) -> Int64 {
+        Set(hosts.map(Self.canonicalHost)).reduce(0) { $0 &+ (sentByHost[$1] ?? 0) }
+    }
+
     public func received(fromPeer name: String) -> Int64 { receivedByName[name] ?? 0 }
 
     /// One spelling per address: no brackets, lower case, and an IPv4-mapped IPv6 address as the IPv4 one (a

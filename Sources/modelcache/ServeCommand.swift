@@ -34,12 +34,16 @@ struct ServeCommand: AsyncParsableCommand {
                 try? await http.shutdown()
                 throw error
             }
-            let listenAddress = PeerAddress(host: settings.listenHost, port: settings.listenPort)
-            Logging.banner("modelcache: node \(node.nodeID) '\(settings.name)' serving \(store.root) on \(listenAddress); control socket \(node.controlSocketPath); status page http://127.0.0.1:\(listenAddress.port)/",
-                           format: logFormat, metadata: ["node.id": node.nodeID, "node.name": settings.name, "cache.dir": store.root,
-                                                         "listen": "\(listenAddress)", "control.socket": node.controlSocketPath])
             do {
-                try await node.run(gracefulShutdownSignals: [.sigterm, .sigint])
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await node.run(gracefulShutdownSignals: [.sigterm, .sigint]) }
+                    // Once the listener is bound: its port, not the setting's (`--listen HOST:0` binds any free port).
+                    group.addTask {
+                        guard let b = await node.serveBanner() else { return }
+                        Logging.banner(b.text, format: logFormat, metadata: b.metadata)
+                    }
+                    try await group.waitForAll()
+                }
             } catch {
                 try? await http.shutdown()
                 throw error

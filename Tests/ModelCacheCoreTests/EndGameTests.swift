@@ -1,6 +1,15 @@
 import Testing
 @testable import ModelCacheCore
 
+/// A scheduler over `chunks` chunks whose only source, the origin, has been handed chunks 0..<`fetching` in order.
+func originFetching(_ fetching: Int, of chunks: Int, settings: ChunkScheduler.Settings = .init(),
+                    sourceLocation: SourceLocation = #_sourceLocation) -> ChunkScheduler {
+    var s = ChunkScheduler(layout: layout(chunks), settings: settings)
+    s.addSource(.origin, has: nil)
+    for i in 0..<fetching { #expect(s.next(for: .origin, now: .zero) == .fetch(i), sourceLocation: sourceLocation) }
+    return s
+}
+
 /// The swarm end-game (issue 12 §4): a source with nothing left to claim duplicates the in-flight chunk expected to
 /// finish last; the first verified copy wins and the other is named for cancellation. Deterministic: every `now` is
 /// given.
@@ -8,14 +17,8 @@ import Testing
     let ms = { (n: Int) in Duration.milliseconds(n) }
     let chunk = Int64(16_384)
 
-    /// Origin fetching chunks 0 and 1; peer p holds both verified.
-    func twoInFlight() -> ChunkScheduler {
-        var s = ChunkScheduler(layout: layout(2))
-        s.addSource(.origin, has: nil)
-        #expect(s.next(for: .origin, now: .zero) == .fetch(0))
-        #expect(s.next(for: .origin, now: .zero) == .fetch(1))
-        return s
-    }
+    /// Two chunks, both in flight from the origin.
+    func twoInFlight() -> ChunkScheduler { originFetching(2, of: 2) }
 
     @Test func anIdleSourceDuplicatesTheChunkExpectedToFinishLast() {
         var s = twoInFlight()
@@ -142,18 +145,13 @@ import Testing
     @Test func duplicatesAreBounded() {
         var settings = ChunkScheduler.Settings()
         settings.maxDuplicates = 1
-        var s = ChunkScheduler(layout: layout(2), settings: settings)
-        s.addSource(.origin, has: nil)
-        #expect(s.next(for: .origin, now: .zero) == .fetch(0))
-        #expect(s.next(for: .origin, now: .zero) == .fetch(1))
+        var s = originFetching(2, of: 2, settings: settings)
         s.addSource(.peer("p"), has: set(2, [0, 1]))
         s.addSource(.peer("q"), has: set(2, [0, 1]))
         #expect(s.next(for: .peer("p"), now: ms(700)) == .duplicate(0))
         #expect(s.next(for: .peer("q"), now: ms(700)) == .idle)
         settings.maxDuplicates = 0
-        var off = ChunkScheduler(layout: layout(1), settings: settings)
-        off.addSource(.origin, has: nil)
-        #expect(off.next(for: .origin, now: .zero) == .fetch(0))
+        var off = originFetching(1, of: 1, settings: settings)
         off.addSource(.peer("p"), has: set(1, [0]))
         #expect(off.next(for: .peer("p"), now: .seconds(5)) == .idle)
     }
@@ -194,10 +192,7 @@ import Testing
     @Test func withoutASwarmTheOriginIsNotCapped() {
         var settings = ChunkScheduler.Settings()
         settings.originConnections = 1
-        var s = ChunkScheduler(layout: layout(3), settings: settings)
-        s.addSource(.origin, has: nil)
-        #expect(s.next(for: .origin, now: .zero) == .fetch(0))
-        #expect(s.next(for: .origin, now: .zero) == .fetch(1))
+        _ = originFetching(2, of: 3, settings: settings)  // with one origin connection, yet two chunks in flight
     }
 }
 

@@ -18,6 +18,17 @@ import ModelCacheCore
         #expect(t.sent(toHost: "fe80::1") == 10 && t.sent(toHost: "[fe80::1]") == 10)
     }
 
+    /// A peer given by name (`localhost:7070`) is every address its name resolves to: each counted once.
+    @Test func sentToTheAddressesOfOneNameCountsEachAddressOnce() {
+        var t = PeerTraffic()
+        t.sent(100, toHost: "127.0.0.1")
+        t.sent(20, toHost: "::1")
+        t.sent(3, toHost: "192.0.2.9")
+        #expect(t.sent(toHosts: ["127.0.0.1", "::ffff:127.0.0.1", "[::1]"]) == 120)
+        #expect(t.sent(toHosts: []) == 0)
+        #expect(t.sent(toHosts: ["198.51.100.1"]) == 0)
+    }
+
     @Test func tablesStayBoundedAndTheRestIsCountedAsOther() {
         var t = PeerTraffic(limit: 3)
         for i in 0..<10 {

@@ -14,16 +14,12 @@ import ModelCacheCore
     let trickle = 2_048
 
     @Test func aChunkTricklingFromAPeerIsDuplicatedFromTheOrigin() async throws {
-        let origin = try await TestOrigin.start()
-        origin.serve("/m.bin", bytes)
-        let url = origin.url("/m.bin")
-        let entry = Catalogue.Entry(sha256: digest, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, urls: [url])
-        let slow = try await FakePeer.start(claims: [entry], serving: bytes, as: digest)
         let slowChunk = 2
-        slow.server.inject(.trickleFrom(offset: Int64(slowChunk) * TestEnvironment.chunk, bytesPerSecond: trickle, times: 1),
-                           path: "/v1/blobs/\(digest.hex)")
+        let setup = try await OriginAndFaultyPeer.start(bytes, peerFault: .trickleFrom(
+            offset: Int64(slowChunk) * TestEnvironment.chunk, bytesPerSecond: trickle, times: 1))
+        let (origin, slow) = (setup.origin, setup.peer)
         let c = try await TestNode.start(extraPeers: [slow.address])
-        let r = try await c.fetch(url, sha256: digest)
+        let r = try await c.fetch(setup.url, sha256: digest)
         #expect(c.env.contents(r.path) == bytes)
         // The peer served every other chunk; the origin sent exactly the one chunk it duplicated.
         #expect(r.sources["origin"] == TestEnvironment.chunk, "sources: \(r.sources)")
@@ -34,7 +30,7 @@ import ModelCacheCore
         // Slow is not malicious: the peer is not quarantined.
         let status = await c.node.directory.status()
         #expect(status.first { $0.name == slow.name }?.quarantined == false)
-        await slow.server.stop(); await c.stop(); await origin.stop()
+        await c.stop(); await setup.stop()
     }
 
     @Test func anOriginChunkStuckOnOneConnectionIsFetchedAgainOnAnother() async throws {

@@ -13,7 +13,7 @@ import ModelCacheCore
     @Test func allChunksFromOnePeer() async throws {
         let origin = try await TestOrigin.start()
         // With the origin's digest, one peer is enough (without it, one peer's word is not: see TrustTests).
-        origin.serve("/m.bin", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        origin.serveLinked("/m.bin", bytes)
         let a = try await TestNode.start()
         _ = try await a.fetch(origin.url("/m.bin"))
         let b = try await TestNode.start(peers: [a])
@@ -27,7 +27,7 @@ import ModelCacheCore
 
     @Test func fromThreePeersAtOnce() async throws {
         let origin = try await TestOrigin.start()
-        origin.serve("/m.bin", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        origin.serveLinked("/m.bin", bytes)
         let peers = try await [TestNode.start(), TestNode.start(), TestNode.start()]
         for p in peers { try p.holds(bytes, url: origin.url("/m.bin")) }
         let c = try await TestNode.start(peers: peers)
@@ -44,7 +44,7 @@ import ModelCacheCore
 
     @Test func corruptPeerIsQuarantinedAndItsChunksComeFromElsewhere() async throws {
         let origin = try await TestOrigin.start()
-        origin.serve("/m.bin", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        origin.serveLinked("/m.bin", bytes)
         let bad = try await TestNode.start()
         let good = try await TestNode.start()
         try bad.holds(bytes, url: origin.url("/m.bin"))
@@ -61,14 +61,10 @@ import ModelCacheCore
     }
 
     @Test func peerDyingMidTransferHasItsChunksReassigned() async throws {
-        let origin = try await TestOrigin.start()
-        origin.serve("/m.bin", bytes)
-        let url = origin.url("/m.bin")
-        let entry = Catalogue.Entry(sha256: digest, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, urls: [url])
-        let dying = try await FakePeer.start(claims: [entry], serving: bytes, as: digest)
-        // Its blob transfers are cut once it sent 10 KB, and it answers nothing useful after (a cut body that could
-        // continue would be resumed from the same peer).
-        dying.server.inject(.dieAfter(bytes: 10_000), path: "/v1/blobs/\(digest.hex)")
+        // The peer's blob transfers are cut once it sent 10 KB, and it answers nothing useful after (a cut body that
+        // could continue would be resumed from the same peer).
+        let setup = try await OriginAndFaultyPeer.start(bytes, peerFault: .dieAfter(bytes: 10_000))
+        let (url, dying) = (setup.url, setup.peer)
         let good = try await TestNode.start()
         try good.holds(bytes, url: url)
         let c = try await TestNode.start(peers: [good], extraPeers: [dying.address])
@@ -76,28 +72,24 @@ import ModelCacheCore
         #expect(c.env.contents(r.path) == bytes)
         #expect(r.sources["peer \(good.name)"] != nil)
         #expect((r.sources["peer \(dying.name)"] ?? 0) < 100_000)
-        await dying.server.stop(); await good.stop(); await c.stop(); await origin.stop()
+        await good.stop(); await c.stop(); await setup.stop()
     }
 
     @Test func stalledPeerTimesOutAndIsReplaced() async throws {
-        let origin = try await TestOrigin.start()
-        origin.serve("/m.bin", bytes)
-        let url = origin.url("/m.bin")
-        let entry = Catalogue.Entry(sha256: digest, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, urls: [url])
-        let stalled = try await FakePeer.start(claims: [entry], serving: bytes, as: digest)
-        stalled.server.inject(.stallAfter(bytes: 5_000), path: "/v1/blobs/\(digest.hex)")
+        let setup = try await OriginAndFaultyPeer.start(bytes, peerFault: .stallAfter(bytes: 5_000))
+        let stalled = setup.peer
         let c = try await TestNode.start(extraPeers: [stalled.address])
-        let r = try await c.fetch(url, sha256: digest)
+        let r = try await c.fetch(setup.url, sha256: digest)
         #expect(c.env.contents(r.path) == bytes)
         #expect(r.sources["origin"] == Int64(bytes.count))
         let status = await c.node.directory.status()
         #expect(status.first { $0.name == stalled.name }?.quarantined == false)  // slow is not malicious
-        await stalled.server.stop(); await c.stop(); await origin.stop()
+        await c.stop(); await setup.stop()
     }
 
     @Test func lyingCatalogueIsNotBelieved() async throws {
         let origin = try await TestOrigin.start()
-        origin.serve("/m.bin", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        origin.serveLinked("/m.bin", bytes)
         let url = origin.url("/m.bin")
         // The liar says the URL is another blob of the same size, and serves that blob consistently.
         let other = testBytes(bytes.count, seed: 42)
@@ -118,7 +110,7 @@ import ModelCacheCore
 
     @Test func forgedManifestAndBytesAreCaughtByTheWholeDigestAndBlamed() async throws {
         let origin = try await TestOrigin.start()
-        origin.serve("/m.bin", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        origin.serveLinked("/m.bin", bytes)
         let url = origin.url("/m.bin")
         // The forger claims the right digest but serves other bytes with a manifest that matches those bytes.
         let forged = testBytes(bytes.count, seed: 7)
@@ -134,18 +126,14 @@ import ModelCacheCore
     }
 
     @Test func originServesChunksNoPeerWillServe() async throws {
-        let origin = try await TestOrigin.start()
-        origin.serve("/m.bin", bytes)
-        let url = origin.url("/m.bin")
-        let entry = Catalogue.Entry(sha256: digest, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, urls: [url])
-        let busyPeer = try await FakePeer.start(claims: [entry], serving: bytes, as: digest)
-        // It lists the blob but answers 503 to every byte request: the origin must serve what it will not.
-        busyPeer.server.inject(.status(503), path: "/v1/blobs/\(digest.hex)")
+        // The peer lists the blob but answers 503 to every byte request: the origin must serve what it will not.
+        let setup = try await OriginAndFaultyPeer.start(bytes, peerFault: .status(503))
+        let busyPeer = setup.peer
         let c = try await TestNode.start(extraPeers: [busyPeer.address])
-        let r = try await c.fetch(url, sha256: digest)
+        let r = try await c.fetch(setup.url, sha256: digest)
         #expect(c.env.contents(r.path) == bytes)
         #expect(r.sources["origin"] == Int64(bytes.count))
-        await busyPeer.server.stop(); await c.stop(); await origin.stop()
+        await c.stop(); await setup.stop()
     }
 
     @Test func noOriginOfflineClassroom() async throws {

@@ -14,14 +14,41 @@ import ModelCacheCore
         return nodes
     }
 
-    @Test func fourNodesStartingTogetherTakeEachByteFromTheOriginAboutOnce() async throws {
+    /// An origin serving `size` test bytes at `path` (their digest in `X-Linked-Etag` unless `linked` is false), at
+    /// `rate` bytes per second shared by all its connections (nil: unlimited), and `n` nodes that know each other.
+    struct Swarm {
+        let origin: TestOrigin
+        let bytes: [UInt8]
+        let digest: BlobDigest
+        let url: String
+        let nodes: [TestNode]
+
+        /// Each of `nodes` holds the whole blob.
+        func expectHeld(by nodes: some Sequence<TestNode>, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            for n in nodes {
+                let record = try #require(try n.env.store.lookup(digest: digest), sourceLocation: sourceLocation)
+                #expect(PosixFile.readAll(record.path) == bytes, sourceLocation: sourceLocation)
+            }
+        }
+
+        /// Stops `nodes` (all of them unless a test stopped some itself) and the origin.
+        func stop(_ nodes: some Sequence<TestNode>) async {
+            for n in nodes { await n.stop() }
+            await origin.stop()
+        }
+    }
+
+    func swarm(_ n: Int, size: Int, path: String, rate: Int?, linked: Bool = true) async throws -> Swarm {
         let origin = try await TestOrigin.start()
-        let bytes = testBytes(64 * 1024 * 1024)
-        let digest = BlobDigest.of(bytes)
-        origin.serve("/big.safetensors", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
-        origin.inject(.sharedRate(bytesPerSecond: 48 * 1024 * 1024))
-        let nodes = try await mesh(4)
-        let url = origin.url("/big.safetensors")
+        let bytes = testBytes(size)
+        if linked { origin.serveLinked(path, bytes) } else { origin.serve(path, bytes) }
+        if let rate { origin.inject(.sharedRate(bytesPerSecond: rate)) }
+        return Swarm(origin: origin, bytes: bytes, digest: BlobDigest.of(bytes), url: origin.url(path), nodes: try await mesh(n))
+    }
+
+    @Test func fourNodesStartingTogetherTakeEachByteFromTheOriginAboutOnce() async throws {
+        let s = try await swarm(4, size: 64 * 1024 * 1024, path: "/big.safetensors", rate: 48 * 1024 * 1024)
+        let (origin, bytes, url, nodes) = (s.origin, s.bytes, s.url, s.nodes)
         let results = try await withThrowingTaskGroup(of: FetchResult.self) { group in
             for n in nodes { group.addTask { try await n.fetch(url, chunkSize: 256 * 1024) } }
             var out: [FetchResult] = []
@@ -29,48 +56,36 @@ import ModelCacheCore
             return out
         }
         #expect(results.count == 4)
-        for (r, n) in zip(results, nodes) { _ = n; #expect(r.sha256 == digest) }
-        for n in nodes { #expect(PosixFile.readAll(try #require(try n.env.store.lookup(digest: digest)).path) == bytes) }
+        for r in results { #expect(r.sha256 == s.digest) }
+        try s.expectHeld(by: nodes)
         let ratio = Double(origin.bytesServed) / Double(bytes.count)
         print("swarm: origin served \(ratio)x the size")
         #expect(ratio <= 1.25, "origin served \(ratio)× the size; sources: \(results.map(\.sources)); seconds \(results.map(\.seconds))")
         #expect(results.contains { r in r.sources.keys.contains { $0.hasPrefix("peer ") } })
-        for n in nodes { await n.stop() }
-        await origin.stop()
+        await s.stop(nodes)
     }
 
     /// Issue 12 §4: a node that joins a running download half a second late takes what the first node already
     /// verified from it and splits the rest of the origin's work; neither waits for the other.
     @Test func aNodeJoiningLateTakesTheFirstNodesChunksAndItsShare() async throws {
-        let origin = try await TestOrigin.start()
-        let bytes = testBytes(16 * 1024 * 1024)
-        let digest = BlobDigest.of(bytes)
-        origin.serve("/late", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
-        origin.inject(.sharedRate(bytesPerSecond: 8 * 1024 * 1024))
-        let nodes = try await mesh(2)
-        let url = origin.url("/late")
+        let s = try await swarm(2, size: 16 * 1024 * 1024, path: "/late", rate: 8 * 1024 * 1024)
+        let (origin, bytes, url, nodes) = (s.origin, s.bytes, s.url, s.nodes)
         let first = Task { try await nodes[0].fetch(url, chunkSize: 256 * 1024) }
         try await Task.sleep(for: .milliseconds(500))
         let late = try await nodes[1].fetch(url, chunkSize: 256 * 1024)
         let early = try await first.value
-        #expect(early.sha256 == digest && late.sha256 == digest)
-        for n in nodes { #expect(PosixFile.readAll(try #require(try n.env.store.lookup(digest: digest)).path) == bytes) }
+        #expect(early.sha256 == s.digest && late.sha256 == s.digest)
+        try s.expectHeld(by: nodes)
         // The late node copied what the first one had (and took its share of the rest from the origin).
         #expect((late.sources["peer \(nodes[0].name)"] ?? 0) > 0, "late node's sources: \(late.sources)")
         let ratio = Double(origin.bytesServed) / Double(bytes.count)
         #expect(ratio <= 1.1, "origin served \(ratio)x the size; sources \(early.sources) / \(late.sources)")
-        for n in nodes { await n.stop() }
-        await origin.stop()
+        await s.stop(nodes)
     }
 
     @Test func aNodeKilledMidSwarmLeavesTheOthersToFinish() async throws {
-        let origin = try await TestOrigin.start()
-        let bytes = testBytes(16 * 1024 * 1024)
-        let digest = BlobDigest.of(bytes)
-        origin.serve("/m", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
-        origin.inject(.sharedRate(bytesPerSecond: 8 * 1024 * 1024))
-        let nodes = try await mesh(3)
-        let url = origin.url("/m")
+        let s = try await swarm(3, size: 16 * 1024 * 1024, path: "/m", rate: 8 * 1024 * 1024)
+        let (url, nodes) = (s.url, s.nodes)
         let victim = Task { try await nodes[0].fetch(url) }
         let survivors = Task {
             try await withThrowingTaskGroup(of: FetchResult.self) { group in
@@ -84,18 +99,14 @@ import ModelCacheCore
         victim.cancel()
         await nodes[0].stop()  // its server goes away too: its claims vanish with it
         let results = try await survivors.value
-        #expect(results.count == 2 && results.allSatisfy { $0.sha256 == digest })
-        for n in nodes.dropFirst() { #expect(PosixFile.readAll(try #require(try n.env.store.lookup(digest: digest)).path) == bytes) }
-        for n in nodes.dropFirst() { await n.stop() }
-        await origin.stop()
+        #expect(results.count == 2 && results.allSatisfy { $0.sha256 == s.digest })
+        try s.expectHeld(by: nodes.dropFirst())
+        await s.stop(nodes.dropFirst())
     }
 
     @Test func aPeerServingWrongBytesOfAnInProgressBlobIsCaughtAndQuarantined() async throws {
-        let origin = try await TestOrigin.start()
-        let bytes = testBytes(2 * 1024 * 1024)
-        let digest = BlobDigest.of(bytes)
-        let url = origin.url("/m")
-        origin.serve("/m", bytes, headers: [("X-Linked-Etag", "\"\(digest.hex)\"")])
+        let s = try await swarm(0, size: 2 * 1024 * 1024, path: "/m", rate: nil)
+        let (origin, bytes, digest, url) = (s.origin, s.bytes, s.digest, s.url)
         // A fake peer that says it is downloading the blob, holds every chunk, and serves other bytes.
         let liar = try await TestOrigin.start()
         let layout = try ChunkLayout(size: Int64(bytes.count), chunkSize: TestEnvironment.chunk)
@@ -118,12 +129,8 @@ import ModelCacheCore
     }
 
     @Test func withoutATrustedDigestNodesDoNotShareInProgressBytes() async throws {
-        let origin = try await TestOrigin.start()
-        let bytes = testBytes(4 * 1024 * 1024)
-        origin.serve("/plain", bytes)  // no digest header, no --sha256
-        origin.inject(.sharedRate(bytesPerSecond: 16 * 1024 * 1024))
-        let nodes = try await mesh(2)
-        let url = origin.url("/plain")
+        let s = try await swarm(2, size: 4 * 1024 * 1024, path: "/plain", rate: 16 * 1024 * 1024, linked: false)  // no --sha256
+        let (origin, bytes, url, nodes) = (s.origin, s.bytes, s.url, s.nodes)
         async let a = nodes[0].fetch(url)
         async let b = nodes[1].fetch(url)
         let (ra, rb) = try await (a, b)
@@ -131,8 +138,7 @@ import ModelCacheCore
         // Each took its bytes from the origin (or from the other's finished blob, never from a download in progress).
         #expect(ra.sources.keys.allSatisfy { $0 == "origin" } || rb.sources.keys.allSatisfy { $0 == "origin" })
         #expect(origin.bytesServed >= Int64(bytes.count))
-        for n in nodes { await n.stop() }
-        await origin.stop()
+        await s.stop(nodes)
     }
 }
 

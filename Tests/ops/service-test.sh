@@ -40,7 +40,7 @@ check [ -S "$work/notify.sock" ]
 NOTIFY_SOCKET="$work/notify.sock" "$bin" serve --cache-dir "$work/cache" --listen 127.0.0.1:0 --no-mdns \
   --control-socket-mode 0660 --log-format logfmt --verbose 2>"$work/serve.err" & node=$!; pids+=($node)
 for _ in $(seq 200); do grep -q '^READY=1' "$work/notify.log" 2>/dev/null && break; sleep 0.1; done
-check grep -q '^READY=1|STATUS=serving ' "$work/notify.log"
+check grep -q '^READY=1|STATUS=serving .* on 127.0.0.1:[1-9][0-9]*; control socket' "$work/notify.log"
 # READY=1 came after the control socket was up with its mode: it answers at once, mode 0660.
 check [ "$(stat -c %a "$work/cache/node.sock")" = 660 ]
 check env MODELCACHE_DIR="$work/cache" "$bin" jobs
@@ -57,7 +57,7 @@ bad=$(grep -cvE '^time=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z level=[a-z]+ label=[
 check [ "$bad" -eq 0 ]
 check grep -q 'msg="node listening" listen=127.0.0.1:[0-9]* node.id=' <<<"$events"
 check grep -q 'msg="told systemd the node is ready"' <<<"$events"
-check grep -q 'level=notice label=modelcache.serve msg="node serving" cache.dir=.* control.socket=.*node.sock listen=127.0.0.1:0 node.id=' <<<"$events"
+check grep -q 'level=notice label=modelcache.serve msg="node serving" cache.dir=.* control.socket=.*node.sock listen=127.0.0.1:[1-9][0-9]* node.id=' <<<"$events"
 
 # json: the same events, each line one JSON object with the fixed keys.
 "$bin" serve --cache-dir "$work/cache" --listen 127.0.0.1:0 --no-mdns --log-format json --verbose 2>"$work/json.err" & node=$!; pids+=($node)

@@ -83,6 +83,8 @@ public final class Node: Sendable {
 
     /// Runs until cancelled, or (with signals) until SIGTERM/SIGINT: then shuts down gracefully.
     public func run(gracefulShutdownSignals: [UnixSignal] = []) async throws {
+        // However the node ends, whoever waits for the listeners (`listeningPort()`, `serve`'s banner) stops waiting.
+        defer { portContinuation.finish(); controlContinuation.finish() }
         for p in settings.staticPeers { await directory.addStatic(p) }
         try await jobs.resumeUnfinished()
         let router = Router(context: NodeRequestContext.self)
@@ -114,7 +116,7 @@ public final class Node: Sendable {
                 browserAccess.withLock { $0 = makeBrowserAccess(port: port) }
                 portContinuation.yield(port)
                 portContinuation.finish()
-                logger.info("node listening", metadata: ["listen": "\(settings.listenHost):\(port)", "node.id": "\(nodeID)"])
+                logger.info("node listening", metadata: ["listen": "\(PeerAddress(host: settings.listenHost, port: port))", "node.id": "\(nodeID)"])
             },
             logger: logger)
         let control = ControlAPI(node: self)
@@ -155,9 +157,7 @@ public final class Node: Sendable {
         do {
             try await group.run()
         } catch where ListenError.isAddressInUse(error) {
-            portContinuation.finish()
-            controlContinuation.finish()
-            let wildcard = ["0.0.0.0", "::", "[::]", ""].contains(settings.listenHost)
+            let wildcard = NodeSettings.isWildcard(settings.listenHost)
             throw ModelCacheError.portInUse(wildcard ? "\(settings.listenPort)" : "\(settings.listenPort) on \(settings.listenHost)")
         }
     }

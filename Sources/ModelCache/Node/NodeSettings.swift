@@ -46,4 +46,7 @@ public struct NodeSettings: Sendable {
     public var clusterKey: ClusterKey?
 
     public init() {}
+
+    /// True for a listen host that means every address of the machine (`0.0.0.0`, `::`).
+    public static func isWildcard(_ host: String) -> Bool { ["0.0.0.0", "::", "[::]", ""].contains(host) }
 }

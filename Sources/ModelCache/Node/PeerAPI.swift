@@ -137,24 +137,16 @@ public struct PeerAPI: Sendable {
             if let partial = active.partial(d) { return try partialBlob(d, partial, range: rangeHeader, head: head, remote: remote) }
             throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
         }
-        var base = HTTPFields()
-        base[.eTag] = "\"\(d.hex)\""
-        base[.contentType] = "application/octet-stream"
-        let (status, headers, range): (HTTPResponse.Status, HTTPFields, Range<Int64>)
-        switch RangedAnswer.decide(size: record.size, rangeHeader: rangeHeader, headers: base) {
-        case .serve(let s, let h, let r): (status, headers, range) = (s, h, r)
-        case .unsatisfiable(let h):
-            return try PeerAPI.errorResponse(.rangeNotSatisfiable, "range-not-satisfiable", "the blob has \(record.size) bytes", headers: h)
+        return try RangedAnswer.blob(d, size: record.size, rangeHeader: rangeHeader, head: head) { status, headers, range in
+            guard uploads.tryAcquire() else { return try uploadsBusy() }
+            let served = self.served
+            return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads, limiter: uploadLimiter,
+                                                                                     served: { served($0, remote) }))
         }
-        if head || range.isEmpty { return Response(status: status, headers: headers) }
-        guard uploads.tryAcquire() else {
-            var h = HTTPFields()
-            h[.retryAfter] = "1"
-            return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
-        }
-        let served = self.served
-        return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads, limiter: uploadLimiter,
-                                                                                 served: { served($0, remote) }))
+    }
+
+    func uploadsBusy() throws -> Response {
+        try PeerAPI.busyResponse("this node serves \(uploads.limit) uploads at once; retry shortly")
     }
 
     /// Bytes of a download in progress: only ranges that lie within verified chunks (else 416 chunk-unavailable).
@@ -174,11 +166,7 @@ public struct PeerAPI: Sendable {
         headers[.contentRange] = ContentRange(first: r.lowerBound, last: r.upperBound - 1, total: layout.size).header
         headers[.contentLength] = String(r.count)
         if head { return Response(status: .partialContent, headers: headers) }
-        guard uploads.tryAcquire() else {
-            var h = HTTPFields()
-            h[.retryAfter] = "1"
-            return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node serves \(uploads.limit) uploads at once; retry shortly", headers: h)
-        }
+        guard uploads.tryAcquire() else { return try uploadsBusy() }
         let served = self.served
         return Response(status: .partialContent, headers: headers, body: PeerAPI.fileBody(partial.dataPath, r, uploads: uploads,
                                                                                                limiter: uploadLimiter, served: { served($0, remote) }))
@@ -227,6 +215,13 @@ public struct PeerAPI: Sendable {
 
     static func errorResponse(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) throws -> Response {
         try json(ErrorBody(error: .init(code: code, message: message)), status: status, headers: headers)
+    }
+
+    /// `503 busy` with `Retry-After: 1`: every slot for streaming files (to peers, or to browsers) is taken.
+    static func busyResponse(_ message: String) throws -> Response {
+        var h = HTTPFields()
+        h[.retryAfter] = "1"
+        return try errorResponse(.serviceUnavailable, "busy", message, headers: h)
     }
 
     /// An error Hummingbird turns into a JSON error body.

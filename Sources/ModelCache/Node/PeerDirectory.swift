@@ -33,6 +33,9 @@ public actor PeerDirectory {
         var etag: String?
         var quarantinedUntil: ContinuousClock.Instant?
         var lastError: String?
+        /// The addresses its host resolves to (`HostAddresses`), once asked for; forgotten when its address changes
+        /// or a call to it fails (the name may point elsewhere now).
+        var hosts: [String]?
     }
 
     private var entries: [String: Entry] = [:]
@@ -63,6 +66,7 @@ public actor PeerDirectory {
         let address = PeerAddress(host: p.host, port: p.port)
         if var e = entries[p.instance] {
             let changed = e.address != address || e.advertisedVersion != p.txt.catalogueVersion
+            if e.address != address { e.hosts = nil }
             e.address = address
             e.nodeID = p.txt.nodeID
             e.advertisedVersion = p.txt.catalogueVersion
@@ -113,6 +117,7 @@ public actor PeerDirectory {
             entries[name] = now
         } catch {
             entries[name]?.lastError = "\(error)"
+            entries[name]?.hosts = nil
             logger.debug("catalogue refresh failed", metadata: ["peer": "\(name)", "error": "\(error)"])
         }
     }
@@ -145,6 +150,16 @@ public actor PeerDirectory {
                    catalogueVersion: e.catalogue?.version, blobs: e.catalogue?.blobs.count ?? 0,
                    quarantined: e.quarantinedUntil.map { $0 > now } ?? false, lastError: e.lastError)
         }.sorted { $0.name < $1.name }
+    }
+
+    /// The addresses each peer's host resolves to, by peer name: the senders a request from that peer may show.
+    /// Resolved when first asked for (a `--peer` given by name), then kept until the peer's address changes.
+    public func senderHosts() async -> [String: [String]] {
+        for (name, e) in entries where e.hosts == nil {
+            let hosts = await HostAddresses.resolve(e.address.host)
+            if entries[name]?.address == e.address { entries[name]?.hosts = hosts }  // unless it moved meanwhile
+        }
+        return entries.compactMapValues(\.hosts)
     }
 
     public var names: [String] { Array(entries.keys) }

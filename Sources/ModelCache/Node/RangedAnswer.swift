@@ -1,4 +1,5 @@
 import HTTPTypes
+import Hummingbird
 import ModelCacheCore
 
 /// How to answer a GET or HEAD of `size` bytes that may carry a `Range` header (one range, RFC 9110): the status,
@@ -28,6 +29,28 @@ enum RangedAnswer {
         case .unsatisfiable:
             h[.contentRange] = "bytes */\(size)"
             return .unsatisfiable(h)
+        }
+    }
+}
+
+extension RangedAnswer {
+    /// The answer to a GET or HEAD of a stored blob (peer API, browser API): `ETag` = its digest, octet-stream, then
+    /// `extra`; a 416 that says the blob's size. `answering` runs once the request is one to answer (not a 416);
+    /// a HEAD or an empty range gets the headers alone, anything else what `send` makes of the status, headers, range.
+    static func blob(_ digest: BlobDigest, size: Int64, rangeHeader: String?, head: Bool, extra: HTTPFields = [:],
+                     answering: () -> Void = {},
+                     send: (HTTPResponse.Status, HTTPFields, Range<Int64>) throws -> Response) throws -> Response {
+        var base = HTTPFields()
+        base[.eTag] = "\"\(digest.hex)\""
+        base[.contentType] = "application/octet-stream"
+        base.append(contentsOf: extra)
+        switch decide(size: size, rangeHeader: rangeHeader, headers: base) {
+        case .unsatisfiable(let h):
+            return try PeerAPI.errorResponse(.rangeNotSatisfiable, "range-not-satisfiable", "the blob has \(size) bytes", headers: h)
+        case .serve(let status, let headers, let range):
+            answering()
+            if head || range.isEmpty { return Response(status: status, headers: headers) }
+            return try send(status, headers, range)
         }
     }
 }

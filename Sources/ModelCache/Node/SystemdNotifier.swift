@@ -59,14 +59,14 @@ struct SystemdNotifyService: Service {
     let socket: NotifySocket
 
     func run() async throws {
-        let port = await node.listeningPort()
+        let listen = await node.listenAddress()
         let control = await node.controlSocketListening()
-        if port > 0 && control {
-            let status = "serving \(node.store.root) on \(node.settings.listenHost):\(port); control socket \(node.controlSocketPath)"
+        if let listen, control {
+            let status = "serving \(node.store.root) on \(listen); control socket \(node.controlSocketPath)"
             if let error = SystemdNotifier.send([("READY", "1"), ("STATUS", status)], to: socket) {
                 node.logger.warning("could not tell systemd the node is ready", metadata: ["error": "\(error)"])
             } else {
-                node.logger.info("told systemd the node is ready", metadata: ["listen": "\(node.settings.listenHost):\(port)"])
+                node.logger.info("told systemd the node is ready", metadata: ["listen": "\(listen)"])
             }
         }
         try? await gracefulShutdown()

@@ -126,24 +126,15 @@ struct WebAPI: Sendable {
 
     /// A cached blob's bytes, with `Range` (one range; `206` + `Content-Range`, `416` when unsatisfiable).
     func bytes(_ record: BlobRecord, range rangeHeader: String?, head: Bool) throws -> Response {
-        var base = HTTPFields()
-        base[.eTag] = "\"\(record.sha256.hex)\""
-        base[.contentType] = "application/octet-stream"
-        base[.cacheControl] = "no-cache"
-        let (status, headers, range): (HTTPResponse.Status, HTTPFields, Range<Int64>)
-        switch RangedAnswer.decide(size: record.size, rangeHeader: rangeHeader, headers: base) {
-        case .serve(let s, let h, let r): (status, headers, range) = (s, h, r)
-        case .unsatisfiable(let h):
-            return try PeerAPI.errorResponse(.rangeNotSatisfiable, "range-not-satisfiable", "the blob has \(record.size) bytes", headers: h)
+        var noCache = HTTPFields()
+        noCache[.cacheControl] = "no-cache"
+        return try RangedAnswer.blob(record.sha256, size: record.size, rangeHeader: rangeHeader, head: head, extra: noCache,
+                                     answering: { try? node.store.touch(record.sha256) }) { status, headers, range in
+            guard reads.tryAcquire() else {
+                return try PeerAPI.busyResponse("this node streams \(reads.limit) files to browsers at once; retry shortly")
+            }
+            return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: reads, limiter: nil))
         }
-        try? node.store.touch(record.sha256)
-        if head || range.isEmpty { return Response(status: status, headers: headers) }
-        guard reads.tryAcquire() else {
-            var h = HTTPFields()
-            h[.retryAfter] = "1"
-            return try PeerAPI.errorResponse(.serviceUnavailable, "busy", "this node streams \(reads.limit) files to browsers at once; retry shortly", headers: h)
-        }
-        return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: reads, limiter: nil))
     }
 
     /// A blob as the browser API lists it: no local path; dates in ISO 8601.

@@ -121,6 +121,30 @@ struct FakePeer {
     }
 }
 
+/// An origin serving `bytes` at `/m.bin` (no digest header) and a fake peer that lists the same blob for that URL and
+/// serves it with `fault` on its blob transfers: a peer that is slow, stalls, dies or refuses while the origin is fine.
+struct OriginAndFaultyPeer {
+    let origin: TestOrigin
+    let peer: FakePeer
+    let url: String
+
+    static func start(_ bytes: [UInt8], peerFault fault: TestOrigin.Fault) async throws -> OriginAndFaultyPeer {
+        let origin = try await TestOrigin.start()
+        origin.serve("/m.bin", bytes)
+        let url = origin.url("/m.bin")
+        let digest = BlobDigest.of(bytes)
+        let entry = Catalogue.Entry(sha256: digest, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, urls: [url])
+        let peer = try await FakePeer.start(claims: [entry], serving: bytes, as: digest)
+        peer.server.inject(fault, path: "/v1/blobs/\(digest.hex)")
+        return OriginAndFaultyPeer(origin: origin, peer: peer, url: url)
+    }
+
+    func stop() async {
+        await peer.server.stop()
+        await origin.stop()
+    }
+}
+
 enum FileHasherTestHelper {
     /// The manifest of `bytes` in test-sized chunks, claiming to be `digest` (which may be a lie).
     static func manifest(_ bytes: [UInt8], digest: BlobDigest? = nil) throws -> Manifest {

@@ -82,6 +82,12 @@ final class TestOrigin: Sendable {
     func serve(_ path: String, _ bytes: [UInt8], headers: [(String, String)] = []) {
         state.withLock { $0.files[path] = bytes; $0.extraHeaders[path] = headers }
     }
+    /// Serves `bytes` at `path` as the Hub serves an LFS file, their sha256 in `X-Linked-Etag`; returns the URL.
+    @discardableResult
+    func serveLinked(_ path: String, _ bytes: [UInt8]) -> String {
+        serve(path, bytes, headers: [("X-Linked-Etag", "\"\(BlobDigest.of(bytes).hex)\"")])
+        return url(path)
+    }
     func redirect(_ path: String, to target: String) { state.withLock { $0.redirects[path] = target } }
     /// Adds a fault, for every path or only for paths starting with `path`.
     func inject(_ fault: Fault, path: String? = nil) { state.withLock { $0.faults.append((fault, path)) } }
