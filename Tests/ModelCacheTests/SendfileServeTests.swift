@@ -92,50 +92,92 @@ import ModelCacheCore
         await n.stop()
     }
 
-    @Test func aClientLeavingMidBodyGivesBackItsSlotAndTheFile() async throws {
+    /// How a client stops mid-body: a reset (the node's next write fails at once: the slot and the file come back),
+    /// or a half-close (the node sees the end of the request stream while a region is queued: the client still reads,
+    /// so it gets the whole body, and then the slot and the file come back).
+    enum Leaving: String, CaseIterable, Sendable { case reset, halfClose }
+
+    @Test(arguments: Leaving.allCases) func aClientLeavingMidBodyGivesBackItsSlotAndTheFile(_ leaving: Leaving) async throws {
         let n = try await TestNode.start()
         let bytes = testBytes(32 << 20, seed: 14)
         try n.holds(bytes, url: "http://example.invalid/leaver")
         let d = BlobDigest.of(bytes)
         let path = n.env.store.blobPath(d)
-        // A client that reads the head and a little of the body, then closes its socket.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(fd >= 0)
-        // A small receive window, so that the kernel's buffers cannot take the whole body while the client sleeps.
-        var window: Int32 = 64 << 10
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(n.port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        // A client that reads the head and a little of the body, then leaves. A small receive window, so that the
+        // kernel's buffers cannot take the whole body while the client sleeps.
+        let client = try #require(RawHTTPConnection.open(port: n.port, receiveWindow: 64 << 10))
+        #expect(client.send("GET", "/v1/blobs/\(d.hex)"))
+        for _ in 0..<100 where client.unread < 200_000 {
+            guard await client.receive() else { break }
         }
-        #expect(connected == 0)
-        let request = "GET /v1/blobs/\(d.hex) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-        #expect(request.withCString { send(fd, $0, strlen($0), 0) } == request.utf8.count)
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        var got = 0
-        for _ in 0..<100 where got < 200_000 {
-            let r = recv(fd, &buffer, buffer.count, 0)
-            guard r > 0 else { break }
-            got += r
-        }
-        #expect(got >= 200_000)
+        #expect(client.unread >= 200_000)
         #expect(n.node.peerAPI.uploads.current == 1)
         #expect(Self.openDescriptors(of: path) >= 1)
-        // Reset, not a clean close: the node's next write fails at once.
-        var lingerOff = linger(l_onoff: 1, l_linger: 0)
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lingerOff, socklen_t(MemoryLayout<linger>.size))
-        close(fd)
+        switch leaving {
+        case .reset:
+            var lingerOff = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(client.fd, SOL_SOCKET, SO_LINGER, &lingerOff, socklen_t(MemoryLayout<linger>.size))
+            client.close()
+        case .halfClose:
+            #expect(shutdown(client.fd, Int32(SHUT_WR)) == 0)
+            let rest = await client.answer()
+            #expect(rest?.status == 200)
+            #expect(rest?.body == bytes)
+        }
         for _ in 0..<250 where n.node.peerAPI.uploads.current != 0 || Self.openDescriptors(of: path) != 0 {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(n.node.peerAPI.uploads.current == 0)
         #expect(Self.openDescriptors(of: path) == 0)
+        client.close()
         // The node still serves the blob.
         let again = try await get(n.env.http, n.address.blobURL(d), range: "bytes=0-99")
         #expect(again.body == Array(bytes[0..<100]))
+        await n.stop()
+    }
+
+    /// One keep-alive connection carries ranged GETs sent as file regions, HEADs with Range (clamped to the file,
+    /// and one past its end) and a plain route after them: each answer is framed exactly (a HEAD brings no body
+    /// bytes, a GET exactly its range), and nothing stalls between them.
+    @Test func oneKeepAliveConnectionCarriesRegionsHeadsAndOtherRoutes() async throws {
+        let n = try await TestNode.start()
+        let bytes = testBytes(Self.size, seed: 18)
+        try n.holds(bytes, url: "http://example.invalid/keepalive")
+        let path = "/v1/blobs/\(BlobDigest.of(bytes).hex)"
+        let max = TrapTests.int64Max
+        let before = n.node.sendfileBytes.value
+        let client = try #require(RawHTTPConnection.open(port: n.port))
+        // (method, Range header, status, the bytes a GET gets)
+        let steps: [(String, String?, Int, Range<Int>?)] = [
+            ("GET", "bytes=100-4194403", 206, 100..<4_194_404),  // across a region's end
+            ("HEAD", "bytes=10-19", 206, nil),
+            ("HEAD", "bytes=0-\(max)", 206, nil),
+            ("GET", "bytes=\(Self.size - 10)-\(max)", 206, Self.size - 10..<Self.size),
+            ("HEAD", "bytes=\(max)-\(max)", 416, nil),
+            ("GET", "bytes=0-0", 206, 0..<1),
+            ("GET", nil, 200, 0..<Self.size),
+            ("HEAD", nil, 200, nil),
+        ]
+        var sent = 0
+        for (method, range, status, expected) in steps {
+            #expect(client.send(method, path, headers: range.map { [("Range", $0)] } ?? []))
+            let a = try #require(await client.answer(head: method == "HEAD"), "\(method) \(range ?? "")")
+            #expect(a.status == status, "\(method) \(range ?? "")")
+            if let expected {
+                #expect(a.body == Array(bytes[expected]), "\(method) \(range ?? "")")
+                sent += expected.count
+            } else if status == 206 {
+                #expect(a.headers["content-length"] == (range == "bytes=10-19" ? "10" : String(Self.size)), "\(method) \(range ?? "")")
+            }
+        }
+        #expect(client.send("GET", "/v1/info"))
+        let info = try #require(await client.answer())
+        #expect(info.status == 200)
+        #expect(String(decoding: info.body, as: UTF8.self).contains("\"catalogueVersion\""))
+        #expect(client.unread == 0)  // no stray body bytes after any HEAD
+        #expect(n.node.sendfileBytes.value - before == Int64(sent))  // every GET's bytes went as file regions
+        #expect(n.node.peerAPI.uploads.current == 0)
+        client.close()
         await n.stop()
     }
 
@@ -209,7 +251,8 @@ import ModelCacheCore
         let handler = SendfileHandler(eventLoop: channel.eventLoop)
         let sender = handler.sender
         try await channel.pipeline.addHandler(handler)
-        #expect(FileRegionSender.of(channel) === sender)
+        #expect(await ServingConnection(channel: channel).sender() === sender)  // the route finds it through the channel
+        #expect(await ServingConnection.unknown.sender() == nil)
         let file = try OpenFile(path: path)
 
         // The route's side: markers through a writer that records them; returns once every region was written.
@@ -243,7 +286,7 @@ import ModelCacheCore
 
         // After the connection closed, nothing is registered and the route hears it.
         _ = try await channel.finish()
-        #expect(FileRegionSender.of(channel) == nil)  // the connection is gone: its sender with it
+        #expect(await ServingConnection(channel: channel).sender() == nil)  // the connection is gone: its sender with it
         sender.close()
         await #expect(throws: (any Error).self) {
             var w: any ResponseBodyWriter = RecordingWriter(recorder: recorder)

@@ -10,6 +10,6 @@ struct HubMiddleware<Context: RequestContext>: RouterMiddleware {
         guard request.method == .get || request.method == .head, let route = HubRoute.parse(path: request.uri.path) else {
             return try await next(request, context)
         }
-        return try await hub.respond(route, request)
+        return try await hub.respond(route, request, connection: context.servingConnection)
     }
 }

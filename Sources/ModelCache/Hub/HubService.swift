@@ -34,8 +34,8 @@ public final class HubService: Sendable {
 
     typealias Call = ClientCall
 
-    public func respond(_ route: HubRoute, _ request: Request) async throws -> Response {
-        let call = Call(request)
+    public func respond(_ route: HubRoute, _ request: Request, connection: ServingConnection = .unknown) async throws -> Response {
+        let call = Call(request, connection: connection)
         switch route {
         case .resolve(let repo, let revision, let path): return try await resolve(repo, revision, path, call)
         case .revision(let repo, let revision): return try await self.revision(repo, revision, call)
@@ -103,7 +103,7 @@ public final class HubService: Sendable {
         }
         headers[HTTPField.Name("X-Linked-Size")!] = String(size)
         return try await downloads.answer(
-            want(meta, url: url, auth: call.auth), size: size, blob: blob, request: call.request, headers: headers,
+            want(meta, url: url, auth: call.auth), size: size, blob: blob, request: call.request, connection: call.connection, headers: headers,
             notStored: call.localOnly ? { try HubService.error(.notFound, code: nil, "not stored here", head: false) } : nil,
             learned: learned(meta),
             unsatisfiable: { try HubService.error(.rangeNotSatisfiable, code: nil, "\(path) has \(size) bytes", head: false, headers: $0) })

@@ -17,6 +17,8 @@ struct HubStream: Sendable {
     let digest: BlobDigest?
     let url: String
     let flight: HubFlights.Flight
+    /// The connection the bytes go out on (with sendfile(2) when it has a `SendfileHandler`).
+    var connection = ServingConnection.unknown
     /// How long the stream waits without a new verified byte before giving up (the client has its own 10 s timeout
     /// and retries with Range).
     var stallLimit: Duration = .seconds(60)
@@ -25,9 +27,8 @@ struct HubStream: Sendable {
     var safetyNet: Duration = .seconds(1)
 
     func body(_ range: Range<Int64>) -> ResponseBody {
-        let channel = ServingChannel.current
-        return ResponseBody(contentLength: range.count) { writer in
-            let sender = channel.flatMap(FileRegionSender.of)
+        ResponseBody(contentLength: range.count) { [connection] writer in
+            let sender = await connection.sender()
             var offset = range.lowerBound
             var lastProgress = ContinuousClock.now
             while offset < range.upperBound {
@@ -76,10 +77,9 @@ struct HubStream: Sendable {
     }
 
     /// `range` of a stored blob.
-    static func fileBody(_ path: String, _ range: Range<Int64>) -> ResponseBody {
-        let channel = ServingChannel.current
-        return ResponseBody(contentLength: range.count) { writer in
-            _ = try await HubStream.copy(path, range, to: &writer, sender: channel.flatMap(FileRegionSender.of))
+    static func fileBody(_ path: String, _ range: Range<Int64>, connection: ServingConnection) -> ResponseBody {
+        ResponseBody(contentLength: range.count) { writer in
+            _ = try await HubStream.copy(path, range, to: &writer, sender: await connection.sender())
             try await writer.finish(nil)
         }
     }

@@ -79,7 +79,7 @@ final class VerifiedDownloads: Sendable {
 
     /// The answer to a GET or HEAD of a file of `size` bytes: the stored blob's bytes, or the download's as they are
     /// verified (started or joined here). `unsatisfiable` words the endpoint's 416.
-    func answer(_ want: Want, size: Int64, blob: BlobRecord?, request: Request, headers: HTTPFields,
+    func answer(_ want: Want, size: Int64, blob: BlobRecord?, request: Request, connection: ServingConnection, headers: HTTPFields,
                 notStored: (() throws -> Response)? = nil,
                 learned: @escaping @Sendable (FetchResult) throws -> Void = { _ in },
                 unsatisfiable: (HTTPFields) throws -> Response) async throws -> Response {
@@ -96,25 +96,29 @@ final class VerifiedDownloads: Sendable {
         if let blob {
             try store.touch(blob.sha256)
             node.metrics.fetchEnded(.hit)  // a download answered from the cache, without a fetch
-            return Response(status: status, headers: headers, body: HubStream.fileBody(blob.path, range))
+            return Response(status: status, headers: headers, body: HubStream.fileBody(blob.path, range, connection: connection))
         }
         if let notStored { return try notStored() }
         let flight = await start(want, learned: learned)
-        let stream = HubStream(store: store, active: node.engine.active, digest: want.sha256, url: want.url, flight: flight)
+        let stream = HubStream(store: store, active: node.engine.active, digest: want.sha256, url: want.url, flight: flight,
+                               connection: connection)
         return Response(status: status, headers: headers, body: stream.body(range))
     }
 }
 
-/// A client's request to the Hub endpoint or the registry mirror: its credentials, and whether it is a peer's
-/// local-only question (answered from what this node holds, public things only).
+/// A client's request to the Hub endpoint or the registry mirror: its credentials, whether it is a peer's
+/// local-only question (answered from what this node holds, public things only), and the connection a file's bytes
+/// go out on.
 struct ClientCall: Sendable {
     var request: Request
     var auth: String?
     var localOnly: Bool
+    var connection: ServingConnection
     var isHead: Bool { request.method == .head }
 
-    init(_ request: Request) {
+    init(_ request: Request, connection: ServingConnection = .unknown) {
         self.request = request
+        self.connection = connection
         self.auth = request.headers[.authorization]
         self.localOnly = HTTPField.Name(HubService.localOnlyHeader).map { request.headers[$0] == "1" } ?? false
     }

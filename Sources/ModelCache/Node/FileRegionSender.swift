@@ -34,23 +34,6 @@ final class FileRegionSender: Sendable {
     /// socket; `send` keeps two queued, so a connection holds at most 8 MiB of file regions.
     static let regionSize: Int64 = 4 << 20
 
-    /// The senders of the open connections that have a `SendfileHandler`, by connection (added when the handler is,
-    /// removed when the connection closes), so that a route finds its connection's without a trip to its event loop.
-    private static let senders = Mutex<[ObjectIdentifier: FileRegionSender]>([:])
-
-    static func register(_ sender: FileRegionSender, for channel: any Channel) {
-        senders.withLock { $0[ObjectIdentifier(channel)] = sender }
-    }
-
-    static func unregister(_ channel: any Channel) {
-        _ = senders.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
-    }
-
-    /// The sender of `channel`'s `SendfileHandler`, if it has one.
-    static func of(_ channel: any Channel) -> FileRegionSender? {
-        senders.withLock { $0[ObjectIdentifier(channel)] }
-    }
-
     /// Writes `range` of `file` through `writer` as regions of at most `regionSize` bytes; `before` runs before each
     /// region (the upload rate limit waits there), `after` once it is queued (the served counts). At most `ahead`
     /// regions are queued beyond what the socket has taken (the async writer's own back pressure comes too late for
@@ -119,18 +102,36 @@ final class FileRegionSender: Sendable {
     }
 }
 
-/// Which connection the current request came on; set around the routes by `ServingChannelMiddleware`.
-enum ServingChannel {
-    @TaskLocal static var current: (any Channel)?
+/// The connection a response goes out on, as the routes that send files are given it (from the request context's
+/// channel): its `FileRegionSender` is the one of the `SendfileHandler` in its pipeline, looked up when the body
+/// starts. Without a channel (a context that has none, such as the control socket's) or a handler, a body is read
+/// and copied.
+public struct ServingConnection: Sendable {
+    public let channel: (any Channel)?
+
+    public init(channel: (any Channel)?) { self.channel = channel }
+
+    public static let unknown = ServingConnection(channel: nil)
+
+    /// The sender of the connection's `SendfileHandler`; nil when it has none or is already closed (one hop to its
+    /// event loop).
+    func sender() async -> FileRegionSender? {
+        guard let channel else { return nil }
+        return try? await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: SendfileHandler.self).sender
+        }.get()
+    }
 }
 
-/// Makes the request's connection known to the routes (`ServingChannel.current`), so that a route that serves a
-/// stored file can hand it to the connection's `SendfileHandler`.
-struct ServingChannelMiddleware: RouterMiddleware {
-    typealias Context = NodeRequestContext
+/// A request context that knows the connection its request came on (`NodeRequestContext`).
+protocol ChannelRequestContext: RequestContext {
+    var channel: any Channel { get }
+}
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        try await ServingChannel.$current.withValue(context.channel) { try await next(request, context) }
+extension RequestContext {
+    /// This request's connection, for a response body that sends a file (unknown for a context without a channel).
+    var servingConnection: ServingConnection {
+        ServingConnection(channel: (self as? any ChannelRequestContext)?.channel)
     }
 }
 

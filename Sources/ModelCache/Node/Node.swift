@@ -88,7 +88,6 @@ public final class Node: Sendable {
         for p in settings.staticPeers { await directory.addStatic(p) }
         try await jobs.resumeUnfinished()
         let router = Router(context: NodeRequestContext.self)
-        router.add(middleware: ServingChannelMiddleware())  // the connection, for the routes that send files with sendfile(2)
         if let key = settings.clusterKey {  // first: a refused request reaches no route
             router.add(middleware: ClusterGuard<NodeRequestContext>(
                 verifier: ClusterGuard<NodeRequestContext>.Verifier(ClusterRequestVerifier(key: key)), logger: logger))

@@ -11,11 +11,11 @@ public protocol ConnectionRequestContext: RemoteAddressRequestContext {
 /// The request context of the node's listener: Hummingbird's basics plus both ends of the client's connection,
 /// which the browser routes need (they answer the node's own user on this machine only). The peer API's routes stay
 /// generic over any context.
-public struct NodeRequestContext: RequestContext, ConnectionRequestContext {
+public struct NodeRequestContext: RequestContext, ConnectionRequestContext, ChannelRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     public let localAddress: SocketAddress?
-    /// The client's connection (`ServingChannelMiddleware` makes it known to the routes that send files).
+    /// The client's connection, which the routes that send files hand to their bodies (`servingConnection`).
     public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {

@@ -50,7 +50,7 @@ public struct PeerAPI: Sendable {
         }
         router.get("/v1/blobs/:digest") { req, ctx in
             try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: false,
-                          remote: (ctx as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress)
+                          remote: (ctx as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress, connection: ctx.servingConnection)
         }
         router.head("/v1/blobs/:digest") { req, ctx in
             try self.blob(ctx.parameters.get("digest"), range: req.headers[.range], head: true)
@@ -131,17 +131,19 @@ public struct PeerAPI: Sendable {
         return try PeerAPI.json(m)
     }
 
-    func blob(_ raw: String?, range rangeHeader: String?, head: Bool, remote: String? = nil) throws -> Response {
+    func blob(_ raw: String?, range rangeHeader: String?, head: Bool, remote: String? = nil, connection: ServingConnection = .unknown) throws -> Response {
         let d = try digest(raw)
         guard let record = try records.record(d, read: { try store.lookup(digest: d) }), !record.isPrivate else {
-            if let partial = active.partial(d) { return try partialBlob(d, partial, range: rangeHeader, head: head, remote: remote) }
+            if let partial = active.partial(d) {
+                return try partialBlob(d, partial, range: rangeHeader, head: head, remote: remote, connection: connection)
+            }
             throw PeerAPI.error(.notFound, "not-found", "blob \(d.hex) is not on this node")
         }
         return try RangedAnswer.blob(d, size: record.size, rangeHeader: rangeHeader, head: head) { status, headers, range in
             guard uploads.tryAcquire() else { return try uploadsBusy() }
             let served = self.served
-            return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: uploads, limiter: uploadLimiter,
-                                                                                     served: { served($0, remote) }))
+            return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, connection: connection, uploads: uploads,
+                                                                                     limiter: uploadLimiter, served: { served($0, remote) }))
         }
     }
 
@@ -151,7 +153,7 @@ public struct PeerAPI: Sendable {
 
     /// Bytes of a download in progress: only ranges that lie within verified chunks (else 416 chunk-unavailable).
     func partialBlob(_ d: BlobDigest, _ partial: PartialDownload, range rangeHeader: String?, head: Bool,
-                     remote: String? = nil) throws -> Response {
+                     remote: String? = nil, connection: ServingConnection = .unknown) throws -> Response {
         let layout = partial.layout
         guard case .range(let r) = ByteRangeRequest.parse(rangeHeader, size: layout.size),
               layout.chunks(covering: r).allSatisfy(partial.isVerified) else {
@@ -168,19 +170,18 @@ public struct PeerAPI: Sendable {
         if head { return Response(status: .partialContent, headers: headers) }
         guard uploads.tryAcquire() else { return try uploadsBusy() }
         let served = self.served
-        return Response(status: .partialContent, headers: headers, body: PeerAPI.fileBody(partial.dataPath, r, uploads: uploads,
+        return Response(status: .partialContent, headers: headers, body: PeerAPI.fileBody(partial.dataPath, r, connection: connection, uploads: uploads,
                                                                                                limiter: uploadLimiter, served: { served($0, remote) }))
     }
 
     /// Streams `range` of a file, releasing the upload slot when done; `served` is told of each piece written. On a
-    /// connection with a `SendfileHandler`, as file regions of the file opened once (4 MiB, or 512 KiB under an upload
+    /// `connection` with a `SendfileHandler`, as file regions of the file opened once (4 MiB, or 512 KiB under an upload
     /// rate limit, each after the limiter); else in 512 KiB reads (NIOFileSystem).
-    static func fileBody(_ path: String, _ range: Range<Int64>, uploads: UploadLimiter, limiter: RateLimiter?,
+    static func fileBody(_ path: String, _ range: Range<Int64>, connection: ServingConnection, uploads: UploadLimiter, limiter: RateLimiter?,
                          served: @escaping @Sendable (Int) -> Void = { _ in }) -> ResponseBody {
-        let channel = ServingChannel.current
-        return ResponseBody(contentLength: range.count) { writer in
+        ResponseBody(contentLength: range.count) { writer in
             defer { uploads.release() }
-            if let sender = channel.flatMap(FileRegionSender.of) {
+            if let sender = await connection.sender() {
                 let file = try OpenFile(path: path)
                 try await sender.send(file, range, to: &writer, regionSize: limiter == nil ? FileRegionSender.regionSize : 512 << 10,
                                       before: { try await limiter?.consume($0) }, after: served)

@@ -29,12 +29,7 @@ final class SendfileHandler: ChannelOutboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.body(.fileRegion(pending.region))), promise: pending.written)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        FileRegionSender.register(sender, for: context.channel)
-    }
-
     func handlerRemoved(context: ChannelHandlerContext) {
-        FileRegionSender.unregister(context.channel)
         sender.close()
     }
 }

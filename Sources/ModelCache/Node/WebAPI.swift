@@ -56,9 +56,13 @@ struct WebAPI: Sendable {
         api.get("/v1/web/summary") { _, _ in try WebAPI.json(try self.summary()) }
         api.get("/v1/web/blobs") { _, _ in try WebAPI.json(try self.node.store.list().map(WebBlob.init)) }
         api.delete("/v1/web/blobs/:digest") { _, ctx in try self.delete(ctx.parameters.get("digest")) }
-        api.get("/v1/web/blobs/:digest/bytes") { req, ctx in try self.bytes(digest: ctx.parameters.get("digest"), req, head: false) }
+        api.get("/v1/web/blobs/:digest/bytes") { req, ctx in
+            try self.bytes(digest: ctx.parameters.get("digest"), req, head: false, connection: ctx.servingConnection)
+        }
         api.head("/v1/web/blobs/:digest/bytes") { req, ctx in try self.bytes(digest: ctx.parameters.get("digest"), req, head: true) }
-        api.get("/v1/web/bytes") { req, _ in try self.bytes(url: req.uri.queryParameters.get("url"), req, head: false) }
+        api.get("/v1/web/bytes") { req, ctx in
+            try self.bytes(url: req.uri.queryParameters.get("url"), req, head: false, connection: ctx.servingConnection)
+        }
         api.head("/v1/web/bytes") { req, _ in try self.bytes(url: req.uri.queryParameters.get("url"), req, head: true) }
     }
 
@@ -104,28 +108,28 @@ struct WebAPI: Sendable {
         }
     }
 
-    func bytes(digest raw: String?, _ req: Request, head: Bool) throws -> Response {
+    func bytes(digest raw: String?, _ req: Request, head: Bool, connection: ServingConnection = .unknown) throws -> Response {
         guard let raw, let d = BlobDigest(ifValid: raw) else {
             return try PeerAPI.errorResponse(.badRequest, "malformed-digest", "a blob is named by 64 hex digits")
         }
         guard let record = try node.store.lookup(digest: d) else {
             return try PeerAPI.errorResponse(.notFound, "not-found", "blob \(d.hex) is not in this node's cache")
         }
-        return try bytes(record, range: req.headers[.range], head: head)
+        return try bytes(record, range: req.headers[.range], head: head, connection: connection)
     }
 
-    func bytes(url: String?, _ req: Request, head: Bool) throws -> Response {
+    func bytes(url: String?, _ req: Request, head: Bool, connection: ServingConnection = .unknown) throws -> Response {
         guard let url, !url.isEmpty else {
             return try PeerAPI.errorResponse(.badRequest, "bad-request", "give the URL: /v1/web/bytes?url=<the request's URL>")
         }
         guard let record = try node.store.lookup(url: url) else {
             return try PeerAPI.errorResponse(.notFound, "not-found", "\(url) is not in this node's cache (yet): fetch it first")
         }
-        return try bytes(record, range: req.headers[.range], head: head)
+        return try bytes(record, range: req.headers[.range], head: head, connection: connection)
     }
 
     /// A cached blob's bytes, with `Range` (one range; `206` + `Content-Range`, `416` when unsatisfiable).
-    func bytes(_ record: BlobRecord, range rangeHeader: String?, head: Bool) throws -> Response {
+    func bytes(_ record: BlobRecord, range rangeHeader: String?, head: Bool, connection: ServingConnection = .unknown) throws -> Response {
         var noCache = HTTPFields()
         noCache[.cacheControl] = "no-cache"
         return try RangedAnswer.blob(record.sha256, size: record.size, rangeHeader: rangeHeader, head: head, extra: noCache,
@@ -133,7 +137,7 @@ struct WebAPI: Sendable {
             guard reads.tryAcquire() else {
                 return try PeerAPI.busyResponse("this node streams \(reads.limit) files to browsers at once; retry shortly")
             }
-            return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, uploads: reads, limiter: nil))
+            return Response(status: status, headers: headers, body: PeerAPI.fileBody(record.path, range, connection: connection, uploads: reads, limiter: nil))
         }
     }
 

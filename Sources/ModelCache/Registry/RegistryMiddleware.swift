@@ -12,7 +12,7 @@ struct RegistryMiddleware<Context: RequestContext>: RouterMiddleware {
         guard request.method == .get || request.method == .head else {
             return try RegistryService.error(.methodNotAllowed, "UNSUPPORTED", "a mirror is read-only: push to the registry itself", head: false)
         }
-        return try await registry.respond(route, request)
+        return try await registry.respond(route, request, connection: context.servingConnection)
     }
 }
 

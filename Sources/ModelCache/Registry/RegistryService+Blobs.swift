@@ -51,7 +51,7 @@ extension RegistryService {
         let title = hint?.title ?? "\(up.mirror.name)/\(repo)"
         let want = VerifiedDownloads.Want(url: url, sha256: d, isPublic: isPublic, auth: call.auth,
                                           title: "\(title) (blob \(d.short))", useOrigin: !up.isKnownDown)
-        return try await downloads.answer(want, size: size, blob: try store.lookup(digest: d), request: call.request, headers: headers,
+        return try await downloads.answer(want, size: size, blob: try store.lookup(digest: d), request: call.request, connection: call.connection, headers: headers,
                                           unsatisfiable: { try RegistryService.error(.rangeNotSatisfiable, "BLOB_UNKNOWN", "sha256:\(d.hex) has \(size) bytes", head: false, headers: $0) })
     }
 

@@ -54,8 +54,8 @@ public final class RegistryService: Sendable {
         self.downloads = VerifiedDownloads(node: node, logger: logger)
     }
 
-    public func respond(_ route: RegistryRoute, _ request: Request) async throws -> Response {
-        let call = Call(request)
+    public func respond(_ route: RegistryRoute, _ request: Request, connection: ServingConnection = .unknown) async throws -> Response {
+        let call = Call(request, connection: connection)
         let ns = RegistryRoute.namespace(query: request.uri.query)
         switch route {
         case .ping:
