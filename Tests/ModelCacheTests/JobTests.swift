@@ -77,27 +77,28 @@ import ModelCacheCore
         await n.stop(); await origin.stop()
     }
 
+    /// A job for `paths` of `origin` on `n` fails for `reason` before a byte is asked of the origin.
+    func expectFailsBeforeDownloading(_ n: TestNode, _ origin: TestOrigin, _ paths: [String], downloadTotal: Int64 = 0,
+                                      reason: Job.FailureReason, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        _ = try await n.node.jobs.create(id: "t", title: "", requests: paths.map { Job.Request(url: origin.url($0)) },
+                                         downloadTotal: downloadTotal)
+        let j = try await n.waitForJob("t")
+        #expect(j.state == .failure && j.failureReason == reason, sourceLocation: sourceLocation)
+        #expect(origin.gets == 0, sourceLocation: sourceLocation)
+        await n.stop(); await origin.stop()
+    }
+
     @Test func declaredTotalExceededFailsBeforeDownloading() async throws {
         let origin = try await TestOrigin.start()
         origin.serve("/f", testBytes(300_000))
-        let n = try await TestNode.start()
-        _ = try await n.node.jobs.create(id: "t", title: "", requests: [Job.Request(url: origin.url("/f"))], downloadTotal: 1000)
-        let j = try await n.waitForJob("t")
-        #expect(j.state == .failure && j.failureReason == .downloadTotalExceeded)
-        #expect(origin.gets == 0)
-        await n.stop(); await origin.stop()
+        try await expectFailsBeforeDownloading(try await TestNode.start(), origin, ["/f"], downloadTotal: 1000, reason: .downloadTotalExceeded)
     }
 
     @Test func quotaExceededFailsBeforeDownloading() async throws {
         let origin = try await TestOrigin.start()
         origin.serve("/a", testBytes(300_000))
         origin.serve("/b", testBytes(300_000, seed: 5))
-        let n = try await TestNode.start(maxCacheSize: 500_000)
-        _ = try await n.node.jobs.create(id: "q", title: "", requests: [Job.Request(url: origin.url("/a")), Job.Request(url: origin.url("/b"))])
-        let j = try await n.waitForJob("q")
-        #expect(j.state == .failure && j.failureReason == .quotaExceeded)
-        #expect(origin.gets == 0)
-        await n.stop(); await origin.stop()
+        try await expectFailsBeforeDownloading(try await TestNode.start(maxCacheSize: 500_000), origin, ["/a", "/b"], reason: .quotaExceeded)
     }
 
     @Test func lruEvictionKeepsPinnedBlobs() async throws {

@@ -122,16 +122,9 @@ extension HubService {
                                              "retry-after", "x-request-id", "etag", "x-linked-etag", "x-linked-size"]
 
     static func passThrough(_ a: HubUpstream.Answer, head: Bool, keepAll: Bool = false) -> Response {
-        var h = HTTPFields()
-        for (n, v) in HubXet.strip(headers: a.headers) {
-            let lower = n.lowercased()
-            guard keepAll ? !hopByHop.contains(lower) : passedHeaders.contains(lower), let name = HTTPField.Name(n) else { continue }
-            h.append(HTTPField(name: name, value: v))
-        }
-        let status = HTTPResponse.Status(code: a.status)
-        if head { return Response(status: status, headers: h) }
-        h[.contentLength] = String(a.body.count)
-        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: a.body)))
+        var a = a
+        a.headers = HubXet.strip(headers: a.headers)
+        return a.relayed(head: head) { keepAll ? !hopByHop.contains($0) : passedHeaders.contains($0) }
     }
 
     static let hopByHop: Set<String> = ["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",

@@ -82,14 +82,7 @@ extension RegistryService {
 
     /// An upstream's definite answer (401 with its challenge, 404, …) relayed with the headers a client reads.
     static func passThrough(_ a: HubUpstream.Answer, head: Bool) -> Response {
-        var h = HTTPFields()
-        for (n, v) in a.headers where passed.contains(n.lowercased()) {
-            if let name = HTTPField.Name(n) { h.append(HTTPField(name: name, value: v)) }
-        }
-        let status = HTTPResponse.Status(code: a.status)
-        if head { return Response(status: status, headers: h) }
-        h[.contentLength] = String(a.body.count)
-        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: a.body)))
+        a.relayed(head: head) { passed.contains($0) }
     }
 
     static let passed: Set<String> = ["content-type", "www-authenticate", "docker-distribution-api-version", "retry-after"]
