@@ -43,9 +43,10 @@ public struct ChunkScheduler: Sendable {
         public var maxDuplicates: Int = 2
         /// End-game: a chunk is duplicated only when its fetch is expected to need at least this much longer.
         public var endGameMinRemaining: Duration = .milliseconds(500)
-        /// End-game: another origin connection duplicates an origin chunk only when that chunk has been in flight this
-        /// long and is expected to need at least this much longer (a stuck or crawling connection). Connections to one origin share its bottleneck:
-        /// racing a chunk that is merely slower there only costs origin bytes.
+        /// End-game: the origin duplicates a chunk (its own, on another connection, or a peer's) only when that chunk
+        /// has been in flight this long and is expected to need at least this much longer (a stuck or crawling
+        /// transfer). Origin bytes are the ones the cache exists to save: a peer that is merely slower than the origin,
+        /// or a connection that shares the origin's bottleneck, is left to finish.
         public var endGameOriginStall: Duration = .seconds(5)
         /// End-game: chunks larger than this are never duplicated (a duplicate is held in memory until it wins).
         public var endGameMaxChunkBytes: Int64 = 16 << 20
@@ -297,16 +298,15 @@ public struct ChunkScheduler: Sendable {
             let length = layout.length(of: chunk)
             guard length <= settings.endGameMaxChunkBytes, let remaining = expectedRemaining(chunk: chunk, now: now),
                   remaining >= settings.endGameMinRemaining else { continue }
-            if me.kind == .origin && owner.kind == .origin {
+            if me.kind == .origin {
                 // In flight that long and still that far from its end (a chunk without a byte yet counts as stuck only
                 // once its age says so: on a loaded machine the first byte can take a while).
                 guard remaining >= settings.endGameOriginStall, let since = started[chunk],
                       now - since >= settings.endGameOriginStall else { continue }
             }
             if let r = rate[id], r > 0, Double(length) / r >= remaining.inSeconds { continue }
-            if best == nil || remaining > best!.remaining || (remaining == best!.remaining && chunk < best!.chunk) {
-                best = (chunk, remaining)
-            }
+            if let b = best, remaining < b.remaining || (remaining == b.remaining && chunk > b.chunk) { continue }
+            best = (chunk, remaining)
         }
         return best?.chunk
     }
