@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 @testable import ModelCache
 import ModelCacheCore
@@ -207,21 +208,29 @@ import ModelCacheCore
     }
 
     /// A token is kept until shortly before it expires, then asked for again (so a long download gets fresh ones).
+    /// On the upstream's own clock (moved by hand: a real wait failed whenever the loaded machine took longer than the
+    /// token's renewal margin between two calls).
     @Test func anonymousTokensAreKeptUntilShortlyBeforeTheyExpire() async throws {
         let upstream = try await TestRegistry.start()
         upstream.setTokenLifetime(4)  // renewed after 2 s (half its life: less than the usual 30 s margin)
         let env = try TestEnvironment()
         var logger = Logger(label: "test-registry-upstream")
         logger.logLevel = .critical
-        let up = RegistryUpstream(mirror: RegistryMirror(name: "test.io", base: upstream.baseURL), http: env.http, route: .direct, logger: logger)
+        let clock = Mutex(ContinuousClock.now)
+        let up = RegistryUpstream(mirror: RegistryMirror(name: "test.io", base: upstream.baseURL), http: env.http, route: .direct,
+                                  logger: logger, now: { clock.withLock { $0 } })
         let url = up.blobURL("library/tiny", BlobDigest.of(layer1))
         let first = await up.credentials(for: url)
         #expect(first == "Bearer anon.repository.library/tiny.pull")
+        clock.withLock { $0 += .milliseconds(1900) }
         #expect(await up.credentials(for: url) == first)
-        #expect(upstream.tokenRequests == 1)
-        try await Task.sleep(for: .milliseconds(2200))
+        #expect(upstream.tokenRequests == 1)  // kept until 2 s after it was asked for
+        clock.withLock { $0 += .milliseconds(200) }
         #expect(await up.credentials(for: url) == first)
-        #expect(upstream.tokenRequests == 2)
+        #expect(upstream.tokenRequests == 2)  // asked for again
+        clock.withLock { $0 += .milliseconds(1900) }
+        #expect(await up.credentials(for: url) == first)
+        #expect(upstream.tokenRequests == 2)  // the new one is kept in turn
         #expect(await up.credentials(for: "http://elsewhere/v2/x/blobs/sha256:00") == nil)  // not this upstream's
         await env.close(); await upstream.stop()
     }

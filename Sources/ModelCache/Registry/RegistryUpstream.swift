@@ -19,9 +19,13 @@ final class RegistryUpstream: Sendable {
     /// What the upstream's `/v2/` said to an anonymous client: its `Basic` challenge, if any, and when it was asked.
     private let ping = Mutex<(basic: String?, at: ContinuousClock.Instant)?>(nil)
     private let tokens = Mutex<[String: (token: String, until: ContinuousClock.Instant)]>([:])
+    /// The time that tokens and the `/v2/` answer age by (a test's own clock, so that no test waits on a real one).
+    let now: @Sendable () -> ContinuousClock.Instant
 
-    init(mirror: RegistryMirror, http: HTTPClient, route: OriginRoute, logger: Logger) {
+    init(mirror: RegistryMirror, http: HTTPClient, route: OriginRoute, logger: Logger,
+         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.mirror = mirror
+        self.now = now
         self.http = HubUpstream(base: mirror.base, http: http, route: route, logger: logger)
         self.logger = logger
     }
@@ -53,7 +57,7 @@ final class RegistryUpstream: Sendable {
 
     /// The node's anonymous `Authorization` for `repo`, or nil (the upstream wants no token, or gave none).
     func anonymousAuth(_ repo: String) async -> String? {
-        let now = ContinuousClock.now
+        let now = now()
         if let t = tokens.withLock({ $0[repo] }), now < t.until { return "Bearer " + t.token }
         guard let c = challenge.withLock({ $0 }), let url = c.tokenURL(scope: AuthChallenge.pullScope(repo)) else { return nil }
         guard case .answer(let a) = await http.request(.GET, url, auth: nil, maxBody: 1 << 20), (200...299).contains(a.status),
@@ -88,13 +92,14 @@ final class RegistryUpstream: Sendable {
     /// asked at most every 5 minutes; nil when it does not (a Bearer challenge is the node's to answer), or is
     /// unreachable. Records a Bearer challenge on the way.
     func basicChallenge() async -> String? {
-        if let p = ping.withLock({ $0 }), ContinuousClock.now - p.at < .seconds(300) { return p.basic }
+        if let p = ping.withLock({ $0 }), now() - p.at < .seconds(300) { return p.basic }
         guard case .answer(let a) = await http.request(.GET, "/v2/", auth: nil, maxBody: 1 << 16) else { return nil }
         var basic: String? = nil
         if a.status == 401, let header = a.first("WWW-Authenticate") {
             if AuthChallenge.parse(header).first?.scheme == "basic" { basic = header } else { _ = learn(a) }
         }
-        ping.withLock { $0 = (basic, .now) }
+        let at = now()
+        ping.withLock { $0 = (basic, at) }
         return basic
     }
 

@@ -16,9 +16,9 @@ final class RawHTTPConnection {
     }
 
     let fd: Int32
-    private var pending: [UInt8] = []
-
     let readTimeout: Duration
+    private var pending: [UInt8] = []
+    private var closed = false
 
     private init(fd: Int32, readTimeout: Duration) {
         self.fd = fd
@@ -42,8 +42,6 @@ final class RawHTTPConnection {
         guard connected == 0, fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0 else { Glibc.close(fd); return nil }
         return RawHTTPConnection(fd: fd, readTimeout: readTimeout)
     }
-
-    private var closed = false
 
     deinit { close() }
 
