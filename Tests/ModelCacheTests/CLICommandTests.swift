@@ -26,8 +26,7 @@ import ModelCacheCore
             try await Task.sleep(for: .milliseconds(25))
             journalled = journalledChunks(in: dir)
         }
-        kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
+        await stopProcess(child, SIGKILL)
         #expect(child.terminationReason == .uncaughtSignal)
         try #require(journalled >= 6, "the child never journalled chunks")
         #expect(PosixFile.list(dir + "/blobs/sha256").isEmpty)  // killed: no blob yet, and certainly no wrong one
@@ -245,7 +244,7 @@ extension CLICommandTests {
         for p in children where p.isRunning { kill(p.processIdentifier, SIGKILL) }
         let want = dir + "/blobs/sha256/" + BlobDigest.of(bytes).hex + "\n"
         for (i, p) in children.enumerated() {
-            p.waitUntilExit()
+            await waitForExit(p)
             let err = String(decoding: PosixFile.readAll(dir + "-out/\(i).err") ?? [], as: UTF8.self)
             #expect(p.terminationStatus == 0, "stderr: \(err)")
             #expect(PosixFile.readAll(dir + "-out/\(i).out") == Array(want.utf8))

@@ -91,7 +91,7 @@ import ModelCacheCore
         let mount = Process()
         mount.executableURL = URL(fileURLWithPath: "/bin/mount")
         mount.arguments = ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]
-        try mount.run(); mount.waitUntilExit()
+        try mount.run(); await waitForExit(mount)
         try #require(mount.terminationStatus == 0)
         defer {
             let u = Process()

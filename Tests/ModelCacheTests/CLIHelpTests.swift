@@ -56,7 +56,7 @@ extension NodeProcessTests {
         let dir = NSTemporaryDirectory() + "modelcache-peers-" + UUID().uuidString
         defer { PosixFile.removeTree(dir) }
         let node = try startServe(dir, extra: ["--peer", "127.0.0.1:1"])
-        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        defer { killNow(node) }
         let http = HTTPClient.forModelCache()
         defer { Task { try? await http.shutdown() } }
         try await waitForNode(ControlClient(socketPath: dir + "/node.sock", http: http))

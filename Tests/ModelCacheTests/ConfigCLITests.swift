@@ -138,7 +138,7 @@ import ModelCacheCore
         p.standardOutput = FileHandle.nullDevice
         p.standardError = err
         try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        defer { killNow(p) }
         let http = HTTPClient.forModelCache()
         defer { Task { try? await http.shutdown() } }
         var info = ""
@@ -150,9 +150,8 @@ import ModelCacheCore
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
-        kill(p.processIdentifier, SIGTERM)
-        p.waitUntilExit()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        await stopProcess(p)
+        let stderr = String(decoding: await readToEnd(err.fileHandleForReading), as: UTF8.self)
         #expect(info.contains("file-node"), "the peer API answered on the file's port with the file's name: \(info) \(stderr)")
         #expect(stderr.contains("'file-node' serving \(dir)/cache on 127.0.0.1:\(port)"), "\(stderr)")
         #expect(p.terminationStatus == 0)

@@ -36,7 +36,7 @@ extension NodeProcessTests {
             alone[c.name] = try await runCLI(c.args(origin, dir, prefix) + (c.args(origin, dir, prefix).first == "fetch" ? ["--no-node"] : []))
         }
         let node = try startServe(dir)
-        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        defer { killNow(node) }
         let http = HTTPClient.forModelCache()
         defer { Task { try? await http.shutdown() } }
         try await waitForNode(ControlClient(socketPath: dir + "/node.sock", http: http))

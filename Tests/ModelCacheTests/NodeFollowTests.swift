@@ -21,7 +21,7 @@ extension NodeProcessTests {
         defer { PosixFile.removeTree(dir) }
         let alone = try await runCLI(["fetch", "--cache-dir", dir, "--no-node", url])
         let node = try startServe(dir)
-        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        defer { killNow(node) }
         let http = HTTPClient.forModelCache()
         defer { Task { try? await http.shutdown() } }
         try await waitForNode(ControlClient(socketPath: dir + "/node.sock", http: http))
@@ -41,7 +41,7 @@ extension NodeProcessTests {
         let dir = NSTemporaryDirectory() + "modelcache-node-" + UUID().uuidString
         defer { PosixFile.removeTree(dir) }
         let node = try startServe(dir)
-        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        defer { killNow(node) }
         // A client whose read time-out (1 s) is far shorter than the pause: following must survive it.
         let http = HTTPClient.forModelCache(readTimeout: .seconds(1))
         defer { Task { try? await http.shutdown() } }

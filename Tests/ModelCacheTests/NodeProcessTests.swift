@@ -47,8 +47,7 @@ import ModelCacheCore
             try await Task.sleep(for: .milliseconds(50))
             journalled = journalledChunks(in: dir)
         }
-        kill(node.processIdentifier, signal)
-        node.waitUntilExit()
+        await stopProcess(node, signal)
         try #require(journalled >= 2)
         if signal == SIGTERM {
             #expect(node.terminationStatus == 0)
@@ -60,7 +59,7 @@ import ModelCacheCore
         origin.resetCounters()
 
         node = try startServe(dir)
-        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        defer { killNow(node) }
         try await waitForNode(control)
         let job = try await control.follow("big")
         #expect(job.state == .success)
@@ -120,7 +119,7 @@ extension NodeProcessTests {
         let dir = NSTemporaryDirectory() + "modelcache-node-" + UUID().uuidString
         defer { PosixFile.removeTree(dir) }
         let node = try startServe(dir)
-        defer { kill(node.processIdentifier, SIGTERM); node.waitUntilExit() }
+        defer { killNow(node) }
         let http = HTTPClient.forModelCache()
         defer { Task { try? await http.shutdown() } }
         let control = ControlClient(socketPath: dir + "/node.sock", http: http)

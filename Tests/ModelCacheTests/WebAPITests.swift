@@ -282,7 +282,7 @@ import ModelCacheCore
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) }; p.waitUntilExit() }
+        defer { killNow(p) }
         var connected = false
         var stream: HTTPClientResponse?
         for _ in 0..<100 where !connected {

@@ -71,3 +71,30 @@ func startCLI(_ args: [String], environment: [String: String] = [:]) throws -> R
     let handle = err.fileHandleForReading
     return RunningCLI(process: p, stderr: Task { String(decoding: await readToEnd(handle), as: UTF8.self) })
 }
+
+/// Waits for a child to exit without holding a thread of Swift's cooperative pool (the in-process servers of the
+/// other tests run there: two blocked threads stall them all). Polls, bounded by `within`; then SIGKILL. Returns the
+/// exit status.
+@discardableResult
+func waitForExit(_ p: Process, within: Duration = .seconds(30)) async -> Int32 {
+    let deadline = ContinuousClock.now + within
+    while p.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    for _ in 0..<500 where p.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+    p.waitUntilExit()  // exited: returns at once
+    return p.terminationStatus
+}
+
+/// Sends `signal` to a child and waits for it as `waitForExit` does.
+@discardableResult
+func stopProcess(_ p: Process, _ signal: Int32 = SIGTERM, within: Duration = .seconds(30)) async -> Int32 {
+    if p.isRunning { kill(p.processIdentifier, signal) }
+    return await waitForExit(p, within: within)
+}
+
+/// The clean-up of a child a test may leave running when it ends early (for a `defer`, which cannot wait
+/// asynchronously): SIGKILL, so the reap that follows takes milliseconds and no graceful shutdown holds a thread.
+func killNow(_ p: Process) {
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
+}
