@@ -106,23 +106,24 @@ func originFetching(_ fetching: Int, of chunks: Int, settings: ChunkScheduler.Se
         #expect(s.next(for: .peer("other"), now: ms(2000)) == .duplicate(0))
         // A chunk only the slow peer holds is the origin's to duplicate, once it has stalled: not while it may still
         // come from the LAN (2 s without a byte), but after 5 s in flight with at least 5 s to go.
-        var t = ChunkScheduler(layout: layout(2))
-        t.addSource(.origin, has: nil)
-        t.addSource(.peer("slow"), has: set(2, [0]))
-        #expect(t.next(for: .peer("slow"), now: .zero) == .fetch(0))
-        #expect(t.next(for: .origin, now: .zero) == .fetch(1))
-        try t.report(.verified, chunk: 1, from: .origin, now: ms(100))
+        var t = try peerSendingTheLastChunk()
         #expect(t.next(for: .origin, now: ms(2000)) == .idle)
         #expect(t.next(for: .origin, now: ms(5000)) == .duplicate(0))
     }
 
-    @Test func theOriginLeavesAPeerThatIsSlowButMovingToFinish() throws {
+    /// Two chunks: chunk 0 in flight from peer "p" (the only peer holding it), chunk 1 verified from the origin.
+    func peerSendingTheLastChunk() throws -> ChunkScheduler {
         var s = ChunkScheduler(layout: layout(2))
         s.addSource(.origin, has: nil)
         s.addSource(.peer("p"), has: set(2, [0]))
         #expect(s.next(for: .peer("p"), now: .zero) == .fetch(0))
         #expect(s.next(for: .origin, now: .zero) == .fetch(1))
         try s.report(.verified, chunk: 1, from: .origin, now: ms(100))
+        return s
+    }
+
+    @Test func theOriginLeavesAPeerThatIsSlowButMovingToFinish() throws {
+        var s = try peerSendingTheLastChunk()
         // At 1 s the peer has sent a tenth of chunk 0 (9 s to go): the origin would be faster, but 1 s is no stall.
         s.progress(chunk: 0, from: .peer("p"), bytes: chunk / 10)
         #expect(s.next(for: .origin, now: ms(1000)) == .idle)
@@ -130,12 +131,7 @@ func originFetching(_ fetching: Int, of chunks: Int, settings: ChunkScheduler.Se
         s.progress(chunk: 0, from: .peer("p"), bytes: chunk * 6 / 10)
         #expect(s.next(for: .origin, now: ms(6000)) == .idle)
         // A peer that crawls (at 6 s, a tenth: 54 s to go) is duplicated from the origin.
-        var t = ChunkScheduler(layout: layout(2))
-        t.addSource(.origin, has: nil)
-        t.addSource(.peer("p"), has: set(2, [0]))
-        #expect(t.next(for: .peer("p"), now: .zero) == .fetch(0))
-        #expect(t.next(for: .origin, now: .zero) == .fetch(1))
-        try t.report(.verified, chunk: 1, from: .origin, now: ms(100))
+        var t = try peerSendingTheLastChunk()
         t.progress(chunk: 0, from: .peer("p"), bytes: chunk / 10)
         #expect(t.next(for: .origin, now: ms(6000)) == .duplicate(0))
     }
