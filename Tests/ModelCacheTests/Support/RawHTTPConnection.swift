@@ -7,7 +7,9 @@ import Glibc
 /// (a body that should not be there shows up as garbage where the next status line should be). Reads never block
 /// a thread: the socket is non-blocking and an empty read sleeps the task (a blocking `recv` would hold one of Swift's
 /// few cooperative threads, which the in-process node needs to answer; two of them stall every server of the test
-/// process). Each read waits at most `readTimeout`, so a stalled response fails the test instead of hanging it.
+/// process). Each read waits at most `readTimeout`, so a stalled response fails the test instead of hanging it. Nor
+/// does it hog one: one read buffer for the connection, the head searched without copies, and a yield after every
+/// read (a small receive window gives thousands of small reads per body).
 final class RawHTTPConnection {
     struct Answer {
         var status: Int
@@ -19,6 +21,9 @@ final class RawHTTPConnection {
     let readTimeout: Duration
     private var pending: [UInt8] = []
     private var closed = false
+    /// The socket's reads land here first (allocated once: a body read in small pieces must not zero a new buffer
+    /// for each of them).
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
 
     private init(fd: Int32, readTimeout: Duration) {
         self.fd = fd
@@ -62,12 +67,13 @@ final class RawHTTPConnection {
 
     /// Reads up to `max` more bytes into the pending ones; false on end of stream, error or time-out.
     func receive(max: Int = 65_536) async -> Bool {
-        var buffer = [UInt8](repeating: 0, count: max)
         let deadline = ContinuousClock.now + readTimeout
+        let want = min(max, buffer.count)
         while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, want, 0) }
             if n > 0 {
-                pending += buffer[0..<n]
+                pending.append(contentsOf: buffer[0..<n])
+                await Task.yield()
                 return true
             }
             guard n < 0, errno == EAGAIN || errno == EWOULDBLOCK, ContinuousClock.now < deadline else { return false }
@@ -77,10 +83,17 @@ final class RawHTTPConnection {
 
     /// The next response: its head, then exactly Content-Length body bytes (none when `head` is set, as for HEAD).
     func answer(head: Bool = false) async -> Answer? {
-        let end: [UInt8] = Array("\r\n\r\n".utf8)
         var found: Int? = nil
+        var searched = 0  // every position before it was checked already
         for _ in 0..<1000 {
-            if pending.count >= 4, let i = (0...(pending.count - 4)).first(where: { Array(pending[$0..<$0 + 4]) == end }) { found = i; break }
+            while searched + 4 <= pending.count {
+                if pending[searched] == 13, pending[searched + 1] == 10, pending[searched + 2] == 13, pending[searched + 3] == 10 {
+                    found = searched
+                    break
+                }
+                searched += 1
+            }
+            if found != nil { break }
             guard await receive() else { return nil }
         }
         guard let headEnd = found else { return nil }
