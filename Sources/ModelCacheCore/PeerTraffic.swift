@@ -24,10 +24,8 @@ public struct PeerTraffic: Sendable, Equatable, Codable {
         Self.add(Int64(bytes), to: Self.canonicalHost(host), in: &sentByHost, other: &otherSent, limit: limit)
     }
 
-    /// Bytes sent to the peer at `host` (a peer's address as the directory knows it: an IP, `[v6]` or not).
-    public func sent(toHost host: String) -> Int64 { sentByHost[Self.canonicalHost(host)] ?? 0 }
-
-    /// Bytes sent to any of `hosts` (the addresses one peer's name resolves to), each address counted once.
+    /// Bytes sent to any of `hosts` (the addresses one peer's name resolves to: an IP, `[v6]` or not), each address
+    /// counted once.
     public func sent(toHosts hosts: [String]) -> Int64 {
         Set(hosts.map(Self.canonicalHost)).reduce(0) { $0 &+ (sentByHost[$1] ?? 0) }
     }

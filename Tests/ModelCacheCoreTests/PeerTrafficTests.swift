@@ -14,8 +14,8 @@ import ModelCacheCore
         t.sent(10, toHost: "[FE80::1]")
         #expect(t.received(fromPeer: "lab-a") == 1024)
         #expect(t.received(fromPeer: "lab-b") == 0 && t.receivedByName["lab-b"] == nil)
-        #expect(t.sent(toHost: "192.0.2.7") == 4100)
-        #expect(t.sent(toHost: "fe80::1") == 10 && t.sent(toHost: "[fe80::1]") == 10)
+        #expect(t.sent(toHosts: ["192.0.2.7"]) == 4100)
+        #expect(t.sent(toHosts: ["fe80::1"]) == 10 && t.sent(toHosts: ["[fe80::1]"]) == 10)
     }
 
     /// A peer given by name (`localhost:7070`) is every address its name resolves to: each counted once.

@@ -305,7 +305,8 @@ public final class FetchEngine: Sendable {
         let hashed = partial.hashSources
         partial.discard()
         progress?(FetchProgress(downloaded: size, total: size))
-        logger.info("fetched", metadata: ["hash.from_memory": "\(hashed.memory)", "hash.read_back": "\(hashed.file)","url": "\(request.url)", "blob.sha256": "\(whole)", "blob.size": "\(size)",
+        logger.info("fetched", metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "blob.size": "\(size)",
+                                          "hash.from_memory": "\(hashed.memory)", "hash.read_back": "\(hashed.file)",
                                           "digest.source": "\(decision.source.rawValue)", "url.evidence": "\(evidence.rawValue)", "seconds": "\(clock.seconds)",
                                           "sources": "\(counters.sources.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"])
         return FetchResult(path: record.path, sha256: whole, size: size, sources: counters.sources,

@@ -273,8 +273,9 @@ public final class PartialDownload: Sendable {
                 await changes.wait(since: seen)
             }
             // Moved out (no other reference stays), so that it is written into again without a copy once spare.
-            var copy = state.withLock { $0.copies.removeValue(forKey: chunk) }
-            let inMemory = state.withLock { $0.window.take(chunk: chunk).bytes }
+            let taken = state.withLock { ($0.copies.removeValue(forKey: chunk), $0.window.take(chunk: chunk).bytes) }
+            var copy = taken.0
+            let inMemory = taken.1
             copy?.withUnsafeReadableBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(Int(inMemory)))) }
             if var spare = copy {
                 copy = nil  // the only reference left: the next chunk writes into it without a copy
