@@ -9,6 +9,7 @@
 #   file write      pwrite()/write() into the page cache (the copy, ext4's block mapping, page allocation)
 #   read-back       pread() of bytes already written (the whole-blob hasher behind the connections)
 #   write-back      sync_file_range()/fsync() started by the fetcher
+#   page faults     first touches of new anonymous memory (buffers)
 #   other (client)  everything else the client process did (event loops, scheduling, Swift runtime, softirqs)
 #   nginx           the server
 #   kernel threads  kworkers (write-back the client did not start itself), ksoftirqd
@@ -79,7 +80,7 @@ def median_run(tool):
     rs = [json.load(open(os.path.join(runs, "%s.r%d" % (tool, r)))) for r in range(1, rounds + 1)]
     return sorted(rs, key=lambda r: r["wall"])[len(rs) // 2]
 m, c = median_run("modelcache"), median_run("curl")
-cats = ["sha256", "socket read", "file write", "read-back", "write-back", "other (client)", "nginx", "kernel threads", "other"]
+cats = ["sha256", "socket read", "file write", "read-back", "write-back", "page faults", "other (client)", "nginx", "kernel threads", "other"]
 print("%-16s %12s %10s" % ("", "modelcache", "curl"))
 print("%-16s %12.3f %10.3f" % ("wall s", m["wall"], c["wall"]))
 for k in cats:

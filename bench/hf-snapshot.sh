@@ -25,24 +25,15 @@
 
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/hf-lib.sh"
 ROUNDS=${ROUNDS:-3}
-HF_VERSION=2.4.0
-VENV=$BENCH_ROOT/.venv-hf
-BENCH_HF_DATA=${BENCH_HF_DATA:-$BENCH_TMP/modelcache-bench-hf-data}
-HALF_MIB=$((BENCH_SIZE_MIB / 2))
 
 require_bin
 "$MODELCACHE_BIN" serve --help 2>&1 | grep -- --hf-upstream >/dev/null || bench_die "$MODELCACHE_BIN has no serve --hf-upstream"
-if ! "$VENV/bin/python" -c "import sys, huggingface_hub; sys.exit(huggingface_hub.__version__ != '$HF_VERSION')" 2>/dev/null; then
-    bench_log "making $VENV (huggingface_hub==$HF_VERSION from PyPI)"
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV" || bench_die "python3 -m venv failed (apt-get install python3-venv)"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "huggingface_hub==$HF_VERSION" || bench_die "pip install failed"
-fi
-VPY=$VENV/bin/python
+hf_client_venv
 
 WORK=$(mktemp -d "$BENCH_TMP/modelcache-bench-hf.XXXXXX")
-mkdir -p "$BENCH_HF_DATA" "$WORK/runs"
+mkdir -p "$WORK/runs"
 cleanup() {
     stop_tracked
     rm -rf "$WORK"
@@ -51,33 +42,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bench_log "before: $(load_note)"
-bench_log "fake Hub: acme/big-model, 2 x $HALF_MIB MiB (generated once into $BENCH_HF_DATA)"
-"$PYTHON" "$BENCH_ROOT/Tests/hf/fakehub.py" --data-dir "$BENCH_HF_DATA" --big-mib "$HALF_MIB" \
-    --ports-file "$WORK/ports.json" </dev/null >"$WORK/fakehub.log" 2>&1 &
-FAKE_PID=$!
-track "$FAKE_PID"
-for _ in $(seq 600); do [[ -s $WORK/ports.json ]] && break; kill -0 "$FAKE_PID" 2>/dev/null || break; sleep 0.1; done
-[[ -s $WORK/ports.json ]] || bench_die "the fake Hub did not start: $(tail -5 "$WORK/fakehub.log")"
-HUB_PORT=$("$PYTHON" -c "import json; print(json.load(open('$WORK/ports.json'))['hub'])")
-HUB=http://127.0.0.1:$HUB_PORT
-curl -sf "$HUB/_manifest" >"$WORK/manifest.json" || bench_die "no /_manifest from the fake Hub"
+start_fake_hub
 
 # cdn_bytes: file-body bytes the fake's CDN has sent so far.
 cdn_bytes() {
     curl -sf "$HUB/_stats" | "$PYTHON" -c "import json, sys; d = json.load(sys.stdin); print(sum(r['sent'] for r in d['requests'] if r['server'] == 'cdn' and r['file_body']))"
-}
-
-# start_node NAME [PEER]: a node on a free port with an empty cache; sets NODE_URL, NODE_PID.
-start_node() {
-    local name=$1 peer=${2:-} port
-    port=$(free_port)
-    rm -rf "$WORK/node-$name"
-    "$MODELCACHE_BIN" serve --cache-dir "$WORK/node-$name" --listen "127.0.0.1:$port" --no-mdns --name "$name" \
-        --hf-upstream "$HUB" ${peer:+--peer "$peer"} </dev/null >"$WORK/node-$name.log" 2>&1 &
-    NODE_PID=$!
-    track "$NODE_PID"
-    NODE_URL=http://127.0.0.1:$port
-    wait_http "$NODE_URL/v1/info" 200 || bench_die "node $name did not start: $(tail -5 "$WORK/node-$name.log")"
 }
 
 # cpu_since PID BEFORE: the CPU seconds PID used since it had used BEFORE (0 without a process).
@@ -87,36 +56,9 @@ cpu_since() { awk -v a="$(proc_cpu "$1")" -v b="$2" 'BEGIN { printf "%.2f", (a >
 # "MODE ROUND SECONDS" to $WORK/results; checks every file against the fake's manifest.
 one() {
     local mode=$1 round=$2 ep=$3 xetoff=${4:-} home=$WORK/runs/home-$1-$2 secs out fake0 a0 b0
-    rm -rf "$home"
-    mkdir -p "$home"
     sync
     fake0=$(proc_cpu "$FAKE_PID") a0=$(proc_cpu "${A_PID:-}") b0=$(proc_cpu "${B_PID:-}")
-    out=$(env -u HF_TOKEN -u HF_HUB_OFFLINE -u HF_HUB_DISABLE_XET HF_HOME="$home" HF_ENDPOINT="$ep" \
-        HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_DISABLE_IMPLICIT_TOKEN=1 \
-        ${xetoff:+HF_HUB_DISABLE_XET=1} timeout -k 5 600 "$VPY" - "$WORK/manifest.json" 2>"$WORK/runs/$mode-$round.err" <<'EOF'
-import hashlib, json, os, sys, time
-import resource
-from huggingface_hub import snapshot_download
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-c0 = cpu()
-t0 = time.perf_counter()
-d = snapshot_download("acme/big-model")
-t = time.perf_counter() - t0
-c = cpu() - c0
-repo = next(r for r in json.load(open(sys.argv[1])) if r["id"] == "acme/big-model")
-files = next(c for c in repo["commits"] if c["sha"] == repo["refs"]["main"])["files"]
-for p, f in files.items():
-    h = hashlib.sha256()
-    with open(os.path.join(d, p), "rb") as fh:
-        for b in iter(lambda: fh.read(1 << 22), b""):
-            h.update(b)
-    if h.hexdigest() != f["sha256"]:
-        sys.exit("wrong bytes in %s" % p)
-print("%.3f %.2f" % (t, c))
-EOF
-    ) || { bench_log "$mode $round failed: $(tail -3 "$WORK/runs/$mode-$round.err")"; out="nan nan"; }
+    out=$(snapshot_client "$home" "$ep" "$xetoff") || { bench_log "$mode $round failed: $(tail -3 "$home.err")"; out="nan nan"; }
     secs=${out% *}
     # MODE ROUND WALL, then the CPU seconds of: the client, the fake Hub, node A, node B
     echo "$mode $round $out $(cpu_since "$FAKE_PID" "$fake0") $(cpu_since "${A_PID:-}" "$a0") $(cpu_since "${B_PID:-}" "$b0")" \

@@ -135,8 +135,8 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
-# timed OUTFILE CMD...: run CMD under /usr/bin/time -v; prints "WALL_SECONDS MAXRSS_KIB CPU_SECONDS" (user + system)
-# into OUTFILE.
+# timed OUTFILE CMD...: run CMD under /usr/bin/time -v; prints "WALL_SECONDS MAXRSS_KIB CPU_SECONDS CONTEXT_SWITCHES"
+# (CPU: user + system; context switches: voluntary + involuntary, every thread) into OUTFILE.
 # CMD's stdout goes to OUTFILE.stdout, its stderr and time's report to OUTFILE.time.
 timed() {
     local out=$1
@@ -151,7 +151,8 @@ timed() {
         }
         /Maximum resident set size/ { rss = $NF }
         /User time \(seconds\)|System time \(seconds\)/ { cpu += $NF }
-        END { printf "%.3f %d %.2f\n", wall, rss, cpu }' "$out.time" >"$out"
+        /context switches/ { csw += $NF }
+        END { printf "%.3f %d %.2f %d\n", wall, rss, cpu, csw }' "$out.time" >"$out"
     return $rc
 }
 

@@ -72,10 +72,10 @@ one() {
     dir=$(mktemp -d "$WORK/runs/$tool.$round.XXXX")
     sync
     if run_tool "$tool" "$dir" "$WORK/runs/$tool.$round.res"; then
-        bench_log "$(printf '%-8s %-18s %s s, %s KiB, %s CPU s' "$round" "$tool" $(cat "$WORK/runs/$tool.$round.res"))"
+        bench_log "$(printf '%-8s %-18s %s s, %s KiB, %s CPU s, %s context switches' "$round" "$tool" $(cat "$WORK/runs/$tool.$round.res"))"
     else
         FAILED=1
-        echo "nan 0 nan" >"$WORK/runs/$tool.$round.res"
+        echo "nan 0 nan 0" >"$WORK/runs/$tool.$round.res"
     fi
     rm -rf "$dir"
 }
@@ -93,16 +93,17 @@ done
 declare -A WALL RSS
 echo
 echo "origin fetch of $SIZE bytes from nginx on loopback; median of $ROUNDS rounds (after 1 warm-up each)"
-printf '%-20s %10s %8s %14s %12s   %s\n' tool "wall (s)" "MiB/s" "peak RSS MiB" "CPU s (u+s)" "walls of each round (s)"
+printf '%-20s %10s %8s %14s %12s %10s   %s\n' tool "wall (s)" "MiB/s" "peak RSS MiB" "CPU s (u+s)" "ctx sw" "walls of each round (s)"
 for t in "${TOOLS[@]}"; do
     walls=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f1 "$WORK/runs/$t.r$r.res"; done)
     rsss=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f2 "$WORK/runs/$t.r$r.res"; done)
     cpus=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f3 "$WORK/runs/$t.r$r.res"; done)
+    csws=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f4 "$WORK/runs/$t.r$r.res"; done)
     WALL[$t]=$(echo "$walls" | median)
     RSS[$t]=$(echo "$rsss" | median | awk '{ printf "%.1f", $1 / 1024 }')
-    printf '%-20s %10s %8s %14s %12s   %s\n' "$t" "${WALL[$t]}" \
+    printf '%-20s %10s %8s %14s %12s %10s   %s\n' "$t" "${WALL[$t]}" \
         "$(awk -v s="$SIZE" -v w="${WALL[$t]}" 'BEGIN { printf "%.0f", s / 1048576 / w }')" "${RSS[$t]}" \
-        "$(echo "$cpus" | median)" "$(echo $walls)"
+        "$(echo "$cpus" | median)" "$(echo "$csws" | median)" "$(echo $walls)"
 done
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -116,5 +117,31 @@ best=$(for c in 1 4 8; do
     echo "${WALL[$t]} $c"
 done | sort -g | head -1)
 echo "--connections: 1 -> ${WALL[modelcache-c1]} s, 4 -> ${WALL[modelcache]} s, 8 -> ${WALL[modelcache-c8]} s; best: ${best#* }"
+
+# rss_split CONNECTIONS: one more (untimed) fetch, its /proc/PID/status read every 20 ms: the peak of its own memory
+# (RssAnon) and of the file pages it maps (RssFile: the binary's code and data, shared and reclaimable), which
+# /usr/bin/time's peak RSS adds up.
+rss_split() {
+    local dir=$WORK/runs/rss pid anon=0 file=0 a f
+    rm -rf "$dir"
+    "$MODELCACHE_BIN" fetch "$URL" --cache-dir "$dir" --json --connections "$1" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 3000); do
+        read -r a f < <(awk '/^RssAnon/ { a = $2 } /^RssFile/ { f = $2 } END { print a + 0, f + 0 }' "/proc/$pid/status" 2>/dev/null)
+        ((a > anon)) && anon=$a
+        ((f > file)) && file=$f
+        # Ended (gone, or a zombie not yet waited for)?
+        [[ $(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null) =~ ^[RSD]$ ]] || break
+        sleep 0.02
+    done
+    if [[ $(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null) =~ ^[RSD]$ ]]; then
+        stop_pid "$pid"  # still running after 60 s
+    else
+        wait "$pid" 2>/dev/null
+    fi
+    rm -rf "$dir"
+    echo "peak RssAnon $((anon / 1024)) MiB + RssFile $((file / 1024)) MiB"
+}
+echo "modelcache peak RSS, split: 4 connections: $(rss_split 4); 1 connection: $(rss_split 1)"
 echo "after: $(load_note)"
 ((FAILED == 0)) || { echo "some runs FAILED (see messages above)"; exit 1; }

@@ -132,7 +132,7 @@ part_a() {
             timed "$res" curl -sS -o "$dir/blob.bin" "$url" && [[ $(stat -c %s "$dir/blob.bin") == "$SIZE" ]] && info= ||
                 { echo "nan 0 nan" >"$res"; bench_log "a: curl $round failed"; }
         fi
-        bench_log "$(printf 'a %-7s %-10s %s s, %s KiB, %s CPU s %s' "$round" "$tool" $(cat "$res") "$info")"
+        bench_log "$(printf 'a %-7s %-10s %s s, %s KiB, %s CPU s, %s context switches %s' "$round" "$tool" $(cat "$res") "$info")"
         rm -rf "$dir"
     }
     local info ticks0 ticks1 nginx0 nginx1
@@ -261,7 +261,7 @@ part_b() {
         sync
         if timed "$res" timeout -k 5 300 "$LAB" exec 4 "$MODELCACHE_BIN" fetch "$ORIGIN_URL" --cache-dir "$dir" "${peers[@]}" \
             --no-origin --no-node --json && info=$(check_json "$res.stdout" "$SHA" "$SIZE" peer); then
-            bench_log "$(printf 'b %-10s %s s, %s KiB, %s CPU s; %s' "$name" $(cat "$res") "$info")"
+            bench_log "$(printf 'b %-10s %s s, %s KiB, %s CPU s, %s context switches; %s' "$name" $(cat "$res") "$info")"
         else
             echo "nan 0 nan" >"$res"
             bench_log "b $name failed: $(tail -3 "$res.stderr")"
@@ -298,12 +298,14 @@ part_b() {
     agg=$(mbit "$SIZE" "$m")
     rss=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f2 "$WORK/runs/b-capped-r$r.res"; done | median | awk '{ printf "%.1f", $1 / 1024 }')
     echo "b. $SIZE bytes from 3 peers (each egress capped at 200 Mbit/s by tbf) to node 4; median of $ROUNDS"
-    local cpu
+    local cpu csw
     cpu=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f3 "$WORK/runs/b-capped-r$r.res"; done | median)
-    printf '%-40s %9s %10s %13s %12s   %s\n' "" "wall (s)" "Mbit/s" "peak RSS MiB" "CPU s (u+s)" "rounds (s)"
-    printf '%-40s %9s %10s %13s %12s   %s\n' "capped, 3 peers" "$m" "$agg" "$rss" "$cpu" "$(echo $walls)"
-    printf '%-40s %9s %10s %13s %12s   %s\n' "uncapped, 3 peers (1 run)" "$uncapped" "$(mbit "$SIZE" "$uncapped")" \
-        "$(awk '{ printf "%.1f", $2 / 1024 }' "$WORK/runs/b-uncapped.res")" "$(cut -d' ' -f3 "$WORK/runs/b-uncapped.res")" ""
+    csw=$(for ((r = 1; r <= ROUNDS; r++)); do cut -d' ' -f4 "$WORK/runs/b-capped-r$r.res"; done | median)
+    printf '%-40s %9s %10s %13s %12s %10s   %s\n' "" "wall (s)" "Mbit/s" "peak RSS MiB" "CPU s (u+s)" "ctx sw" "rounds (s)"
+    printf '%-40s %9s %10s %13s %12s %10s   %s\n' "capped, 3 peers" "$m" "$agg" "$rss" "$cpu" "$csw" "$(echo $walls)"
+    printf '%-40s %9s %10s %13s %12s %10s   %s\n' "uncapped, 3 peers (1 run)" "$uncapped" "$(mbit "$SIZE" "$uncapped")" \
+        "$(awk '{ printf "%.1f", $2 / 1024 }' "$WORK/runs/b-uncapped.res")" "$(cut -d' ' -f3 "$WORK/runs/b-uncapped.res")" \
+        "$(cut -d' ' -f4 "$WORK/runs/b-uncapped.res")" ""
     printf '%-40s %9s %10s\n' "curl from 1 capped peer (128 MiB)" "" "$ref"
     echo "last capped run's bytes per source: $info"
     echo "aggregate / 600 Mbit/s = $(awk -v a="$agg" 'BEGIN { printf "%.0f%%", a / 600 * 100 }')   (target >= 90%)"

@@ -14,10 +14,12 @@ CLIENT_KINDS = [
     ("file write", ("__x64_sys_pwrite64", "ext4_buffered_write_iter", "ext4_file_write_iter")),
     ("write-back", ("__x64_sys_sync_file_range", "__x64_sys_fsync", "__x64_sys_fdatasync")),
     ("socket read", ("tcp_recvmsg", "sock_recvmsg", "sock_read_iter", "__libc_recv")),
+    ("page faults", ("asm_exc_page_fault", "exc_page_fault")),
 ]
 
 
 def category(comm, frames):
+    """The kind of work of one sample: by process first, then (for the client) by the first matching frame."""
     if comm == "swapper":
         return "idle"
     if comm.startswith("nginx"):
