@@ -220,14 +220,14 @@ func originFetching(_ fetching: Int, of chunks: Int, settings: ChunkScheduler.Se
 }
 
 @Suite struct SwarmEndGameTests {
-    @Test func inASwarmTheOriginLeavesAPeersTransferToThatPeer() {
+    @Test func inASwarmTheOriginLeavesAPeersTransferToThatPeer() throws {
         var s = ChunkScheduler(layout: layout(2))
         s.addSource(.origin, has: nil)
         s.swarmSelf = "aaaa"
         s.updatePeer(.peer("b"), has: set(2, [0]), claims: set(2, []), swarmID: "bbbb")
         #expect(s.next(for: .peer("b"), now: .zero) == .fetch(0))
         #expect(s.next(for: .origin, now: .zero) == .fetch(1))
-        try? s.report(.verified, chunk: 1, from: .origin, now: .zero)
+        _ = try s.report(.verified, chunk: 1, from: .origin, now: .zero)
         #expect(s.isFetching(chunk: 0, by: .peer("b")))
         // No byte from b for 2 s: outside a swarm the origin would fetch chunk 0 again; in one it waits for b.
         #expect(s.next(for: .origin, now: .seconds(2)) == .idle)

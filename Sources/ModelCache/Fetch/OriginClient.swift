@@ -225,8 +225,22 @@ extension HTTPClient {
         config.decompression = .disabled
         // Larger socket reads: NIO's default allocator stops at 64 KiB, so a 1 GiB body took 16k reads, each one a
         // hop from the event loop to the task that writes and hashes it (issue 12). Up to 256 KiB per read here.
-        config.http1_1ConnectionDebugInitializer = { channel in channel.setOption(ChannelOptions.recvAllocator, value: bodyReadAllocator) }
+        // And fewer wake-ups on links slower than loopback: each body's socket gathers a few milliseconds of bytes
+        // before it wakes its reader (`ReadBatching`).
+        config.http1_1ConnectionDebugInitializer = { channel in HTTPClient.prepareBodyReads(channel) }
         config.http2ConnectionDebugInitializer = { channel in channel.setOption(ChannelOptions.recvAllocator, value: bodyReadAllocator) }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    /// Sets up an HTTP/1 connection's body reads: the larger read buffers, and a `ReadBatchingHandler` right after
+    /// the response decoder. Both only make reads cheaper: a channel that takes neither (closed meanwhile, or a
+    /// pipeline without that decoder, which the client does not build) is used as it is, never failed for it.
+    static func prepareBodyReads(_ channel: any Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.submit {
+            let sync = channel.pipeline.syncOperations
+            try? channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: bodyReadAllocator)
+            guard let decoder = try? sync.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self) else { return }
+            try? sync.addHandler(ReadBatchingHandler(), position: .after(decoder.handler))
+        }
     }
 }
