@@ -254,16 +254,27 @@ final class TestOrigin: Sendable {
     }
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce: each step's 64-bit state, in memory order.
+/// Written a word at a time: the byte-at-a-time loop it replaces took most of a second per few MiB in debug builds,
+/// on a thread of the test run's shared pool, and the in-process servers of other tests starved meanwhile.
 func testBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
+    guard count > 0 else { return [] }
     var x = seed
-    var out = [UInt8](repeating: 0, count: count)
-    var i = 0
-    while i < count {
-        x ^= x << 13; x ^= x >> 7; x ^= x << 17
-        withUnsafeBytes(of: x) { w in
-            for b in w where i < count { out[i] = b; i += 1 }
+    return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        let out = UnsafeMutableRawBufferPointer(buffer)
+        var i = 0
+        while i < count {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            let n = min(8, count - i)
+            if n == 8 {
+                out.storeBytes(of: x, toByteOffset: i, as: UInt64.self)
+            } else {
+                withUnsafeBytes(of: x) { w in
+                    for k in 0..<n { out[i + k] = w[k] }
+                }
+            }
+            i += n
         }
+        initialized = count
     }
-    return out
 }
