@@ -40,12 +40,12 @@ start_fake_hub
 # profile MODE ROUND: one snapshot_download under `perf record -a -g`; writes "WALL" and one JSON line per process
 # (NAME {category: CPU s}) to runs/MODE.ROUND.
 profile() {
-    local mode=$1 round=$2 home=$WORK/runs/home ep=$HUB xetoff= out a_pid= b_pid=
+    local mode=$1 round=$2 home=$WORK/runs/home ep xetoff= out a_pid b_pid=
     start_node a
-    a_pid=$NODE_PID ep=$NODE_URL
+    a_pid=$NODE_PID
     case $mode in
         straight) ep=$HUB xetoff=1 ;;
-        cold) ;;
+        cold) ep=$NODE_URL ;;
         bwarm)
             snapshot_client "$home" "$NODE_URL" >/dev/null || bench_die "warming A failed: $(tail -3 "$home.err")"
             start_node b "127.0.0.1:${NODE_URL##*:}"

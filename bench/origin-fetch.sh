@@ -123,6 +123,8 @@ echo "--connections: 1 -> ${WALL[modelcache-c1]} s, 4 -> ${WALL[modelcache]} s, 
 # /usr/bin/time's peak RSS adds up.
 rss_split() {
     local dir=$WORK/runs/rss pid anon=0 file=0 a f
+    # running: the fetch has not ended (it may be a zombie not yet waited for, which kill -0 cannot tell).
+    running() { [[ $(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null) =~ ^[RSD]$ ]]; }
     rm -rf "$dir"
     "$MODELCACHE_BIN" fetch "$URL" --cache-dir "$dir" --json --connections "$1" >/dev/null 2>&1 &
     pid=$!
@@ -130,11 +132,10 @@ rss_split() {
         read -r a f < <(awk '/^RssAnon/ { a = $2 } /^RssFile/ { f = $2 } END { print a + 0, f + 0 }' "/proc/$pid/status" 2>/dev/null)
         ((a > anon)) && anon=$a
         ((f > file)) && file=$f
-        # Ended (gone, or a zombie not yet waited for)?
-        [[ $(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null) =~ ^[RSD]$ ]] || break
+        running || break
         sleep 0.02
     done
-    if [[ $(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null) =~ ^[RSD]$ ]]; then
+    if running; then
         stop_pid "$pid"  # still running after 60 s
     else
         wait "$pid" 2>/dev/null

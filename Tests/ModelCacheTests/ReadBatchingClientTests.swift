@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import Synchronization
 import Testing
 @testable import ModelCache
 import ModelCacheCore

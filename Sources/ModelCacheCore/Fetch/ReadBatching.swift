@@ -65,7 +65,7 @@ public struct ReadBatching: Sendable, Equatable {
         remaining = max(0, left - n)
         sampleBytes += n
         if let start = sampleStart, now - start >= settings.sampleTime, sampleBytes >= Int64(settings.minimumSample) {
-            let seconds = Double((now - start).components.seconds) + Double((now - start).components.attoseconds) / 1e18
+            let seconds = (now - start).inSeconds
             if seconds > 0 { rate = Double(sampleBytes) / seconds }
             sampleStart = now
             sampleBytes = 0
@@ -88,9 +88,7 @@ public struct ReadBatching: Sendable, Equatable {
     /// The mark for the bytes still to come at the current rate.
     func target() -> Int {
         guard !disabled, let left = remaining, rate > 0 else { return 1 }
-        let batch = settings.batchTime.components
-        let seconds = Double(batch.seconds) + Double(batch.attoseconds) / 1e18
-        let byRate = rate * seconds
+        let byRate = rate * settings.batchTime.inSeconds
         let room = Double(left - settings.margin)
         let want = min(Double(settings.cap), byRate, room)
         guard want.isFinite, want >= Double(settings.smallest) else { return 1 }
