@@ -134,6 +134,20 @@ import ModelCacheCore
         try await silent.close()
     }
 
+    /// A read timeout that fires before the request is written (the writing task waited for a thread on a loaded
+    /// machine) is still named a read timeout, not the write's "I/O on closed channel".
+    @Test func aReadTimeoutBeforeTheRequestIsWrittenIsNamedSo() async throws {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let server = ProxyRule.Server(host: "127.0.0.1", port: silent.localAddress?.port ?? 0)
+        for _ in 0..<20 {
+            await #expect(throws: ForwardProxyRequest.ReadTimeout.self) {
+                try await ForwardProxyRequest.execute(HTTPClientRequest(url: "http://127.0.0.1:9/f"), via: server,
+                                                      readTimeout: .nanoseconds(1)) { _ in }
+            }
+        }
+        try await silent.close()
+    }
+
     @Test func anUnreachableProxyIsNamedInTheError() async throws {
         let proxy = try await TestProxy.start()
         let port = proxy.port

@@ -52,8 +52,15 @@ enum ForwardProxyRequest {
             throw error
         }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.head(head))
-            try await outbound.write(.end(nil))
+            do {
+                try await outbound.write(.head(head))
+                try await outbound.write(.end(nil))
+            } catch {
+                // The write found the channel closed: say why it closed (a read timeout that fired before this task
+                // ran, the proxy hanging up), not "I/O on closed channel". The head's promise is failed by then.
+                _ = try await headPromise.futureResult.get()
+                throw error
+            }
             let responseHead = try await headPromise.futureResult.get()
             let response = HTTPClientResponse(version: responseHead.version, status: responseHead.status,
                                               headers: responseHead.headers, body: .stream(Body(parts: inbound)))
