@@ -26,8 +26,8 @@ func runProcess(_ executable: String, _ args: [String], environment: [String: St
     p.standardOutput = out
     p.standardError = err
     try p.run()
-    // Read both pipes on Dispatch threads (blocking reads must not occupy Swift's cooperative pool, which the
-    // in-process servers of the test need), concurrently so a chatty child never blocks on a full pipe.
+    // Read both pipes on threads of their own (`readToEnd`), concurrently so a chatty child never blocks on a full
+    // pipe.
     async let o = readToEnd(out.fileHandleForReading)
     async let e = readToEnd(err.fileHandleForReading)
     let deadline = ContinuousClock.now + timeout
@@ -38,9 +38,13 @@ func runProcess(_ executable: String, _ args: [String], environment: [String: St
     return CLIResult(status: p.terminationStatus, stdout: String(decoding: od, as: UTF8.self), stderr: String(decoding: ed, as: UTF8.self))
 }
 
+/// Reads a pipe to its end on a thread of its own. Not on a Dispatch queue: on Linux, Swift's cooperative pool runs
+/// on Dispatch's global queue threads, so each blocked read there took a thread from every test's tasks (in-process
+/// servers included): with a few children running, the whole suite stalled for seconds (a stack dump showed seven
+/// global-queue threads in `read` and one running tests' code), and streaming tests hit their 5 s read timeout.
 func readToEnd(_ h: FileHandle) async -> Data {
     await withCheckedContinuation { c in
-        DispatchQueue.global().async { c.resume(returning: h.readDataToEndOfFile()) }
+        Thread { c.resume(returning: h.readDataToEndOfFile()) }.start()
     }
 }
 
