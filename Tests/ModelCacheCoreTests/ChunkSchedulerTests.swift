@@ -93,6 +93,47 @@ func set(_ capacity: Int, _ members: [Int]) -> ChunkSet {
         #expect(throws: ChunkScheduler.Failure.self) { try s.checkProgressPossible() }
     }
 
+    /// A peer stalled on all its connections: after its first failure it takes no new chunk while its other chunks
+    /// are in flight, so they report first and quarantine it; their chunks go to the origin at once.
+    @Test func aFailedPeerWaitsForItsOtherChunksBeforeNewWork() throws {
+        var s = ChunkScheduler(layout: layout(8))
+        let p = SourceID.peer("stalled")
+        s.addSource(.origin, has: nil)
+        s.addSource(p, has: nil)
+        for c in 0..<4 { #expect(s.next(for: p, now: t0) == .fetch(c)) }
+        #expect(s.next(for: .origin, now: t0) == .idle)  // the peer holds every chunk
+        try s.report(.failed, chunk: 0, from: p, now: .seconds(5))
+        #expect(s.next(for: p, now: .seconds(6)) == .idle)  // long after the back-off: chunks 1...3 still out
+        try s.report(.failed, chunk: 1, from: p, now: .seconds(7))
+        #expect(s.next(for: p, now: .seconds(8)) == .idle)
+        try s.report(.failed, chunk: 2, from: p, now: .seconds(9))
+        #expect(s.next(for: p, now: .seconds(9)) == .retire)
+        #expect(s.inFlight.keys.sorted() == [3])
+        // Chunk 3 is still the peer's; the rest is the origin's (chunks 0 and 1 back off first: they failed while
+        // the peer was not yet known bad).
+        #expect(s.next(for: .origin, now: .seconds(9)) == .fetch(0))
+        #expect(s.next(for: .origin, now: .seconds(9)) == .fetch(1))
+        #expect(s.next(for: .origin, now: .seconds(9)) == .fetch(2))
+        #expect(s.next(for: .origin, now: .seconds(9)) == .fetch(4))
+    }
+
+    /// A sound peer with one failure goes on once another of its chunks verifies; with nothing else in flight it
+    /// waits out the back-off of its failures in a row.
+    @Test func aPeerWithOneFailureGoesOnAfterAVerifiedChunkOrItsBackOff() throws {
+        var t = ChunkScheduler(layout: layout(4))
+        let p = SourceID.peer("flaky")
+        t.addSource(p, has: nil)
+        #expect(t.next(for: p, now: t0) == .fetch(0))
+        #expect(t.next(for: p, now: t0) == .fetch(1))
+        try t.report(.failed, chunk: 0, from: p, now: t0)
+        #expect(t.next(for: p, now: t0) == .idle)
+        try t.report(.verified, chunk: 1, from: p, now: t0)
+        #expect(t.next(for: p, now: t0) == .fetch(2))  // chunk 0 itself still backs off
+        try t.report(.failed, chunk: 2, from: p, now: .seconds(1))
+        #expect(t.next(for: p, now: .seconds(1)) == .waitUntil(.seconds(1) + .milliseconds(200)))
+        #expect(t.next(for: p, now: .seconds(1) + .milliseconds(200)) == .fetch(0))
+    }
+
     @Test func noSourceForChunksNoOneHolds() throws {
         var s = ChunkScheduler(layout: layout(3))
         s.addSource(.peer("a"), has: set(3, [0]))

@@ -112,4 +112,18 @@ struct RetryPolicyTests {
         struct Reset: Error {}
         #expect(policy.retryDelay(after: Reset(), attempt: 1) != nil)
     }
+    /// A dropped body resumes in place from any source; a stalled one only from the origin (a peer gives it back).
+    @Test func aStallResumesInPlaceOnlyFromTheOrigin() {
+        let stall = ModelCacheError.originUnreachable(url: "u", detail: "\(RetryPolicy.stallPrefix) after 5000 bytes: no byte within the read timeout")
+        let drop = ModelCacheError.originUnreachable(url: "u", detail: "body interrupted after 5000 bytes: connection reset")
+        #expect(RetryPolicy.isStall(stall) && !RetryPolicy.isStall(drop))
+        #expect(RetryPolicy.isBodyCut(stall) && RetryPolicy.kind(of: stall) == .transient)
+        #expect(RetryPolicy.resumesInPlace(after: stall, fromPeer: false))
+        #expect(!RetryPolicy.resumesInPlace(after: stall, fromPeer: true))
+        #expect(RetryPolicy.resumesInPlace(after: drop, fromPeer: true) && RetryPolicy.resumesInPlace(after: drop, fromPeer: false))
+        struct Reset: Error {}
+        #expect(RetryPolicy.resumesInPlace(after: Reset(), fromPeer: true))  // inside the HTTP stack: transient
+        let notFound = ModelCacheError.originStatus(url: "u", status: 404, reason: "Not Found")
+        #expect(!RetryPolicy.resumesInPlace(after: notFound, fromPeer: false))
+    }
 }

@@ -84,6 +84,10 @@ import ModelCacheCore
         #expect(r.sources["origin"] == Int64(bytes.count))
         let status = await c.node.directory.status()
         #expect(status.first { $0.name == stalled.name }?.quarantined == false)  // slow is not malicious
+        // One request per connection, each given back at its stall: none resumed from the peer, no new chunk after a
+        // stall (the peer sends 5000 bytes per request: resuming it held each chunk until the 30 s chunk deadline).
+        let chunkGets = stalled.server.getPaths.filter { $0 == "/v1/blobs/\(digest.hex)" }.count
+        #expect(chunkGets >= 1 && chunkGets <= 4, "\(chunkGets) chunk requests to the stalled peer")
         await c.stop(); await setup.stop()
     }
 

@@ -289,7 +289,9 @@ extension FetchEngine {
             } catch {
                 // Continue only when this try moved bytes (a resume must make progress), a bounded number of times.
                 guard got > before, got < Int64(range.count), resumes < Self.maxResumes, !Task.isCancelled,
-                      RetryPolicy.isRetryable(error) else { throw ChunkFetchError(underlying: error, bytes: got) }
+                      RetryPolicy.resumesInPlace(after: error, fromPeer: id.kind == .peer) else {
+                    throw ChunkFetchError(underlying: error, bytes: got)
+                }
                 resumes += 1
                 logger.debug("chunk body cut, resuming", metadata: [
                     "chunk": "\(chunk)", "source": "\(id)", "chunk.offset": "\(got)", "error": "\(error)"])

@@ -189,6 +189,8 @@ public struct OriginClient: Sendable {
             }
         } catch let e as ModelCacheError {
             throw e
+        } catch let e as HTTPClientError where e == .readTimeout {
+            throw ModelCacheError.originUnreachable(url: url, detail: "\(RetryPolicy.stallPrefix) after \(received) bytes: no byte within the read timeout")
         } catch {
             throw ModelCacheError.originUnreachable(url: url, detail: "body interrupted after \(received) bytes: \(OriginClient.describe(error))")
         }

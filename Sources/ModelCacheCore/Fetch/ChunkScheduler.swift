@@ -24,7 +24,10 @@ public struct SourceID: Hashable, Sendable, CustomStringConvertible, Comparable 
 /// - among peers, rarest chunk first, so copies spread;
 /// - a chunk that fails is retried after an exponential backoff, at most `maxAttempts` times in all;
 /// - a peer that serves a corrupt chunk is quarantined at once; one that fails `peerFailureLimit` times in a row is
-///   quarantined too; a quarantined source gets no more work and its chunks go elsewhere.
+///   quarantined too; a quarantined source gets no more work and its chunks go elsewhere;
+/// - a peer whose chunk failed gets no new chunk while its other chunks are in flight, nor for the back-off of its
+///   failures in a row: those chunks report first (a peer that stalls on every connection reaches the quarantine
+///   limit, instead of taking new chunks to stall on between its failures; a sound one verifies one and goes on).
 public struct ChunkScheduler: Sendable {
     public struct Settings: Sendable, Hashable {
         public var maxAttempts: Int = 8
@@ -100,6 +103,8 @@ public struct ChunkScheduler: Sendable {
         /// The node id of a peer downloading the same blob (swarm member), for splitting the origin's work.
         var swarmID: String?
         var consecutiveFailures = 0
+        /// A peer that just failed takes no new chunk before this instant.
+        var restUntil: Duration? = nil
         var quarantined = false
         var inFlight = 0
         var chunksDone = 0
@@ -216,6 +221,8 @@ public struct ChunkScheduler: Sendable {
     public mutating func next(for id: SourceID, now: Duration) -> Decision {
         if done.isComplete { return .finished }
         guard let me = sources[id], !me.quarantined else { return .retire }
+        if me.kind == .peer && me.consecutiveFailures > 0 && me.inFlight > 0 { return .idle }
+        if let rest = me.restUntil, rest > now { return .waitUntil(rest) }
         refreshPeerView()
         if me.kind == .origin, let cap = originCap, me.inFlight >= cap { return .idle }
         var best: (chunk: Int, copies: Int)? = nil
@@ -345,6 +352,7 @@ public struct ChunkScheduler: Sendable {
             servedBy[chunk] = id
             notBefore[chunk] = nil
             sources[id]?.consecutiveFailures = 0
+            sources[id]?.restUntil = nil
             sources[id]?.chunksDone += 1
             return loser
         case .corrupt, .failed:
@@ -353,6 +361,7 @@ public struct ChunkScheduler: Sendable {
             } else if var s = sources[id] {
                 s.consecutiveFailures += 1
                 if s.kind == .peer && s.consecutiveFailures >= settings.peerFailureLimit { s.quarantined = true }
+                if s.kind == .peer { s.restUntil = now + backoff(attempt: s.consecutiveFailures) }
                 sources[id] = s
             }
             // A failed duplicate costs the chunk nothing: its first copy is still on its way.

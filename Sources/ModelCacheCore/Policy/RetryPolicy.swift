@@ -66,6 +66,26 @@ public struct RetryPolicy: Sendable, Hashable {
         return false
     }
 
+    /// How `OriginClient` begins the detail of a body that went silent for a whole read timeout (a body cut too).
+    public static let stallPrefix = "body stalled"
+
+    /// A body that went silent for a whole read timeout, as opposed to one whose connection dropped.
+    public static func isStall(_ error: ModelCacheError) -> Bool {
+        if case .originUnreachable(_, let detail) = error { return detail.hasPrefix(stallPrefix) }
+        return false
+    }
+
+    /// Whether a chunk whose body broke off after some bytes continues from the byte where it stopped, from the same
+    /// source (true), or goes back to the scheduler (false). A dropped connection resumes in place: the source was
+    /// sending. A stall resumes only from the origin: a peer that said nothing for a whole read timeout gives its
+    /// chunk back, so that another source takes it now, instead of the chunk waiting out the peer's next stall (a
+    /// peer that sends a few bytes per timeout held a chunk until its whole-chunk deadline).
+    public static func resumesInPlace(after error: any Error, fromPeer: Bool) -> Bool {
+        guard isRetryable(error) else { return false }
+        guard fromPeer, let e = error as? ModelCacheError else { return true }
+        return !isStall(e)
+    }
+
     /// What makes two failures "the same": the stable code, plus the status for an origin's answer.
     public static func key(of error: ModelCacheError) -> String {
         if case .originStatus(_, let status, _) = error { return "\(error.code) \(status)" }
