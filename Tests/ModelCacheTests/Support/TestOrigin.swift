@@ -30,6 +30,9 @@ final class TestOrigin: Sendable {
         case stallAfter(bytes: Int)
         /// All bodies together at most this many bytes per second (a shared uplink).
         case sharedRate(bytesPerSecond: Int)
+        /// Each body at this average rate from its first byte, in 16 KiB pieces: pieces that fell due while the writer
+        /// waited for a thread (a loaded machine) go out together, so the body keeps its rate.
+        case pacedRate(bytesPerSecond: Int)
         /// A GET body (and its Content-Length) `extraBytes` longer than the HEAD said: a lying Content-Length.
         case longerGET(extraBytes: Int)
         /// Cut every body once this many body bytes were sent in all, and answer 503 afterwards: a server that died.
@@ -92,13 +95,14 @@ final class TestOrigin: Sendable {
     /// Adds a fault, for every path or only for paths starting with `path`.
     func inject(_ fault: Fault, path: String? = nil) { state.withLock { $0.faults.append((fault, path)) } }
     func clearFaults() { state.withLock { $0.faults = [] } }
-    /// Waits (bounded, 10 s) until no body bytes have been sent for 200 ms: the writers of connections a test
+    /// Waits (bounded, 10 s) until no body bytes have been sent for `quiet`: the writers of connections a test
     /// cut have noticed and stopped, so counters reset afterwards count only new requests.
-    func waitUntilQuiet() async throws {
+    func waitUntilQuiet(for quiet: Duration = .milliseconds(200)) async throws {
         var last: Int64 = -1
-        for _ in 0..<50 where bytesServed != last {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while bytesServed != last && ContinuousClock.now < deadline {
             last = bytesServed
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: quiet)
         }
     }
 
@@ -226,11 +230,20 @@ final class TestOrigin: Sendable {
         let rate = slowChunk ?? faults.compactMap { f -> Int? in if case .trickle(let r) = f { return r }; return nil }.first
         let stallAt = faults.compactMap { f -> Int? in if case .stallAfter(let b) = f { return b }; return nil }.first
         let shared = faults.compactMap { f -> Int? in if case .sharedRate(let r) = f { return r }; return nil }.first
+        let paced = faults.compactMap { f -> Int? in if case .pacedRate(let r) = f { return r }; return nil }.first
         return Response(status: status, headers: headers, body: ResponseBody { writer in
-            let piece = rate.map { max(1024, $0 / 20) } ?? (shared != nil ? 16_384 : 65_536)
+            let piece = rate.map { max(1024, $0 / 20) } ?? (shared != nil || paced != nil ? 16_384 : 65_536)
+            let start = ContinuousClock.now
             var sent = 0
             while sent < body.count {
                 var n = min(piece, body.count - sent)
+                if let paced {
+                    // Due: piece by piece from the start; whatever is overdue goes now, in one write.
+                    try await Task.sleep(until: start + .nanoseconds(Int64(sent) * 1_000_000_000 / Int64(paced)), clock: .continuous)
+                    let elapsed = start.duration(to: .now).components
+                    let due = Int((Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18) * Double(paced))
+                    n = min(body.count - sent, max(n, (due - sent) / piece * piece))
+                }
                 if let dropAfter { n = min(n, dropAfter - sent) }
                 if n <= 0 || self.state.withLock({ $0.killed }) { throw Dropped() }
                 if let dead = faults.compactMap({ f -> Int? in if case .dieAfter(let b) = f { return b }; return nil }).first {
