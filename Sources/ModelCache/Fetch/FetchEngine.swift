@@ -203,7 +203,9 @@ public final class FetchEngine: Sendable {
         let chunkSize = manifest?.chunkSize ?? request.chunkSize
         let meta = PartialDownload.Meta(url: request.url, size: size, chunkSize: chunkSize,
                                         etag: info?.etag, lastModified: info?.lastModified, expected: expected)
-        let (partial, resumed) = try PartialDownload.open(in: store, meta: meta, logger: logger)
+        // A resumed download re-hashes every chunk it had verified (seconds for a large file): on its own thread.
+        let (store, logger) = (self.store, self.logger)
+        let (partial, resumed) = try await OwnThread.run { try PartialDownload.open(in: store, meta: meta, logger: logger) }
         // Swarm (protocol §11): with a trusted digest, the download is shared while it runs, and peers downloading
         // the same blob are asked for what they have.
         if let expected { active?.register(expected, partial: partial, url: request.url, shared: !request.isPrivate) }
@@ -257,7 +259,7 @@ public final class FetchEngine: Sendable {
             logger.warning("whole-blob check failed; re-fetching peer chunks from the origin", metadata: ["url": "\(request.url)"])
             try await refetchPeerChunks(servedBy: servedBy, digests: &digests, partial: partial, info: info,
                                         origin: origin, counters: counters, peers: peers)
-            whole = try partial.wholeDigest()
+            whole = try await OwnThread.run { try partial.wholeDigest() }
         }
         if let expected, whole != expected {
             partial.discard()
@@ -296,8 +298,12 @@ public final class FetchEngine: Sendable {
             onlyOriginBytes: info != nil && resumed.isEmpty && !counters.sources.contains { $0.key.hasPrefix("peer ") && $0.value > 0 })
         let record: BlobRecord
         do {
-            record = try store.commit(file: partial.dataPath, manifest: finalManifest, url: request.url, evidence: evidence,
-                                      etag: info?.etag, lastModified: info?.lastModified, isPrivate: request.isPrivate)
+            // The commit's fsync waits for the disk (long on a slow one): on its own thread.
+            let (dataPath, url, etag, lastModified, isPrivate) = (partial.dataPath, request.url, info?.etag, info?.lastModified, request.isPrivate)
+            record = try await OwnThread.run {
+                try store.commit(file: dataPath, manifest: finalManifest, url: url, evidence: evidence,
+                                 etag: etag, lastModified: lastModified, isPrivate: isPrivate)
+            }
         } catch ModelCacheError.diskFull(let path, let needed) {
             partial.discard()  // verified but it cannot be kept: free its space, leave nothing behind
             throw ModelCacheError.diskFull(path: path, needed: needed)

@@ -45,9 +45,7 @@ extension ControlAPI {
     /// Runs blocking store work (hashing whole files) on a thread of its own, not on Swift's cooperative pool nor on
     /// Dispatch's global queues (which that pool shares on Linux); a failure becomes a JSON error.
     static func answer<T: Encodable & Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> Response {
-        let result: Result<T, any Error> = await withCheckedContinuation { c in
-            Thread { c.resume(returning: Result { try work() }) }.start()
-        }
+        let result = await OwnThread.result(work)
         switch result {
         case .success(let value):
             return try PeerAPI.json(value)

@@ -1,4 +1,5 @@
 import Foundation
+@testable import ModelCache
 
 /// What a child process (the built `modelcache` binary, or another program) printed, and its exit status.
 struct CLIResult {
@@ -43,9 +44,7 @@ func runProcess(_ executable: String, _ args: [String], environment: [String: St
 /// servers included): with a few children running, the whole suite stalled for seconds (a stack dump showed seven
 /// global-queue threads in `read` and one running tests' code), and streaming tests hit their 5 s read timeout.
 func readToEnd(_ h: FileHandle) async -> Data {
-    await withCheckedContinuation { c in
-        Thread { c.resume(returning: h.readDataToEndOfFile()) }.start()
-    }
+    (try? await OwnThread.run { h.readDataToEndOfFile() }) ?? Data()
 }
 
 /// A running `modelcache` (started by `startCLI`): its process and what it writes on stderr, read until it exits.
