@@ -4,7 +4,7 @@ import Testing
 
 /// Blocking work on threads of its own leaves Swift's cooperative pool free for everything else.
 @Suite struct OwnThreadTests {
-    struct Failed: Error, Equatable {}
+    struct Failed: Error {}
 
     @Test func returnsTheValueOrTheErrorOfTheWork() async throws {
         #expect(try await OwnThread.run { 6 * 7 } == 42)

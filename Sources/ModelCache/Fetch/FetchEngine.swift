@@ -204,8 +204,9 @@ public final class FetchEngine: Sendable {
         let meta = PartialDownload.Meta(url: request.url, size: size, chunkSize: chunkSize,
                                         etag: info?.etag, lastModified: info?.lastModified, expected: expected)
         // A resumed download re-hashes every chunk it had verified (seconds for a large file): on its own thread.
-        let (store, logger) = (self.store, self.logger)
-        let (partial, resumed) = try await OwnThread.run { try PartialDownload.open(in: store, meta: meta, logger: logger) }
+        let (partial, resumed) = try await OwnThread.run { [store, logger] in
+            try PartialDownload.open(in: store, meta: meta, logger: logger)
+        }
         // Swarm (protocol §11): with a trusted digest, the download is shared while it runs, and peers downloading
         // the same blob are asked for what they have.
         if let expected { active?.register(expected, partial: partial, url: request.url, shared: !request.isPrivate) }
@@ -299,10 +300,9 @@ public final class FetchEngine: Sendable {
         let record: BlobRecord
         do {
             // The commit's fsync waits for the disk (long on a slow one): on its own thread.
-            let (dataPath, url, etag, lastModified, isPrivate) = (partial.dataPath, request.url, info?.etag, info?.lastModified, request.isPrivate)
-            record = try await OwnThread.run {
-                try store.commit(file: dataPath, manifest: finalManifest, url: url, evidence: evidence,
-                                 etag: etag, lastModified: lastModified, isPrivate: isPrivate)
+            record = try await OwnThread.run { [store, info] in
+                try store.commit(file: partial.dataPath, manifest: finalManifest, url: request.url, evidence: evidence,
+                                 etag: info?.etag, lastModified: info?.lastModified, isPrivate: request.isPrivate)
             }
         } catch ModelCacheError.diskFull(let path, let needed) {
             partial.discard()  // verified but it cannot be kept: free its space, leave nothing behind
