@@ -34,6 +34,30 @@ import ModelCacheCore
         #expect(tag.contains("modelcache"))
     }
 
+    /// Stop 24's CI failure: ten `fetch` processes on a new cache; two applied the same migration ("duplicate column
+    /// name: evidence") because each had renamed a tag of its own over CACHEDIR.TAG and locked a different file.
+    @Test func storesOpenedAtOnceOnANewFolderAllOpenAndMigrateOnce() throws {
+        for _ in 0..<25 {
+            let dir = tempDir()
+            defer { PosixFile.removeTree(dir) }
+            let errors = Mutex<[String]>([])
+            let start = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            let openers = 8
+            for _ in 0..<openers {
+                Thread {
+                    start.wait()
+                    do { _ = try Store(root: dir) } catch { errors.withLock { $0.append("\(error)") } }
+                    done.signal()
+                }.start()
+            }
+            for _ in 0..<openers { start.signal() }
+            for _ in 0..<openers { done.wait() }
+            #expect(errors.withLock { $0 } == [])
+            let store = try Store(root: dir)
+            #expect(try store.db.read { try Store.migrator.hasCompletedMigrations($0) })
+        }
+    }
+
     @Test func anUntaggedNonEmptyFolderIsRefusedAndLeftUntouched() throws {
         let dir = tempDir()
         defer { PosixFile.removeTree(dir) }

@@ -45,15 +45,19 @@ extension Store {
         }
     }
 
-    /// Migrates the index while holding an flock on CACHEDIR.TAG: processes opening a new cache at once would
-    /// otherwise each apply the same migration (GRDB checks which ones are applied outside their transactions).
-    static func migrateExclusively(_ db: DatabasePool, root: String) throws {
-        // The common case (every migration applied) is one read: no lock file, no write barrier.
-        if (try? db.read({ try migrator.hasCompletedMigrations($0) })) == true { return }
-        let fd = open(root + "/" + CacheFolder.tagName, O_RDONLY | O_CLOEXEC)
-        defer { if fd >= 0 { close(fd) } }
-        if fd >= 0 { while flock(fd, LOCK_EX) != 0 && errno == EINTR {} }
-        try migrator.migrate(db)
+    /// Opens the index and migrates it while holding an exclusive `flock` on the cache folder itself. Processes opening
+    /// a new cache at once would otherwise race: SQLite answers "database is locked" to a second
+    /// `PRAGMA journal_mode = WAL` without waiting, and GRDB checks which migrations are applied outside their
+    /// transactions, so two could apply the same one ("duplicate column name"). The folder, not CACHEDIR.TAG: each
+    /// process creating the cache renames a tag of its own over that name, so their locks would be on different files.
+    /// Held for the open only (a few milliseconds); a node's own lock is the `lock` file, never this one.
+    static func openIndex(root: String, configuration: Configuration) throws -> DatabasePool {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }  // closing releases the lock
+        if fd >= 0 { while flock(fd, LOCK_EX) != 0 && errno == EINTR {} }  // no lock (a file system without flock): as before
+        let db = try DatabasePool(path: root + "/index.sqlite", configuration: configuration)
+        if try db.read({ try migrator.hasCompletedMigrations($0) }) == false { try migrator.migrate(db) }
+        return db
     }
 
     /// In a folder shared with its group (see `CacheFolder.sharedIndexMode`), gives the group read and write on the

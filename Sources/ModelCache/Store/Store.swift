@@ -59,8 +59,7 @@ public final class Store: Sendable {
             _ = sqlite3_file_control(db.sqliteConnection, nil, 10, &on)  // 10: SQLITE_FCNTL_PERSIST_WAL (a macro Swift does not import)
         }
         do {
-            db = try DatabasePool(path: root + "/index.sqlite", configuration: config)
-            try Store.migrateExclusively(db, root: root)
+            db = try Store.openIndex(root: root, configuration: config)
         } catch let e as DatabaseError where e.resultCode == .SQLITE_CANTOPEN || e.resultCode == .SQLITE_READONLY
                     || e.resultCode == .SQLITE_PERM || e.resultCode == .SQLITE_AUTH {
             throw CacheFolderError.readOnly(root)
