@@ -10,4 +10,15 @@ extern int sync_file_range(int fd, long offset, long nbytes, unsigned int flags)
 static inline int modelcache_start_writeback(int fd, long offset, long nbytes) {
     return sync_file_range(fd, offset, nbytes, 2u);
 }
+
+#include <pthread.h>
+
+/// pthread_setname_np(3), also declared only under _GNU_SOURCE.
+extern int pthread_setname_np(pthread_t thread, const char *name);
+
+/// Names the calling thread in the kernel (what gdb, `top -H` and /proc/PID/task/TID/comm show; 15 bytes kept).
+/// Foundation's `Thread.name` does not reach the kernel on Linux: a thread kept its creator's name.
+static inline int modelcache_name_this_thread(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}
 #endif

@@ -1,3 +1,4 @@
+import CLinuxIO
 import Foundation
 
 /// Long blocking work (hashing whole files, the cache's `verify`, a Hub cache import, a commit's fsync) runs on a
@@ -6,7 +7,7 @@ import Foundation
 /// a 2-core node outright (the test suite showed exactly that: pipes read on the global queue froze its in-process
 /// servers for 5 s).
 public enum OwnThread {
-    /// Runs `work` on a new thread (named `mc-blocking` in stack dumps: Linux keeps 15 characters of a name) and
+    /// Runs `work` on a new thread (named `mc-blocking` in the kernel, for stack dumps and `top -H`) and
     /// returns what it returned, or throws what it threw.
     public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await result(work).get()
@@ -15,10 +16,11 @@ public enum OwnThread {
     /// The same, with the outcome as a `Result`.
     public static func result<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async -> Result<T, any Error> {
         await withCheckedContinuation { c in
-            Thread {
-                Thread.current.name = "mc-blocking"
+            let thread = Thread {
+                _ = modelcache_name_this_thread("mc-blocking")
                 c.resume(returning: Result { try work() })
-            }.start()
+            }
+            thread.start()
         }
     }
 }
