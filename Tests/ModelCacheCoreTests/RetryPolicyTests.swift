@@ -79,13 +79,24 @@ struct RetryPolicyTests {
     }
 
     @Test func aBodyThatAlwaysEndsEarlyIsCountedNotAPause() {
-        let cut = ModelCacheError.originUnreachable(url: "u", detail: "body ended after 10 of 64 bytes")
+        let cut = ModelCacheError.bodyCut(url: "u", detail: "ended after 10 of 64 bytes", stalled: false)
         #expect(RetryPolicy.kind(of: cut) == .transient && RetryPolicy.kind(of: unreachable) == .offline)
         var h = RetryPolicy.History()
         var last: RetryPolicy.Decision = .retry(after: .zero)
         for _ in 0..<5 { _ = policy.start(&h); last = policy.decide(after: cut, &h) }
         guard case .giveUp(let why) = last else { Issue.record("expected give-up, got \(last)"); return }
-        #expect(why.contains("body ended"))
+        #expect(why.contains("the download of u broke off (ended after 10 of 64 bytes)"))
+        #expect(cut.code == "fetch-error" && cut.exitCode == 4)
+    }
+
+    /// A peer that gives no answer is named as a peer (not "the origin"), pauses like any unreachable source, and
+    /// keeps the wire's error code.
+    @Test func anUnreachablePeerIsNamedAsAPeer() {
+        let peer = ModelCacheError.peerUnreachable(peer: "10.77.0.2:7070", detail: "connection refused")
+        #expect(RetryPolicy.kind(of: peer) == .offline && !RetryPolicy.isBodyCut(peer))
+        #expect(peer.code == "fetch-error" && peer.exitCode == 4)
+        #expect(peer.description.hasPrefix("cannot reach peer 10.77.0.2:7070 (connection refused)"))
+        #expect(!peer.description.contains("origin"))
     }
 
     @Test func attemptsThatNeverReportedEndTheLoop() {
@@ -114,8 +125,8 @@ struct RetryPolicyTests {
     }
     /// A dropped body resumes in place from any source; a stalled one only from the origin (a peer gives it back).
     @Test func aStallResumesInPlaceOnlyFromTheOrigin() {
-        let stall = ModelCacheError.originUnreachable(url: "u", detail: "\(RetryPolicy.stallPrefix) after 5000 bytes: no byte within the read timeout")
-        let drop = ModelCacheError.originUnreachable(url: "u", detail: "body interrupted after 5000 bytes: connection reset")
+        let stall = ModelCacheError.bodyCut(url: "u", detail: "stalled after 5000 bytes: no byte within the read timeout", stalled: true)
+        let drop = ModelCacheError.bodyCut(url: "u", detail: "interrupted after 5000 bytes: connection reset", stalled: false)
         #expect(RetryPolicy.isStall(stall) && !RetryPolicy.isStall(drop))
         #expect(RetryPolicy.isBodyCut(stall) && RetryPolicy.kind(of: stall) == .transient)
         #expect(RetryPolicy.resumesInPlace(after: stall, fromPeer: false))

@@ -65,7 +65,7 @@ extension OriginClient {
     /// Errors after which peers may still serve the blob (the origin is down or unreachable, not refusing).
     static func isUnreachable(_ error: any Error) -> Bool {
         switch error as? ModelCacheError {
-        case .originUnreachable?: return true
+        case .originUnreachable?, .peerUnreachable?, .bodyCut?: return true
         case .originStatus(_, let status, _)?: return status >= 500 || status == 408 || status == 429
         default: return false
         }

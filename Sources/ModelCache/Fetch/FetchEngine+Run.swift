@@ -59,7 +59,7 @@ extension FetchEngine {
                         for _ in 0..<source.connections {
                             group.addTask {
                                 // A peer is asked directly, never through the site's proxy.
-                                let client = source.id == .origin ? (origin ?? self.originClient) : OriginClient(http: self.http, clusterKey: self.settings.clusterKey, logger: self.logger)
+                                let client = source.id == .origin ? (origin ?? self.originClient) : self.peerClient()
                                 try await self.worker(source, run: run, client: client, partial: partial, counters: counters,
                                                       peers: peers, swarmKey: key)
                             }
@@ -165,7 +165,7 @@ extension FetchEngine {
             let active = self.active
             let id = source.id
             let digest = try await withLossWatch(run, chunk, id, got: got) {
-                try await self.withDeadline(id.kind == .peer ? self.settings.peerChunkTimeout : nil) {
+                try await self.withDeadline(id.kind == .peer ? self.settings.peerChunkTimeout : nil, peer: id.name) {
                     try await self.fetchChunk(chunk, from: id, info: source.info, client: client, range: layout.range(of: chunk), counters: counters,
                                               write: { piece, offset in
                                                   if let memory {
@@ -236,15 +236,16 @@ extension FetchEngine {
         return value
     }
 
-    /// Runs `body`, failing it with a `ChunkFetchError` when it takes longer than `limit` (nil: no limit).
-    func withDeadline<T: Sendable>(_ limit: Duration?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// Runs `body`, failing it with a `ChunkFetchError` when it takes longer than `limit` (nil: no limit); the
+    /// failure names `peer`, the source that was too slow.
+    func withDeadline<T: Sendable>(_ limit: Duration?, peer: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard let limit else { return try await body() }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask { try await Task.sleep(for: limit); return nil }
             defer { group.cancelAll() }
             guard let first = try await group.next(), let value = first else {
-                throw ChunkFetchError(underlying: ModelCacheError.peerRejected(peer: "", detail: "no whole chunk within \(limit)"), bytes: 0)
+                throw ChunkFetchError(underlying: ModelCacheError.peerRejected(peer: peer, detail: "no whole chunk within \(limit)"), bytes: 0)
             }
             return value
         }

@@ -70,6 +70,14 @@ public final class FetchEngine: Sendable {
         return c
     }
 
+    /// The client for a LAN peer's chunks: direct (never through the site's proxy), signed with the cluster key, and
+    /// naming the peer when it cannot be reached.
+    func peerClient() -> OriginClient {
+        var c = OriginClient(http: http, clusterKey: settings.clusterKey, logger: logger)
+        c.isPeer = true
+        return c
+    }
+
     /// The node's own credentials for some origins (a registry mirror's anonymous tokens, protocol §16).
     public let credentials = OriginCredentials()
 

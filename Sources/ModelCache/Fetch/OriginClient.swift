@@ -17,6 +17,9 @@ public struct OriginClient: Sendable {
     public var route: OriginRoute
     /// Set when the "origin" is a peer of a keyed node: every request is signed (protocol §14).
     public var clusterKey: ClusterKey?
+    /// Whether this client talks to a LAN peer (set by the engine): a peer that gives no answer is
+    /// `peerUnreachable`, named as a peer, not as "the origin".
+    public var isPeer = false
     /// The node's own credentials for some origins (a registry's anonymous tokens), when `headers` has none.
     public var credentials: OriginCredentials?
     let logger: Logger
@@ -125,8 +128,16 @@ public struct OriginClient: Sendable {
         do {
             return try await route.execute(req, http: http, timeout: .seconds(30), logger: logger, handle)
         } catch let failed as OriginRoute.Failed {
+            if isPeer { throw ModelCacheError.peerUnreachable(peer: OriginClient.hostAndPort(url), detail: OriginClient.describe(failed)) }
             throw ModelCacheError.originUnreachable(url: url, detail: OriginClient.describe(failed))
         }
+    }
+
+    /// `HOST:PORT` of a URL, as a peer is named in messages (the URL itself when it has no host).
+    static func hostAndPort(_ url: String) -> String {
+        guard let c = URLComponents(string: url), let host = c.host, !host.isEmpty else { return url }
+        let shown = host.contains(":") ? "[\(host)]" : host
+        return c.port.map { "\(shown):\($0)" } ?? shown
     }
 
     static func describe(_ error: any Error) -> String {
@@ -190,12 +201,12 @@ public struct OriginClient: Sendable {
         } catch let e as ModelCacheError {
             throw e
         } catch let e as HTTPClientError where e == .readTimeout {
-            throw ModelCacheError.originUnreachable(url: url, detail: "\(RetryPolicy.stallPrefix) after \(received) bytes: no byte within the read timeout")
+            throw ModelCacheError.bodyCut(url: url, detail: "stalled after \(received) bytes: no byte within the read timeout", stalled: true)
         } catch {
-            throw ModelCacheError.originUnreachable(url: url, detail: "body interrupted after \(received) bytes: \(OriginClient.describe(error))")
+            throw ModelCacheError.bodyCut(url: url, detail: "interrupted after \(received) bytes: \(OriginClient.describe(error))", stalled: false)
         }
         if let expectedLength, received != expectedLength {
-            throw ModelCacheError.originUnreachable(url: url, detail: "body ended after \(received) of \(expectedLength) bytes")
+            throw ModelCacheError.bodyCut(url: url, detail: "ended after \(received) of \(expectedLength) bytes", stalled: false)
         }
     }
 }

@@ -35,9 +35,9 @@ public struct RetryPolicy: Sendable, Hashable {
 
     public static func kind(of error: ModelCacheError) -> Kind {
         switch error {
-        case .originUnreachable where isBodyCut(error):
+        case .bodyCut:
             return .transient  // the server was reached: counted, so a body that always ends early gives up
-        case .originUnreachable, .noSource, .peerRejected:
+        case .originUnreachable, .peerUnreachable, .noSource, .peerRejected:
             return .offline
         case .originStatus(_, let status, _):
             return status >= 500 || status == 408 || status == 429 ? .transient : .final
@@ -60,18 +60,15 @@ public struct RetryPolicy: Sendable, Hashable {
         return k == .offline || k == .transient
     }
 
-    /// A body that broke off after the server answered (`OriginClient` says "body interrupted…" or "body ended…").
+    /// A body that broke off after the server answered (`bodyCut`: dropped, short, or stalled).
     public static func isBodyCut(_ error: ModelCacheError) -> Bool {
-        if case .originUnreachable(_, let detail) = error { return detail.hasPrefix("body ") }
+        if case .bodyCut = error { return true }
         return false
     }
 
-    /// How `OriginClient` begins the detail of a body that went silent for a whole read timeout (a body cut too).
-    public static let stallPrefix = "body stalled"
-
     /// A body that went silent for a whole read timeout, as opposed to one whose connection dropped.
     public static func isStall(_ error: ModelCacheError) -> Bool {
-        if case .originUnreachable(_, let detail) = error { return detail.hasPrefix(stallPrefix) }
+        if case .bodyCut(_, _, stalled: true) = error { return true }
         return false
     }
 

@@ -7,6 +7,11 @@ public enum ModelCacheError: Error, Sendable, Equatable, CustomStringConvertible
     case protocolViolation(String)
     case originStatus(url: String, status: Int, reason: String)
     case originUnreachable(url: String, detail: String)
+    /// A LAN peer gave no answer (refused, timed out, gone): other sources go on.
+    case peerUnreachable(peer: String, detail: String)
+    /// A body that broke off after the server (an origin or a peer) answered: the connection dropped, fewer bytes
+    /// came than announced, or (`stalled`) no byte came within the read timeout.
+    case bodyCut(url: String, detail: String, stalled: Bool)
     case originChanged(url: String, detail: String)
     case digestMismatch(expected: BlobDigest, got: BlobDigest)
     case sizeMismatch(expected: Int64, got: Int64)
@@ -29,7 +34,7 @@ public enum ModelCacheError: Error, Sendable, Equatable, CustomStringConvertible
         case .invalidManifest: "invalid-manifest"
         case .protocolViolation: "protocol-violation"
         case .originStatus: "bad-status"
-        case .originUnreachable: "fetch-error"
+        case .originUnreachable, .peerUnreachable, .bodyCut: "fetch-error"
         case .originChanged: "origin-changed"
         case .digestMismatch: "digest-mismatch"
         case .sizeMismatch: "size-mismatch"
@@ -51,7 +56,7 @@ public enum ModelCacheError: Error, Sendable, Equatable, CustomStringConvertible
         case .malformedURL, .malformedDigest, .invalidArgument: 64
         case .portInUse: 69
         case .originStatus: 3
-        case .originUnreachable, .noSource, .peerRejected: 4
+        case .originUnreachable, .peerUnreachable, .bodyCut, .noSource, .peerRejected: 4
         case .digestMismatch, .sizeMismatch, .originChanged, .invalidManifest, .protocolViolation: 5
         case .diskFull, .quotaExceeded: 6
         case .notInCache: 2
@@ -74,6 +79,10 @@ public enum ModelCacheError: Error, Sendable, Equatable, CustomStringConvertible
             "origin answered \(status) \(reason) for \(url): \(Self.advice(status))"
         case .originUnreachable(let url, let detail):
             "cannot reach the origin for \(url) (\(detail)): check the network, the host name and any proxy, then retry; verified chunks are kept"
+        case .peerUnreachable(let peer, let detail):
+            "cannot reach peer \(peer) (\(detail)): it may have stopped or left the network; other sources are asked, verified chunks are kept"
+        case .bodyCut(let url, let detail, _):
+            "the download of \(url) broke off (\(detail)): check the network, then retry; verified chunks are kept"
         case .originChanged(let url, let detail):
             "the origin's file changed during the download of \(url) (\(detail)): retry to fetch the new version"
         case .digestMismatch(let e, let g):
