@@ -20,6 +20,48 @@ import ModelCacheCore
         await origin.stop(); await env.close()
     }
 
+    /// One connection to the origin alone: one GET streams across every chunk end, each chunk still hashed into the
+    /// manifest.
+    @Test func oneConnectionStreamsTheBodyInOneGET() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(1_000_000, seed: 21)
+        origin.serve("/one.bin", bytes)
+        let r = try await env.engine.fetch(env.request(origin.url("/one.bin"), connections: 1))
+        #expect(r.sha256 == BlobDigest.of(bytes) && env.contents(r.path) == bytes)
+        #expect(origin.gets == 1 && origin.getStarts == [0])
+        let m = try #require(try env.store.manifest(of: r.sha256))
+        #expect(m.chunks.count == 16 && m.chunks[15] == BlobDigest.of(Array(bytes[15 * 65_536..<bytes.count])))
+        #expect(env.partials.isEmpty)
+        await origin.stop(); await env.close()
+    }
+
+    /// A one-connection download stopped after some chunks goes on with one GET from the first missing chunk.
+    @Test func oneConnectionResumesAfterItsVerifiedChunksWithOneRangedGET() async throws {
+        let origin = try await TestOrigin.start()
+        let env = try TestEnvironment()
+        let bytes = testBytes(1_000_000, seed: 22)
+        origin.serve("/two.bin", bytes)
+        // 300,000 bytes, then silence on an open connection: chunks 0-3 arrive whole and are verified, chunk 4 not.
+        origin.inject(.stallAfter(bytes: 300_000))
+        let first = Task { try await env.engine.fetch(env.request(origin.url("/two.bin"), connections: 1)) }
+        var verified: [Int] = []
+        for _ in 0..<500 where verified.count < 4 {
+            try await Task.sleep(for: .milliseconds(10))
+            let journal = env.partials.first.flatMap { PosixFile.readAll(env.store.partialDir + "/" + $0 + "/chunks.journal") } ?? []
+            verified = ChunkJournal.parse(String(decoding: journal, as: UTF8.self), chunkCount: 16).keys.sorted()
+        }
+        first.cancel()
+        _ = await first.result
+        #expect(verified == [0, 1, 2, 3])
+        origin.clearFaults()
+        let before = origin.getStarts.count
+        let r = try await env.engine.fetch(env.request(origin.url("/two.bin"), connections: 1))
+        #expect(r.sha256 == BlobDigest.of(bytes) && env.contents(r.path) == bytes)
+        #expect(Array(origin.getStarts.dropFirst(before)) == [4 * 65_536])
+        await origin.stop(); await env.close()
+    }
+
     @Test func secondFetchIsACacheHitWithoutNetwork() async throws {
         let origin = try await TestOrigin.start()
         let env = try TestEnvironment()

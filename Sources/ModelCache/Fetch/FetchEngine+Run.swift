@@ -300,10 +300,11 @@ extension FetchEngine {
         }
     }
 
-    /// One GET of the whole body, for servers without Range support. Chunks are cut, hashed and journalled as the
-    /// stream passes their ends; chunks verified earlier (by a past run, or by the peers of a parallel run that could
-    /// not finish) are read past without being written.
-    func singleStream(_ request: FetchRequest, _ info: OriginInfo, _ partial: PartialDownload,
+    /// One GET of the body from `start` (a chunk's first byte; 0 for servers without Range support) to its end, as
+    /// `StreamPlan` decides. Chunks are cut, hashed and journalled as the stream passes their ends; chunks verified
+    /// earlier (by a past run, or by the peers of a parallel run that could not finish) are read past without being
+    /// written.
+    func singleStream(_ request: FetchRequest, _ info: OriginInfo, _ partial: PartialDownload, from start: Int64 = 0,
                       digests initial: [Int: BlobDigest], counters: TransferCounters, origin: OriginClient) async throws -> [Int: BlobDigest] {
         let layout = partial.layout
         var digests = initial
@@ -311,7 +312,10 @@ extension FetchEngine {
         var resumes = 0
         // Carried across tries when the origin accepts ranges: where the next GET starts (every byte before it was
         // written, and hashed into `hasher` for the current chunk) and the current chunk's bytes so far.
-        var resumeAt: Int64 = 0
+        var resumeAt: Int64 = info.acceptsRanges ? start : 0
+        // Cleared when the server answers a Range with the whole body (its file changed under an If-Range, or it
+        // ignores Range while advertising it): every later try asks for the whole body.
+        var ranges = info.acceptsRanges
         var hasher = SHA256()
         var streamed: Int64 = 0
         while true {
@@ -355,7 +359,8 @@ extension FetchEngine {
             } catch {
                 // A body cut after some bytes continues from the last written byte when the origin takes ranges
                 // (a bounded number of times); otherwise the next try starts over, past the verified chunks.
-                if info.acceptsRanges, resumeAt > from, resumes < Self.maxResumes, RetryPolicy.isRetryable(error) {
+                if error is OriginClient.RangeIgnored { ranges = false }
+                if ranges, resumeAt > from, resumes < Self.maxResumes, RetryPolicy.isRetryable(error) {
                     resumes += 1
                     attempt -= 1
                     logger.debug("body cut, resuming", metadata: ["url": "\(request.url)", "offset": "\(resumeAt)", "error": "\(error)"])
@@ -364,7 +369,9 @@ extension FetchEngine {
                 counters.discarded(streamed)
                 hasher = SHA256()
                 streamed = 0
-                resumeAt = 0
+                // Start over at the first chunk still missing (the whole body again from a server without ranges).
+                let missing = (0..<layout.count).first { digests[$0] == nil && !partial.isVerified($0) }
+                resumeAt = ranges ? missing.map { layout.range(of: $0).lowerBound } ?? 0 : 0
                 guard let wait = retryPolicy(attempts: settings.scheduler.maxAttempts).retryDelay(
                     after: error, attempt: attempt, sample: .random(in: 0..<1)) else { throw error }
                 try await Task.sleep(for: wait)

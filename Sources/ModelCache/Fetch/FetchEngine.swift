@@ -332,8 +332,10 @@ public final class FetchEngine: Sendable {
                   origin: OriginClient, peers: PeerView,
                   swarm: (BlobDigest, [PeerView.Peer])?) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
         let onlyOrigin = sources.count == 1 && sources[0].id == .origin && (swarm?.1.isEmpty ?? true)
-        if onlyOrigin, let info, !info.acceptsRanges || partial.layout.count <= 1 {
-            return (try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin), [:])
+        if let info, case .oneStream(let start) = StreamPlan.decide(
+            onlyOrigin: onlyOrigin, acceptsRanges: info.acceptsRanges, connections: sources.first?.connections ?? 1,
+            layout: partial.layout, have: have) {
+            return (try await singleStream(request, info, partial, from: start, digests: digests, counters: counters, origin: origin), [:])
         }
         // A Range-less origin still serves what the peers cannot, as one stream, after the peers are done.
         let rangeSources = sources.filter { $0.id != .origin || $0.info.acceptsRanges }
