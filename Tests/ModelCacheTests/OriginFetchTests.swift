@@ -45,20 +45,22 @@ import ModelCacheCore
         // 300,000 bytes, then silence on an open connection: chunks 0-3 arrive whole and are verified, chunk 4 not.
         origin.inject(.stallAfter(bytes: 300_000))
         let first = Task { try await env.engine.fetch(env.request(origin.url("/two.bin"), connections: 1)) }
-        var verified: [Int] = []
-        for _ in 0..<500 where verified.count < 4 {
-            try await Task.sleep(for: .milliseconds(10))
+        func verified() -> [Int] {
             let journal = env.partials.first.flatMap { PosixFile.readAll(env.store.partialDir + "/" + $0 + "/chunks.journal") } ?? []
-            verified = ChunkJournal.parse(String(decoding: journal, as: UTF8.self), chunkCount: 16).keys.sorted()
+            return ChunkJournal.parse(String(decoding: journal, as: UTF8.self), chunkCount: 16).keys.sorted()
         }
+        for _ in 0..<1000 where verified().count < 4 { try await Task.sleep(for: .milliseconds(10)) }
         first.cancel()
         _ = await first.result
-        #expect(verified == [0, 1, 2, 3])
+        // On a starved machine the 5 s read timeout may fire first: the GET resumed from byte 300,000 got 300,000
+        // more, so more chunks are verified; always a prefix, since one stream goes in order.
+        let kept = verified()
+        #expect(kept.count >= 4 && kept == Array(0..<kept.count), "\(kept)")
         origin.clearFaults()
         let before = origin.getStarts.count
         let r = try await env.engine.fetch(env.request(origin.url("/two.bin"), connections: 1))
         #expect(r.sha256 == BlobDigest.of(bytes) && env.contents(r.path) == bytes)
-        #expect(Array(origin.getStarts.dropFirst(before)) == [4 * 65_536])
+        #expect(Array(origin.getStarts.dropFirst(before)) == [Int64(kept.count) * 65_536])
         await origin.stop(); await env.close()
     }
 
