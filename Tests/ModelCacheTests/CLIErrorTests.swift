@@ -34,6 +34,18 @@ import ModelCacheCore
         PosixFile.removeTree(dir)
     }
 
+    /// `add` of a folder: it opens and has a size, and its read fails. One line and exit 74, not a crash (a build
+    /// whose hashing thread kept the failed read's buffer trapped here with SIGILL).
+    @Test func addingAFolderIsAnIOError() async throws {
+        let dir = tempDir()
+        let folder = dir + "-folder"
+        try PosixFile.makeDirectories(folder)
+        defer { PosixFile.removeTree(dir); PosixFile.removeTree(folder) }
+        let r = try await runCLI(["add", folder, "--url", "http://127.0.0.1:9/f.bin", "--cache-dir", dir])
+        expectOneLineError(r, status: 74, containing: "I/O error at \(folder)")
+        expectEmptyCache(dir)
+    }
+
     @Test func connectionRefused() async throws {
         let dir = tempDir()
         // Port 1 on loopback: nothing listens there.

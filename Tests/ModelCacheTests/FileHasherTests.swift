@@ -27,9 +27,15 @@ import ModelCacheCore
         try check(size: 8 << 20, chunkSize: 1 << 20)  // chunk = read
     }
 
-    /// A file that cannot be opened fails with a clear error before any thread starts; the next manifest works.
-    @Test func aMissingFileFailsWithAnIOError() throws {
+    /// A file that cannot be opened fails with a clear error before any thread starts; one whose read fails (a
+    /// folder opens, has a size, and cannot be read) fails with the read's error, its buffer given back and its
+    /// hashing thread ended (a slot kept would trap when the hasher is freed). The next manifest works.
+    @Test func aFileThatCannotBeOpenedOrReadFailsWithAnIOError() throws {
         #expect(throws: ModelCacheError.self) { try FileHasher.manifest(of: "/nonexistent/modelcache-hasher") }
+        let dir = NSTemporaryDirectory() + "modelcache-hasher-dir-" + UUID().uuidString
+        try PosixFile.makeDirectories(dir)
+        defer { PosixFile.removeTree(dir) }
+        #expect(throws: ModelCacheError.self) { try FileHasher.manifest(of: dir) }
         try check(size: 100_000, chunkSize: 16_384)
     }
 }

@@ -33,7 +33,11 @@ public enum FileHasher {
                     let want = Int(min(Int64(bufferSize), range.upperBound - offset))
                     let slot = whole.freeSlot()
                     let buffer = UnsafeMutableRawBufferPointer(rebasing: whole.buffer(slot)[0..<want])
-                    let n = try file.read(into: buffer, at: offset)
+                    let n: Int
+                    do throws(ModelCacheError) { n = try file.read(into: buffer, at: offset) } catch {
+                        whole.giveBack(slot)  // every slot back before the end: a semaphore freed below its start traps
+                        throw error
+                    }
                     guard n == want else {
                         whole.giveBack(slot)
                         throw ModelCacheError.io(path: file.path, detail: "file ended at \(offset + Int64(n)), expected \(range.upperBound)")
@@ -74,7 +78,9 @@ public enum FileHasher {
 
 /// The whole-file half of `FileHasher.manifest`: a thread that hashes, in order, the blocks the reader hands it, in a
 /// ring of four 1 MiB buffers (a buffer goes back to the reader once hashed). Semaphores, not the cooperative pool:
-/// both sides are plain threads blocked on each other for at most one block's hashing.
+/// both sides are plain threads blocked on each other for at most one block's hashing. Every slot taken must come
+/// back (`hash` or `giveBack`) before the last reference goes: libdispatch traps when a semaphore is freed with a
+/// value below the one it started with.
 final class WholeFileHasher: @unchecked Sendable {
     // @unchecked: `buffers` are written only by the reader while their slot is free and read only by the hashing
     // thread while it is queued; the semaphores and the queue's mutex order every hand-over.
