@@ -77,7 +77,7 @@ for size in $SIZES_MIB; do
 
     pb=$(free_port)
     measured=$("$PYTHON" - "$MODELCACHE_BIN" "$WORK" "$pa" "$pb" "$FILES" "$COMMIT" <<'EOF'
-import gzip, json, os, signal, statistics, subprocess, sys, time, urllib.request
+import gzip, json, statistics, subprocess, sys, time, urllib.request
 binary, work, pa, pb, files, commit = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
 base = "http://127.0.0.1:%s" % pa
 
@@ -90,25 +90,6 @@ def get(url, headers={}):
 def median_get(url, headers={}):
     runs = [get(url, headers) for _ in range(5)]
     return statistics.median(t for t, _, _ in runs), runs[0][1], runs[0][2]
-
-def alarm(*_):
-    raise TimeoutError
-signal.signal(signal.SIGALRM, alarm)
-
-def process_ms(runs, cmd):
-    """Median wall ms of `cmd` over `runs` runs after a warm-up (one blocking waitpid each, under an alarm)."""
-    times, out = [], None
-    for i in range(runs + 1):
-        signal.alarm(300)
-        t0 = time.perf_counter()
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        t = (time.perf_counter() - t0) * 1000
-        signal.alarm(0)
-        if p.returncode != 0:
-            sys.exit("bench: %s failed (exit %d): %s" % (cmd[1], p.returncode, p.stderr.decode()[-300:]))
-        if i > 0: times.append(t)
-        out = p.stdout
-    return statistics.median(times), out
 
 cat_ms, cat, _ = median_get(base + "/v1/catalogue")
 blobs = json.loads(cat)["blobs"]
@@ -136,14 +117,17 @@ finally:
     except subprocess.TimeoutExpired: b.kill(); b.wait()
 if learn is None: sys.exit("bench: node B did not list A's %d blobs within 120 s" % files)
 
-url = "https://huggingface.co/bench/big/resolve/%s/file-0.bin" % commit
-hit_ms, out = process_ms(10, [binary, "fetch", url, "--cache-dir", work + "/a", "--json"])
-if not json.loads(out.decode().strip().splitlines()[-1])["cached"]: sys.exit("bench: the fetch of %s was not a cache hit" % url)
-list_ms, _ = process_ms(5, [binary, "list", "--cache-dir", work + "/a"])
-print("%d %d %.1f %d %.1f %.3f %.1f %.1f" % (len(cat), len(cat_gz), cat_ms, len(manifest), man_ms, learn, hit_ms, list_ms))
+print("%d %d %.1f %d %.1f %.3f" % (len(cat), len(cat_gz), cat_ms, len(manifest), man_ms, learn))
 EOF
     ) || bench_die "measuring node A failed"
-    read -r cat_bytes cat_gzip cat_ms manifest_bytes manifest_ms learn_s hit_ms list_ms <<<"$measured"
+    read -r cat_bytes cat_gzip cat_ms manifest_bytes manifest_ms learn_s <<<"$measured"
+    url="https://huggingface.co/bench/big/resolve/$COMMIT/file-0.bin"
+    hit=$(ms_runs 10 "$MODELCACHE_BIN" fetch "$url" --cache-dir "$WORK/a" --json) || bench_die "cache-hit fetch failed"
+    "$PYTHON" -c 'import json,sys; sys.exit(0 if json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["cached"] else 1)' "$WORK/run.out" ||
+        bench_die "the fetch of $url was not a cache hit: $(cat "$WORK/run.out")"
+    hit_ms=${hit% *}
+    list=$(ms_runs 5 "$MODELCACHE_BIN" list --cache-dir "$WORK/a") || bench_die "list failed"
+    list_ms=${list% *}
     a_rss=$(awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' "/proc/$A_PID/status")
     a_hwm=$(awk '$1 == "VmHWM:" { printf "%.1f", $2 / 1024 }' "/proc/$A_PID/status")
     stop_pid "$A_PID"

@@ -63,38 +63,6 @@ for i in range(n):
         f.write(os.urandom(size))
 EOF
 
-# ms_runs RUNS CMD...: runs CMD RUNS times after one warm-up (stdout/stderr to files); prints "MEDIAN_MS MIN_MS".
-# Fails when a run fails.
-ms_runs() {
-    "$PYTHON" - "$WORK/run.out" "$@" <<'EOF'
-import signal, statistics, subprocess, sys, time
-out, runs, cmd = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-# Bounded by an alarm, not by subprocess's timeout=: with a timeout Python polls the child with sleeps of up to 50 ms,
-# which added ~16 ms to a 16 ms process (measured 2026-12-03); a plain wait() is one blocking waitpid.
-def too_long(*_):
-    raise TimeoutError
-signal.signal(signal.SIGALRM, too_long)
-times = []
-for i in range(runs + 1):
-    with open(out, "wb") as o, open(out + ".err", "wb") as e:
-        signal.alarm(300)
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL)
-        try:
-            rc = p.wait()
-        except TimeoutError:
-            p.kill(); p.wait()
-            sys.exit("bench: %s took over 300 s" % cmd[:2])
-        t = (time.perf_counter() - t0) * 1000
-        signal.alarm(0)
-    if rc != 0:
-        sys.stderr.write("bench: %s failed (exit %d): %s\n" % (cmd[:2], rc, open(out + ".err").read()[-300:]))
-        sys.exit(1)
-    if i > 0: times.append(t)
-print("%.1f %.1f" % (statistics.median(times), min(times)))
-EOF
-}
-
 proc_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
 PA=$(free_port)

@@ -4,9 +4,9 @@
 ///
 /// One stream is the only way to a server without Range support. It is also the faster way for one connection to
 /// the origin alone: a GET per chunk leaves the connection idle at every chunk's end while the next request goes
-/// out and its first bytes come back (measured, issue 12 §1: 1 GiB over one connection on loopback took 1.70 s in
-/// 4 MiB GETs against 1.42 s in 64 MiB ones). It is never chosen when peers take part: they, and the swarm's claims,
-/// need chunks handed out one at a time.
+/// out and its first bytes come back (bench/request-size.sh: 1 GiB over one connection on loopback took 1.765 s in
+/// 4 MiB GETs against 1.440 s in one). It is never chosen when peers take part: they, and the swarm's claims, need
+/// chunks handed out one at a time.
 public enum StreamPlan: Equatable, Sendable {
     /// One chunk per Range GET (the scheduler's work).
     case chunks
