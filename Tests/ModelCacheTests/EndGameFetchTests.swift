@@ -34,7 +34,7 @@ import ModelCacheCore
     }
 
     @Test func anOriginChunkStuckOnOneConnectionIsFetchedAgainOnAnother() async throws {
-        let env = try TestEnvironment()
+        let env = try TestEnvironment(maxSpanBytes: 0)  // a GET per chunk (spans: SpanFetchTests)
         let origin = try await TestOrigin.start()
         origin.serve("/m.bin", bytes)
         let stuck = Int64(5) * TestEnvironment.chunk

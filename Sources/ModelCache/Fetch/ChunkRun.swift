@@ -21,7 +21,10 @@ actor ChunkRun {
     private let changes = ChangeSignal()
     var generation: UInt64 { changes.generation }
 
-    func addSource(_ id: SourceID, has: ChunkSet?) { scheduler.addSource(id, has: has); changes.notify() }
+    func addSource(_ id: SourceID, has: ChunkSet?, connections: Int = 1) {
+        scheduler.addSource(id, has: has, connections: connections)
+        changes.notify()
+    }
     func updatePeer(_ id: SourceID, has: ChunkSet, claims: ChunkSet, swarmID: String? = nil) {
         scheduler.updatePeer(id, has: has, claims: claims, swarmID: swarmID)
         changes.notify()
@@ -80,6 +83,9 @@ actor ChunkRun {
         changes.notify()
         do { try scheduler.report(corrupt ? .corrupt : .failed, chunk: chunk, from: id, now: now) } catch { throw translate(error) }
     }
+
+    /// A span's worker reached `chunk`.
+    func begin(chunk: Int, from id: SourceID) { scheduler.begin(chunk: chunk, from: id, now: now) }
 
     func release(chunk: Int, from id: SourceID) { scheduler.release(chunk: chunk, from: id, now: now); changes.notify() }
 

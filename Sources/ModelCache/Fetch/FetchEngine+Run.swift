@@ -17,7 +17,7 @@ extension FetchEngine {
         if !swarmPeers.isEmpty { schedulerSettings.originConnections = sources.first { $0.id == .origin }?.connections ?? 0 }
         var scheduler = ChunkScheduler(layout: layout, alreadyHave: have, settings: schedulerSettings)
         if !swarmPeers.isEmpty { scheduler.swarmSelf = active?.nodeID }
-        for s in sources { scheduler.addSource(s.id, has: nil) }
+        for s in sources { scheduler.addSource(s.id, has: nil, connections: s.connections) }
         // Peers that may be downloading the same blob: they hold nothing until their availability says otherwise.
         var allSources = sources
         if let (d, _) = swarm {
@@ -138,6 +138,9 @@ extension FetchEngine {
             case .fetch(let chunk):
                 try await fetchCopy(chunk, duplicate: false, source, run: run, client: client, partial: partial,
                                     counters: counters, peers: peers, swarmKey: swarmKey)
+            case .fetchSpan(let first, let count):
+                try await fetchSpan(first..<first + count, source, run: run, client: client, partial: partial,
+                                    counters: counters, peers: peers)
             case .duplicate(let chunk):
                 logger.info("end-game: duplicating a chunk", metadata: ["chunk": "\(chunk)", "source": "\(source.id)"])
                 try await fetchCopy(chunk, duplicate: true, source, run: run, client: client, partial: partial,
@@ -288,8 +291,9 @@ extension FetchEngine {
                 }
                 return BlobDigest(hasher.finalize())
             } catch {
-                // Continue only when this try moved bytes (a resume must make progress), a bounded number of times.
-                guard got > before, got < Int64(range.count), resumes < Self.maxResumes, !Task.isCancelled,
+                // Continue only when this try moved bytes (a resume must make progress), a bounded number of times,
+                // and never once another copy took the chunk.
+                guard got > before, !(error is PartialDownload.LostChunk), got < Int64(range.count), resumes < Self.maxResumes, !Task.isCancelled,
                       RetryPolicy.resumesInPlace(after: error, fromPeer: id.kind == .peer) else {
                     throw ChunkFetchError(underlying: error, bytes: got)
                 }
@@ -360,6 +364,7 @@ extension FetchEngine {
                 // A body cut after some bytes continues from the last written byte when the origin takes ranges
                 // (a bounded number of times); otherwise the next try starts over, past the verified chunks.
                 if error is OriginClient.RangeIgnored { ranges = false }
+                if Task.isCancelled { throw error }
                 if ranges, resumeAt > from, resumes < Self.maxResumes, RetryPolicy.isRetryable(error) {
                     resumes += 1
                     attempt -= 1

@@ -150,7 +150,7 @@ public struct OriginClient: Sendable {
     /// range is asked only if the file still has the probed strong ETag (`If-Range`), else the server sends it all,
     /// which fails with `RangeIgnored`.
     public func fetch(url: String, range: Range<Int64>?, info: OriginInfo, ifRange: Bool = false,
-                      sink: (ByteBuffer, Int64) throws -> Void) async throws {
+                      sink: (ByteBuffer, Int64) async throws -> Void) async throws {
         var req = HTTPClientRequest(url: info.finalURL)
         for (k, v) in await headers(for: info.finalURL, requested: url) { req.headers.add(name: k, value: v) }
         if let range { req.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound - 1)") }
@@ -162,7 +162,7 @@ public struct OriginClient: Sendable {
 
     /// Checks a Range GET's answer against the probe and streams its body to `sink`.
     private func receive(_ res: HTTPClientResponse, url: String, range: Range<Int64>?, info: OriginInfo,
-                         sink: (ByteBuffer, Int64) throws -> Void) async throws {
+                         sink: (ByteBuffer, Int64) async throws -> Void) async throws {
         try OriginClient.check(res.status, url: url)
         if let etag = info.etag, let now = res.headers.first(name: "ETag"),
            OriginInfo.normalizeETag(now) != OriginInfo.normalizeETag(etag) {
@@ -189,21 +189,27 @@ public struct OriginClient: Sendable {
             throw ModelCacheError.protocolViolation("the origin of \(url) declares Content-Length \(declared) where \(expectedLength) bytes are due (the HEAD said \(info.size.map(String.init) ?? "no size"))")
         }
         var received: Int64 = 0
-        do {
-            for try await buffer in res.body {
-                if let expectedLength, received + Int64(buffer.readableBytes) > expectedLength {
-                    throw ModelCacheError.protocolViolation("origin sent more than \(expectedLength) bytes for \(url)")
-                }
-                try sink(buffer, start + received)
-                received += Int64(buffer.readableBytes)
-                try await limiter?.consume(buffer.readableBytes)
+        var body = res.body.makeAsyncIterator()
+        while true {
+            // What the body's stream throws is the transfer's failure; what `sink` throws (a chunk that did not match,
+            // a full disk, a copy that lost its race) reaches the caller as it is.
+            let next: ByteBuffer?
+            do {
+                next = try await body.next()
+                if let next { try await limiter?.consume(next.readableBytes) }
+            } catch let e as ModelCacheError {
+                throw e
+            } catch let e as HTTPClientError where e == .readTimeout {
+                throw ModelCacheError.bodyCut(url: url, detail: "stalled after \(received) bytes: no byte within the read timeout", stalled: true)
+            } catch {
+                throw ModelCacheError.bodyCut(url: url, detail: "interrupted after \(received) bytes: \(OriginClient.describe(error))", stalled: false)
             }
-        } catch let e as ModelCacheError {
-            throw e
-        } catch let e as HTTPClientError where e == .readTimeout {
-            throw ModelCacheError.bodyCut(url: url, detail: "stalled after \(received) bytes: no byte within the read timeout", stalled: true)
-        } catch {
-            throw ModelCacheError.bodyCut(url: url, detail: "interrupted after \(received) bytes: \(OriginClient.describe(error))", stalled: false)
+            guard let buffer = next else { break }
+            if let expectedLength, received + Int64(buffer.readableBytes) > expectedLength {
+                throw ModelCacheError.protocolViolation("origin sent more than \(expectedLength) bytes for \(url)")
+            }
+            try await sink(buffer, start + received)
+            received += Int64(buffer.readableBytes)
         }
         if let expectedLength, received != expectedLength {
             throw ModelCacheError.bodyCut(url: url, detail: "ended after \(received) of \(expectedLength) bytes", stalled: false)

@@ -53,6 +53,12 @@ public struct ChunkScheduler: Sendable {
         public var endGameOriginStall: Duration = .seconds(5)
         /// End-game: chunks larger than this are never duplicated (a duplicate is held in memory until it wins).
         public var endGameMaxChunkBytes: Int64 = 16 << 20
+        /// Spans: outside a swarm, a source is handed up to this many bytes of consecutive chunks at once (those it
+        /// would take next anyway: see `spanLength`), to ask for in one Range GET (each chunk still cut, hashed, verified and
+        /// reported on its own as the body passes its end). Fewer requests leave each connection idle less often
+        /// between chunks (bench/request-size.sh). 0 or one chunk's size: one chunk per request. Off here; the fetch
+        /// engine's settings turn it on (`FetchEngine.Settings.scheduler`).
+        public var maxSpanBytes: Int64 = 0
         public init() {}
 
         /// Exponential backoff before retry number `attempt` (1-based): base, 2×base, … capped at the maximum.
@@ -71,6 +77,10 @@ public struct ChunkScheduler: Sendable {
         case waitUntil(Duration)
         /// Nothing this source can do now; other sources hold the remaining work. Ask again when woken.
         case idle
+        /// Fetch `count` (≥ 2) consecutive chunks from `first` in one request (see `Settings.maxSpanBytes`). The first
+        /// chunk has begun; each later one is only queued until its source calls `begin(chunk:from:now:)`, and what the
+        /// source does not reach it gives back with `release`.
+        case fetchSpan(first: Int, count: Int)
         /// This source will never get work again (quarantined or removed): the worker should stop.
         case retire
         /// Every chunk is done.
@@ -108,6 +118,8 @@ public struct ChunkScheduler: Sendable {
         var quarantined = false
         var inFlight = 0
         var chunksDone = 0
+        /// Connections this source runs for the download (a span leaves each of them a share of what is left).
+        var connections = 1
     }
 
     public let layout: ChunkLayout
@@ -143,12 +155,13 @@ public struct ChunkScheduler: Sendable {
     public var isFinished: Bool { done.isComplete }
     public var quarantined: [SourceID] { sources.filter { $0.value.quarantined }.map(\.key).sorted() }
 
-    public mutating func addSource(_ id: SourceID, has: ChunkSet?) {
+    public mutating func addSource(_ id: SourceID, has: ChunkSet?, connections: Int = 1) {
         if var s = sources[id] {
             s.has = has
+            s.connections = max(1, connections)
             sources[id] = s
         } else {
-            sources[id] = SourceState(kind: id.kind, has: has)
+            sources[id] = SourceState(kind: id.kind, has: has, connections: max(1, connections))
         }
     }
 
@@ -251,7 +264,13 @@ public struct ChunkScheduler: Sendable {
             started[best.chunk] = now
             received[best.chunk] = 0
             sources[id]?.inFlight += 1
-            return .fetch(best.chunk)
+            let count = spanLength(after: best.chunk, for: id, me, now: now)
+            guard count > 1 else { return .fetch(best.chunk) }
+            // The rest of the span is queued: in flight for this source (nobody else takes it), not begun (no age, so
+            // the end-game does not take it for a stuck transfer).
+            for c in best.chunk + 1..<best.chunk + count { inFlight[c] = id }
+            sources[id]?.inFlight += count - 1
+            return .fetchSpan(first: best.chunk, count: count)
         }
         if let earliestWait { return .waitUntil(earliestWait) }
         if let chunk = endGameChunk(for: id, me, now: now) {
@@ -260,6 +279,37 @@ public struct ChunkScheduler: Sendable {
             return .duplicate(chunk)
         }
         return .idle
+    }
+
+    /// How many consecutive chunks from `first` (just taken by `id`) make its request (a span): 1 in a swarm (its
+    /// members' claims and availability need chunks handed out one at a time) or when spans are off; else as many as
+    /// fit in `maxSpanBytes` that this source would take next anyway (free, held by it, not backing off; for the
+    /// origin, held and claimed by no peer, so no peer could take them), but no more than this connection's share of
+    /// the chunks nobody has taken yet, so that the last requests of the download end together. A peer shares with
+    /// every usable peer's connections (they compete for the same chunks); the origin with its own only.
+    private func spanLength(after first: Int, for id: SourceID, _ me: SourceState, now: Duration) -> Int {
+        let size = layout.chunkSize
+        guard size > 0, settings.maxSpanBytes >= 2 * size, swarmSelf == nil else { return 1 }
+        let free = { (c: Int) in
+            !self.done.contains(c) && self.inFlight[c] == nil && self.holds(me, c)
+                && (self.notBefore[c].map { $0 <= now } ?? true)
+                && (me.kind == .peer || (self.peerCopiesCache[c] == 0 && !self.claimedCache[c]))
+        }
+        let connections = me.kind == .origin ? me.connections
+            : sources.reduce(0) { $0 + ($1.value.kind == .peer && !$1.value.quarantined ? $1.value.connections : 0) }
+        let untaken = (0..<layout.count).reduce(0) { $0 + (free($1) ? 1 : 0) }
+        let share = untaken / max(1, connections)  // `first` is taken already: this share is of what follows
+        let limit = min(Int(min(settings.maxSpanBytes / size, Int64(layout.count))), 1 + share)
+        var count = 1
+        while count < limit, first + count < layout.count, free(first + count) { count += 1 }
+        return count
+    }
+
+    /// A source reached a chunk of its span: the chunk's fetch begins now (its age, for the end-game and the rate).
+    public mutating func begin(chunk: Int, from id: SourceID, now: Duration) {
+        guard inFlight[chunk] == id else { return }
+        started[chunk] = now
+        received[chunk] = 0
     }
 
     /// Bytes received so far by the fetch of `chunk` that `id` runs (first copy only; feeds the end-game's estimate).

@@ -13,7 +13,8 @@ struct TestEnvironment {
 
     static let chunk: Int64 = 64 * 1024
 
-    init(maxAttempts: Int = 5, originProxy: ProxyRule = .direct) throws {
+    /// `maxSpanBytes`: the engine's span size (nil: its default; 0: one chunk per request).
+    init(maxAttempts: Int = 5, originProxy: ProxyRule = .direct, maxSpanBytes: Int64? = nil) throws {
         dir = NSTemporaryDirectory() + "modelcache-test-" + UUID().uuidString
         store = try Store(root: dir)
         http = HTTPClient.forModelCache(readTimeout: .seconds(5))
@@ -21,6 +22,7 @@ struct TestEnvironment {
         settings.scheduler.retryBaseDelay = .milliseconds(20)
         settings.scheduler.maxAttempts = maxAttempts
         settings.originProxy = originProxy
+        if let maxSpanBytes { settings.scheduler.maxSpanBytes = maxSpanBytes }
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         engine = FetchEngine(store: store, http: http, settings: settings, logger: logger)

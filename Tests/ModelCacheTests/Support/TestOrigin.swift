@@ -26,6 +26,9 @@ final class TestOrigin: Sendable {
         case trickle(bytesPerSecond: Int)
         /// Trickle (this many bytes per second) the first `times` GETs whose range starts at `offset`: one slow chunk.
         case trickleFrom(offset: Int64, bytesPerSecond: Int, times: Int)
+        /// The first `times` GETs whose range holds `offset`: full speed up to it, then this many bytes per second (a
+        /// transfer that stalls in the middle of a span of chunks).
+        case slowFrom(offset: Int64, bytesPerSecond: Int, times: Int)
         /// Send this many body bytes, then nothing more (for up to 60 s) while keeping the connection open.
         case stallAfter(bytes: Int)
         /// All bodies together at most this many bytes per second (a shared uplink).
@@ -154,6 +157,7 @@ final class TestOrigin: Sendable {
         let path = req.uri.path
         let isHead = req.method == .head
         var slowChunk: Int? = nil
+        var slowFrom: (offset: Int64, rate: Int)? = nil
         let (file, faults, redirect, extra, failStatus, dropAfter) = state.withLock { s -> ([UInt8]?, [Fault], String?, [(String, String)], Int?, Int?) in
             s.requests += 1
             if req.headers[.authorization] != nil { s.authorized.append(path) }
@@ -177,6 +181,12 @@ final class TestOrigin: Sendable {
                        r.lowerBound == offset {
                         slowChunk = rate
                         s.faults[i].fault = .trickleFrom(offset: offset, bytesPerSecond: rate, times: times - 1)
+                    }
+                case .slowFrom(let offset, let rate, let times) where times > 0 && !isHead:
+                    if let f = s.files[path], case .range(let r) = ByteRangeRequest.parse(req.headers[.range], size: Int64(f.count)),
+                       r.contains(offset) {
+                        slowFrom = (offset, rate)
+                        s.faults[i].fault = .slowFrom(offset: offset, bytesPerSecond: rate, times: times - 1)
                     }
                 default: break
                 }
@@ -227,6 +237,8 @@ final class TestOrigin: Sendable {
             headers[.contentLength] = String(served.count)
         }
         let body = served
+        let bodyStart = range.lowerBound
+        let slowTail = slowFrom
         let rate = slowChunk ?? faults.compactMap { f -> Int? in if case .trickle(let r) = f { return r }; return nil }.first
         let stallAt = faults.compactMap { f -> Int? in if case .stallAfter(let b) = f { return b }; return nil }.first
         let shared = faults.compactMap { f -> Int? in if case .sharedRate(let r) = f { return r }; return nil }.first
@@ -256,11 +268,18 @@ final class TestOrigin: Sendable {
                     throw Dropped()
                 }
                 if let stallAt { n = min(n, max(1, stallAt - sent)) }
+                if let slowFrom = slowTail {
+                    let fast = Int(slowFrom.offset - bodyStart)
+                    n = sent < fast ? min(n, fast - sent) : min(n, max(1024, slowFrom.rate / 20))
+                }
                 if let shared { try await Task.sleep(until: self.reserve(n, rate: shared), clock: .continuous) }
                 try await writer.write(ByteBuffer(bytes: body[sent..<sent + n]))
                 sent += n
                 self.state.withLock { $0.bytesServed += Int64(n) }
                 if let rate { try await Task.sleep(for: .milliseconds(1000 * n / rate)) }
+                if let slowFrom = slowTail, sent > Int(slowFrom.offset - bodyStart) {
+                    try await Task.sleep(for: .milliseconds(1000 * n / slowFrom.rate))
+                }
             }
             try await writer.finish(nil)
         })

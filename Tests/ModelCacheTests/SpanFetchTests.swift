@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+@testable import ModelCache
+import ModelCacheCore
+
+/// Spans in a real fetch (issue 12 §1): consecutive chunks asked for in one Range GET, each still cut, hashed,
+/// verified and journalled on its own. A cut resumes at the byte where it stopped; a stuck span loses its chunk to an
+/// end-game duplicate and gives the rest back; a peer's corrupt chunk in a span quarantines the peer.
+@Suite(.serialized) struct SpanFetchTests {
+    let chunk = TestEnvironment.chunk
+    let bytes = testBytes(8 * Int(TestEnvironment.chunk), seed: 41)
+    var digest: BlobDigest { BlobDigest.of(bytes) }
+
+    @Test func eightChunksOverTwoConnectionsTakeFourGETs() async throws {
+        let env = try TestEnvironment()
+        let origin = try await TestOrigin.start()
+        origin.serve("/m.bin", bytes)
+        let r = try await env.engine.fetch(env.request(origin.url("/m.bin"), connections: 2))
+        #expect(r.sha256 == digest && env.contents(r.path) == bytes)
+        // Spans of 4 and 2 chunks (each connection's share of what was left), then the last two one by one.
+        let expected: [Int64] = [0, 4, 6, 7].map { $0 * chunk }
+        #expect(origin.getStarts.sorted() == expected)
+        #expect(origin.bytesServed == Int64(bytes.count))
+        // Every chunk is in the manifest, hashed on its own.
+        let m = try #require(try env.store.manifest(of: r.sha256))
+        #expect(m.chunks == (0..<8).map { BlobDigest.of(Array(bytes[$0 * Int(chunk)..<($0 + 1) * Int(chunk)])) })
+        await origin.stop(); await env.close()
+    }
+
+    @Test func aSpanCutInTheMiddleOfAChunkGoesOnFromThatByte() async throws {
+        let env = try TestEnvironment()
+        let origin = try await TestOrigin.start()
+        origin.serve("/m.bin", bytes)
+        origin.inject(.dropAfter(bytes: 100_000, times: 1))  // the first GET breaks off inside its second chunk
+        let r = try await env.engine.fetch(env.request(origin.url("/m.bin"), connections: 2))
+        #expect(r.sha256 == digest && env.contents(r.path) == bytes)
+        // One more GET than without the cut, starting at the byte after the last one received; no byte sent twice.
+        let starts = origin.getStarts
+        #expect(starts.count == 5, "GETs at \(starts)")
+        let resumedAt = starts.filter { $0 % chunk != 0 }
+        let cutPoints: [Int64] = [100_000, 4 * chunk + 100_000]  // inside the span at 0, or inside the span at 4
+        #expect(resumedAt.count == 1 && cutPoints.contains(resumedAt[0]), "GETs at \(starts)")
+        #expect(origin.bytesServed == Int64(bytes.count))
+        await origin.stop(); await env.close()
+    }
+
+    @Test func aSpanStuckInAChunkLosesItToADuplicateAndGivesTheRestBack() async throws {
+        let env = try TestEnvironment()
+        let origin = try await TestOrigin.start()
+        origin.serve("/m.bin", bytes)
+        // The span of chunks 0-3 goes at full speed to 1,000 bytes into chunk 2, then at 2 KB/s.
+        let stuck = 2 * chunk
+        origin.inject(.slowFrom(offset: stuck + 1_000, bytesPerSecond: 2_048, times: 1))
+        let r = try await env.engine.fetch(env.request(origin.url("/m.bin"), sha256: digest, connections: 2))
+        #expect(r.sha256 == digest && env.contents(r.path) == bytes)
+        let starts = origin.getStarts
+        let aligned = starts.filter { $0 % chunk == 0 }.sorted()
+        if starts.count == aligned.count {
+            // The spans at 0 and 4, chunks 6 and 7, the duplicate of chunk 2, and chunk 3 once given back.
+            let expected: [Int64] = [0, 2, 3, 4, 6, 7].map { $0 * chunk }
+            #expect(aligned == expected, "GETs at \(starts)")
+        } else {
+            // Seen once in a full suite run on 2 cores: the slow body broke off before the end-game's 5 s, and the
+            // span went on from that byte, at full speed (the fault slows one GET only), so nothing was duplicated.
+            let expected: [Int64] = [0, 4, 6, 7].map { $0 * chunk }
+            #expect(aligned == expected && starts.count == 5, "GETs at \(starts)")
+            #expect(starts.contains { $0 > stuck && $0 < stuck + chunk }, "GETs at \(starts)")
+        }
+        // The stuck span was cut, not waited for: it sent only a few KB of chunk 2, and nothing of chunk 3.
+        #expect(origin.bytesServed < Int64(bytes.count) + chunk / 2, "origin sent \(origin.bytesServed)")
+        await origin.stop(); await env.close()
+    }
+
+    @Test func aPeersSpanCutMidWayResumesFromThatPeer() async throws {
+        let big = testBytes(32 * Int(chunk), seed: 42)
+        // The fault counts the manifest's GET (under the same path) first, then cuts the first span's.
+        let setup = try await OriginAndFaultyPeer.start(big, peerFault: .dropAfter(bytes: 300_000, times: 2))
+        let c = try await TestNode.start(extraPeers: [setup.peer.address])
+        setup.origin.resetCounters()
+        let r = try await c.fetch(setup.url, sha256: BlobDigest.of(big))
+        #expect(c.env.contents(r.path) == big)
+        #expect(setup.origin.bytesServed == 0)
+        // Fewer requests than chunks: the peer's chunks came in spans, one of them resumed where it broke off.
+        let gets = setup.peer.server.getPaths.filter { $0.hasPrefix("/v1/blobs/") }.count
+        #expect(gets < 32, "\(gets) requests for 32 chunks")
+        #expect(setup.peer.server.getStarts.contains { $0 % chunk != 0 }, "GETs at \(setup.peer.server.getStarts)")
+        // Nothing sent twice (beyond the blob, the peer sent only its manifest, a few KB).
+        #expect(setup.peer.server.bytesServed < Int64(big.count) + 16_384, "peer sent \(setup.peer.server.bytesServed)")
+        await c.stop(); await setup.stop()
+    }
+
+    @Test func aCorruptChunkInAPeersSpanQuarantinesThePeerAndTheRestComesFromTheOrigin() async throws {
+        let setup = try await OriginAndFaultyPeer.start(bytes, peerFault: .flipByte(at: 2 * chunk + 10))
+        let c = try await TestNode.start(extraPeers: [setup.peer.address])
+        let r = try await c.fetch(setup.url, sha256: digest)
+        #expect(c.env.contents(r.path) == bytes && r.sha256 == digest)
+        let status = await c.node.directory.status()
+        #expect(status.first { $0.name == setup.peer.name }?.quarantined == true)
+        // Chunks 0 and 1 came from the peer in its span; chunk 2 (corrupt) and what the span had not reached, from the
+        // origin.
+        #expect(r.sources["origin"].map { $0 >= 2 * chunk } == true, "sources: \(r.sources)")
+        await c.stop(); await setup.stop()
+    }
+}
