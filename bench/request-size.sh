@@ -3,11 +3,14 @@
 # 16 MiB chunks (one Range GET per chunk), over 1 and 4 connections, against `curl -o` in the same rounds.
 #
 #   bench/request-size.sh        MODELCACHE_BIN (default .build-release/release/modelcache), BENCH_SIZE_MIB (1024),
-#                                ROUNDS (4), BENCH_TMP (/tmp), OLD_BIN (optional: a second build, timed as "old-c1")
+#                                ROUNDS (4), BENCH_TMP (/tmp), OLD_BIN (optional: a second build, timed as "old-c1"
+#                                and "old-c4")
 #
 # Each round runs every variant once, in forward order on odd rounds and reverse order on even ones; medians are
 # reported. Since StreamPlan, `--connections 1` to the origin alone is one GET whatever the chunk size, so the c1
-# rows compare one stream with (given OLD_BIN, a build from before StreamPlan) a GET per 4 MiB chunk.
+# rows compare one stream with (given OLD_BIN, a build from before StreamPlan) a GET per 4 MiB chunk. Since spans
+# (8e27313), 4 connections ask for up to 16 MiB of 4 MiB chunks per GET: c4-4M against old-c4 (OLD_BIN from before
+# spans) is that change.
 
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -24,7 +27,7 @@ bench_log "before: $(load_note)"
 serve_blob_with_nginx "$WORK"
 
 VARIANTS=(c4-4M c4-16M c1-4M curl)
-[[ -n $OLD_BIN ]] && VARIANTS+=(old-c1)
+[[ -n $OLD_BIN ]] && VARIANTS+=(old-c1 old-c4)
 
 run_variant() {
     local v=$1 res=$2 dir=$WORK/out
@@ -34,6 +37,7 @@ run_variant() {
         c4-16M) timed "$res" "$MODELCACHE_BIN" fetch "$URL" --cache-dir "$dir/c" --no-node --connections 4 --chunk-size 16777216 ;;
         c1-4M) timed "$res" "$MODELCACHE_BIN" fetch "$URL" --cache-dir "$dir/c" --no-node --connections 1 ;;
         old-c1) timed "$res" "$OLD_BIN" fetch "$URL" --cache-dir "$dir/c" --no-node --connections 1 ;;
+        old-c4) timed "$res" "$OLD_BIN" fetch "$URL" --cache-dir "$dir/c" --no-node --connections 4 ;;
         curl) timed "$res" curl -sS -o "$dir/blob.bin" "$URL" ;;
     esac
     local rc=$?

@@ -263,39 +263,57 @@ public final class PartialDownload: Sendable {
     /// or until cancelled (when the download fails).
     public func hashInOrder() async throws -> BlobDigest {
         var hasher = SHA256()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
-        defer { buffer.deallocate() }
-        for chunk in 0..<layout.count {
+        var chunk = 0
+        // At most this many bytes of chunks per batch: a cancelled download waits for one batch at most.
+        let batchChunks = Int(max(1, Int64(64 << 20) / max(1, layout.chunkSize)))
+        while chunk < layout.count {
             while true {
                 let seen = changes.generation
                 if isVerified(chunk) { break }
                 try Task.checkCancellation()
                 await changes.wait(since: seen)
             }
-            // Moved out (no other reference stays), so that it is written into again without a copy once spare. Not
-            // through a tuple kept in a constant: that held a second reference, `clear()` then allocated a fresh
-            // chunk-sized buffer for every chunk, which malloc's arenas kept (peak RSS of a 1 GiB fetch 63 -> 48 MiB).
-            var copy: ByteBuffer?
-            let inMemory: Int64
-            (copy, inMemory) = state.withLock { ($0.copies.removeValue(forKey: chunk), $0.window.take(chunk: chunk).bytes) }
-            copy?.withUnsafeReadableBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(Int(inMemory)))) }
-            if var spare = copy {
-                copy = nil  // the only reference left: the next chunk writes into it without a copy
-                spare.clear()
-                state.withLock { $0.spare.append(spare) }
+            var end = chunk + 1
+            while end < layout.count, end - chunk < batchChunks, isVerified(end) { end += 1 }
+            // The verified chunks from here on, in order, on a thread of their own: a burst of them (chunks verified
+            // out of order, then all at once in turn) never holds one of the few threads the connections' readers
+            // run on.
+            let first = chunk
+            hasher = try await OwnThread.run { [hasher, end] in
+                var h = hasher
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+                defer { buffer.deallocate() }
+                for c in first..<end { try self.hash(chunk: c, into: &h, buffer: buffer) }
+                return h
             }
-            let range = layout.range(of: chunk)
-            let rest = range.lowerBound + inMemory..<range.upperBound
-            if !rest.isEmpty {
-                try FileHasher.forEachBlock(of: data, range: rest, buffer: buffer) { hasher.update(bufferPointer: $0) }
-            }
-            state.withLock {
-                $0.hashedFromMemory += inMemory
-                $0.hashedFromFile += Int64(rest.count)
-            }
-            await Task.yield()
+            chunk = end
         }
         return BlobDigest(hasher.finalize())
+    }
+
+    /// Hashes one verified chunk into `hasher`: what the window held of it, the rest read back from the file.
+    private func hash(chunk: Int, into hasher: inout SHA256, buffer: UnsafeMutableRawBufferPointer) throws {
+        // Moved out (no other reference stays), so that it is written into again without a copy once spare. Not
+        // through a tuple kept in a constant: that held a second reference, `clear()` then allocated a fresh
+        // chunk-sized buffer for every chunk, which malloc's arenas kept (peak RSS of a 1 GiB fetch 63 -> 48 MiB).
+        var copy: ByteBuffer?
+        let inMemory: Int64
+        (copy, inMemory) = state.withLock { ($0.copies.removeValue(forKey: chunk), $0.window.take(chunk: chunk).bytes) }
+        copy?.withUnsafeReadableBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(Int(inMemory)))) }
+        if var spare = copy {
+            copy = nil  // the only reference left: the next chunk writes into it without a copy
+            spare.clear()
+            state.withLock { $0.spare.append(spare) }
+        }
+        let range = layout.range(of: chunk)
+        let rest = range.lowerBound + inMemory..<range.upperBound
+        if !rest.isEmpty {
+            try FileHasher.forEachBlock(of: data, range: rest, buffer: buffer) { hasher.update(bufferPointer: $0) }
+        }
+        state.withLock {
+            $0.hashedFromMemory += inMemory
+            $0.hashedFromFile += Int64(rest.count)
+        }
     }
 
     public func wholeDigest() throws(ModelCacheError) -> BlobDigest {
