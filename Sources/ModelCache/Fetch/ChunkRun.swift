@@ -84,8 +84,16 @@ actor ChunkRun {
         do { try scheduler.report(corrupt ? .corrupt : .failed, chunk: chunk, from: id, now: now) } catch { throw translate(error) }
     }
 
-    /// A span's worker reached `chunk`.
-    func begin(chunk: Int, from id: SourceID) { scheduler.begin(chunk: chunk, from: id, now: now) }
+    /// A span's worker reached `chunk`; false when another source took it (the span ends there).
+    func begin(chunk: Int, span: Int, from id: SourceID) -> Bool {
+        scheduler.begin(chunk: chunk, span: span, from: id, now: now)
+    }
+
+    /// The chunks a span did not reach go back.
+    func releaseQueued(span: Int, from id: SourceID) {
+        scheduler.releaseQueued(span: span, from: id)
+        changes.notify()
+    }
 
     func release(chunk: Int, from id: SourceID) { scheduler.release(chunk: chunk, from: id, now: now); changes.notify() }
 

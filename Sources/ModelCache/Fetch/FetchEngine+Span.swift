@@ -31,8 +31,10 @@ extension FetchEngine {
                 if let e = error as? SpanSettleFailure { throw e.underlying }
                 return
             }
-            for later in chunk + 1..<span.upperBound { await run.release(chunk: later, from: id) }
+            await run.releaseQueued(span: span.lowerBound, from: id)
             if let e = error as? SpanSettleFailure { throw e.underlying }
+            // Another source took the span's next chunk: the span ends here, nothing failed.
+            if error is SpanTaken { return }
             let underlying = (error as? ChunkFetchError)?.underlying ?? error
             counters.discarded(cursor.bytes)
             if await !run.isFetching(chunk: chunk, by: id) {  // another copy won: no failure, no blame
@@ -103,14 +105,16 @@ extension FetchEngine {
                         got = 0
                         hasher = SHA256()
                         if chunk < span.upperBound {
+                            guard await run.begin(chunk: chunk, span: span.lowerBound, from: id) else { throw SpanTaken() }
                             writer = partial.beginWriting(chunk: chunk)
-                            await run.begin(chunk: chunk, from: id)
                         }
                     }
                 }
             } catch {
                 // A chunk that did not match, a copy that lost its race, a journal that cannot be written: no resume.
-                if error is SpanCorruptChunk || error is SpanSettleFailure || error is PartialDownload.LostChunk { throw error }
+                if error is SpanCorruptChunk || error is SpanSettleFailure || error is SpanTaken || error is PartialDownload.LostChunk {
+                    throw error
+                }
                 // Continue only when this try moved bytes (a resume must make progress), a bounded number of times.
                 guard chunk < span.upperBound, (chunk, got) > before, resumes < Self.maxResumes, !Task.isCancelled,
                       RetryPolicy.resumesInPlace(after: error, fromPeer: id.kind == .peer) else { throw error }
@@ -190,6 +194,9 @@ struct SpanCorruptChunk: Error, CustomStringConvertible {
     var got: BlobDigest
     var description: String { "chunk digest \(got) where \(expected) was expected" }
 }
+
+/// The span's next chunk was taken by a source with nothing else to do: the span's request ends there.
+struct SpanTaken: Error {}
 
 /// A failure to record a verified chunk (the journal): it ends the download.
 struct SpanSettleFailure: Error {

@@ -129,6 +129,9 @@ public struct ChunkScheduler: Sendable {
     public private(set) var attempts: [Int: Int] = [:]
     /// End-game: the source fetching a second copy of a chunk (at most one per chunk).
     public private(set) var duplicates: [Int: SourceID] = [:]
+    /// Chunks queued in a span (handed out, not begun), each with the span's first chunk (its name: a source's
+    /// connections share the source's id, their spans do not).
+    public private(set) var queued: [Int: Int] = [:]
     /// When each in-flight fetch began and how many bytes it has received (for its expected finish).
     private var started: [Int: Duration] = [:]
     private var received: [Int: Int64] = [:]
@@ -268,11 +271,23 @@ public struct ChunkScheduler: Sendable {
             guard count > 1 else { return .fetch(best.chunk) }
             // The rest of the span is queued: in flight for this source (nobody else takes it), not begun (no age, so
             // the end-game does not take it for a stuck transfer).
-            for c in best.chunk + 1..<best.chunk + count { inFlight[c] = id }
+            for c in best.chunk + 1..<best.chunk + count {
+                inFlight[c] = id
+                queued[c] = best.chunk
+            }
             sources[id]?.inFlight += count - 1
             return .fetchSpan(first: best.chunk, count: count)
         }
         if let earliestWait { return .waitUntil(earliestWait) }
+        if let chunk = queuedChunkToTake(for: id, me, now: now), let owner = inFlight[chunk] {
+            queued[chunk] = nil
+            sources[owner]?.inFlight -= 1
+            inFlight[chunk] = id
+            started[chunk] = now
+            received[chunk] = 0
+            sources[id]?.inFlight += 1
+            return .fetch(chunk)
+        }
         if let chunk = endGameChunk(for: id, me, now: now) {
             duplicates[chunk] = id
             sources[id]?.inFlight += 1
@@ -305,11 +320,43 @@ public struct ChunkScheduler: Sendable {
         return count
     }
 
-    /// A source reached a chunk of its span: the chunk's fetch begins now (its age, for the end-game and the rate).
-    public mutating func begin(chunk: Int, from id: SourceID, now: Duration) {
-        guard inFlight[chunk] == id else { return }
+    /// A source reached a chunk of the span that starts at `span`: the chunk's fetch begins now (its age, for the
+    /// end-game and the rate). False when the chunk is no longer the span's (a source with nothing else to do took it,
+    /// see `queuedChunkToTake`): the span ends there.
+    public mutating func begin(chunk: Int, span: Int, from id: SourceID, now: Duration) -> Bool {
+        guard inFlight[chunk] == id, queued[chunk] == span else { return false }
+        queued[chunk] = nil
         started[chunk] = now
         received[chunk] = 0
+        return true
+    }
+
+    /// Gives back, without counting an attempt, every chunk still queued in the span that starts at `span` (its
+    /// request failed or ended before reaching them).
+    public mutating func releaseQueued(span: Int, from id: SourceID) {
+        for (chunk, s) in queued where s == span && inFlight[chunk] == id {
+            queued[chunk] = nil
+            inFlight[chunk] = nil
+            sources[id]?.inFlight -= 1
+        }
+    }
+
+    /// For a source with nothing else to do: the last queued chunk of a span whose source is slow, taken from that
+    /// span (whose request then ends before it). A span is slow when the chunk it is receiving is expected to need at
+    /// least `endGameMinRemaining` more: without this, a connection that crawls would keep its queued chunks while the
+    /// others sit idle at the end of the download. The origin never takes a chunk a peer holds or claims.
+    private func queuedChunkToTake(for id: SourceID, _ me: SourceState, now: Duration) -> Int? {
+        var best: Int? = nil
+        for (chunk, span) in queued where best.map({ chunk > $0 }) ?? true {
+            guard holds(me, chunk), queued[chunk + 1] != span, let owner = inFlight[chunk] else { continue }
+            if me.kind == .origin && (peerCopiesCache[chunk] > 0 || claimedCache[chunk]) { continue }
+            // The chunk the span is receiving: the last one before `chunk` that it has begun and not finished.
+            guard let receiving = (span..<chunk).last(where: { inFlight[$0] == owner && queued[$0] == nil }),
+                  let remaining = expectedRemaining(chunk: receiving, now: now),
+                  remaining >= settings.endGameMinRemaining else { continue }
+            best = chunk
+        }
+        return best
     }
 
     /// Bytes received so far by the fetch of `chunk` that `id` runs (first copy only; feeds the end-game's estimate).
@@ -386,6 +433,7 @@ public struct ChunkScheduler: Sendable {
         switch outcome {
         case .verified:
             var loser: SourceID? = nil
+            queued[chunk] = nil
             if first {
                 inFlight[chunk] = nil
                 if let d = duplicates.removeValue(forKey: chunk) { loser = d; sources[d]?.inFlight -= 1 }
@@ -417,6 +465,7 @@ public struct ChunkScheduler: Sendable {
             // A failed duplicate costs the chunk nothing: its first copy is still on its way.
             guard first else { return nil }
             inFlight[chunk] = nil
+            queued[chunk] = nil
             received[chunk] = nil
             started[chunk] = nil
             let n = (attempts[chunk] ?? 0) + 1
@@ -452,6 +501,7 @@ public struct ChunkScheduler: Sendable {
         }
         guard inFlight[chunk] == id else { return }
         inFlight[chunk] = nil
+        queued[chunk] = nil
         received[chunk] = nil
         started[chunk] = nil
         sources[id]?.inFlight -= 1

@@ -14,7 +14,8 @@ struct TestEnvironment {
     static let chunk: Int64 = 64 * 1024
 
     /// `maxSpanBytes`: the engine's span size (nil: its default; 0: one chunk per request).
-    init(maxAttempts: Int = 5, originProxy: ProxyRule = .direct, maxSpanBytes: Int64? = nil) throws {
+    /// `originStall`: the end-game's origin stall (nil: its default, 5 s).
+    init(maxAttempts: Int = 5, originProxy: ProxyRule = .direct, maxSpanBytes: Int64? = nil, originStall: Duration? = nil) throws {
         dir = NSTemporaryDirectory() + "modelcache-test-" + UUID().uuidString
         store = try Store(root: dir)
         http = HTTPClient.forModelCache(readTimeout: .seconds(5))
@@ -23,6 +24,7 @@ struct TestEnvironment {
         settings.scheduler.maxAttempts = maxAttempts
         settings.originProxy = originProxy
         if let maxSpanBytes { settings.scheduler.maxSpanBytes = maxSpanBytes }
+        if let originStall { settings.scheduler.endGameOriginStall = originStall }
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         engine = FetchEngine(store: store, http: http, settings: settings, logger: logger)
