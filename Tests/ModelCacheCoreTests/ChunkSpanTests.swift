@@ -68,12 +68,18 @@ import Testing
         #expect(s.next(for: .origin, now: .zero) == .fetch(1))
     }
 
-    @Test func aQueuedChunkHasNoAgeUntilItsSourceBeginsIt() {
+    /// Four chunks, the origin's two connections: a span of chunks 0-1, then chunks 2 and 3, all handed out at 0 s.
+    func twoConnectionsOnFourChunks(sourceLocation: SourceLocation = #_sourceLocation) -> ChunkScheduler {
         var s = ChunkScheduler(layout: layout(4), settings: settings())
         s.addSource(.origin, has: nil, connections: 2)
-        #expect(s.next(for: .origin, now: .zero) == .fetchSpan(first: 0, count: 2))
-        #expect(s.next(for: .origin, now: .zero) == .fetch(2))
-        #expect(s.next(for: .origin, now: .zero) == .fetch(3))
+        #expect(s.next(for: .origin, now: .zero) == .fetchSpan(first: 0, count: 2), sourceLocation: sourceLocation)
+        #expect(s.next(for: .origin, now: .zero) == .fetch(2), sourceLocation: sourceLocation)
+        #expect(s.next(for: .origin, now: .zero) == .fetch(3), sourceLocation: sourceLocation)
+        return s
+    }
+
+    @Test func aQueuedChunkHasNoAgeUntilItsSourceBeginsIt() {
+        var s = twoConnectionsOnFourChunks()
         // Chunk 1 waits behind chunk 0 in its span: it has no age, whatever the time (the end-game never takes it
         // for a stuck transfer).
         #expect(s.expectedRemaining(chunk: 1, now: .seconds(10)) == nil)
@@ -88,11 +94,7 @@ import Testing
     }
 
     @Test func aStuckSpanLosesItsQueuedChunksFirstThenItsChunkToADuplicate() {
-        var s = ChunkScheduler(layout: layout(4), settings: settings())
-        s.addSource(.origin, has: nil, connections: 2)
-        #expect(s.next(for: .origin, now: .zero) == .fetchSpan(first: 0, count: 2))
-        #expect(s.next(for: .origin, now: .zero) == .fetch(2))
-        #expect(s.next(for: .origin, now: .zero) == .fetch(3))
+        var s = twoConnectionsOnFourChunks()
         // Chunk 0 has had no byte for 10 s: a spare connection takes the span's queued chunk 1, then rescues chunk 0.
         #expect(s.next(for: .origin, now: .seconds(10)) == .fetch(1))
         #expect(s.next(for: .origin, now: .seconds(10)) == .duplicate(0))

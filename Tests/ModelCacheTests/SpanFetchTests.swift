@@ -44,42 +44,39 @@ import ModelCacheCore
         await origin.stop(); await env.close()
     }
 
-    @Test func aSpanStuckInAChunkLosesItToADuplicateAndGivesTheRestBack() async throws {
-        // The end-game's origin stall at 1 s, well before the client's 5 s read timeout (which would cut the stuck
-        // body and resume it in place instead).
-        let env = try TestEnvironment(originStall: .seconds(1))
+    /// Fetches the 8 chunks over 2 connections while the span of chunks 0-3 goes at full speed to 1,000 bytes into
+    /// chunk `slowChunk`, then at `rate` bytes per second. Checks the bytes; returns where each GET started and the
+    /// bytes the origin sent.
+    func fetchWithASlowSpan(slowChunk: Int64, rate: Int, env: TestEnvironment) async throws -> (starts: [Int64], sent: Int64) {
         let origin = try await TestOrigin.start()
         origin.serve("/m.bin", bytes)
-        // The span of chunks 0-3 goes at full speed to 1,000 bytes into chunk 2, then at 2 KB/s.
-        let stuck = 2 * chunk
-        origin.inject(.slowFrom(offset: stuck + 1_000, bytesPerSecond: 2_048, times: 1))
+        origin.inject(.slowFrom(offset: slowChunk * chunk + 1_000, bytesPerSecond: rate, times: 1))
         let r = try await env.engine.fetch(env.request(origin.url("/m.bin"), sha256: digest, connections: 2))
         #expect(r.sha256 == digest && env.contents(r.path) == bytes)
-        let starts = origin.getStarts
+        let result = (origin.getStarts, origin.bytesServed)
+        await origin.stop(); await env.close()
+        return result
+    }
+
+    @Test func aSpanStuckInAChunkLosesItToADuplicateAndGivesTheRestBack() async throws {
+        // Chunk 2 at 2 KB/s: stuck. The end-game's origin stall at 1 s, well before the client's 5 s read timeout
+        // (which would cut the stuck body and resume it in place instead).
+        let (starts, sent) = try await fetchWithASlowSpan(slowChunk: 2, rate: 2_048, env: TestEnvironment(originStall: .seconds(1)))
         // The spans at 0 and 4, chunks 6 and 7, chunk 3 taken from the stuck span, and the duplicate of chunk 2.
         let expected: [Int64] = [0, 2, 3, 4, 6, 7].map { $0 * chunk }
         #expect(starts.sorted() == expected, "GETs at \(starts)")
         // The stuck span was cut, not waited for: it sent only a few KB of chunk 2, and nothing of chunk 3.
-        #expect(origin.bytesServed < Int64(bytes.count) + chunk / 2, "origin sent \(origin.bytesServed)")
-        await origin.stop(); await env.close()
+        #expect(sent < Int64(bytes.count) + chunk / 2, "origin sent \(sent)")
     }
 
     @Test func aSlowSpansQueuedChunksGoToAnIdleConnection() async throws {
-        let env = try TestEnvironment()
-        let origin = try await TestOrigin.start()
-        origin.serve("/m.bin", bytes)
-        // The span of chunks 0-3 goes at full speed to 1,000 bytes into chunk 1, then at 32 KB/s (2 s a chunk): slow,
-        // not stuck (no end-game duplicate before 5 s).
-        origin.inject(.slowFrom(offset: chunk + 1_000, bytesPerSecond: 32_768, times: 1))
-        let r = try await env.engine.fetch(env.request(origin.url("/m.bin"), sha256: digest, connections: 2))
-        #expect(r.sha256 == digest && env.contents(r.path) == bytes)
-        let starts = origin.getStarts
+        // Chunk 1 at 32 KB/s (2 s a chunk): slow, not stuck (no end-game duplicate before 5 s).
+        let (starts, sent) = try await fetchWithASlowSpan(slowChunk: 1, rate: 32_768, env: TestEnvironment())
         // The other connection's span at 4 and chunks 6 and 7, then chunks 3 and 2 taken from the slow span, which
         // ended after chunk 1.
         let expected: [Int64] = [0, 2, 3, 4, 6, 7].map { $0 * chunk }
         #expect(starts.sorted() == expected, "GETs at \(starts)")
-        #expect(origin.bytesServed < Int64(bytes.count) + chunk / 2, "origin sent \(origin.bytesServed)")
-        await origin.stop(); await env.close()
+        #expect(sent < Int64(bytes.count) + chunk / 2, "origin sent \(sent)")
     }
 
     @Test func aPeersSpanCutMidWayResumesFromThatPeer() async throws {
