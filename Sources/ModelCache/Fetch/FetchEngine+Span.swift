@@ -19,7 +19,7 @@ extension FetchEngine {
         let cursor = SpanCursor(first: span.lowerBound)
         do {
             let limit = id.kind == .peer ? settings.peerChunkTimeout * span.count : nil
-            try await withSpanLossWatch(run, cursor, id) {
+            try await withSpanLossWatch(run, cursor, id, end: span.upperBound) {
                 try await self.withDeadline(limit, peer: id.name) {
                     try await self.streamSpan(span, source, run: run, client: client, partial: partial,
                                               counters: counters, cursor: cursor)
@@ -147,22 +147,32 @@ extension FetchEngine {
 
     /// Runs a span's fetch until it ends, or until another copy of the chunk it is receiving wins (then the fetch is
     /// cancelled and this throws `LostChunk`).
-    private func withSpanLossWatch(_ run: ChunkRun, _ cursor: SpanCursor, _ id: SourceID,
+    private func withSpanLossWatch(_ run: ChunkRun, _ cursor: SpanCursor, _ id: SourceID, end: Int,
                                    _ body: @escaping @Sendable () async throws -> Void) async throws {
-        let lost: Bool = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await body(); return false }
+        enum Outcome: Sendable { case done, lost, watchEnded }
+        let lost: Bool = try await withThrowingTaskGroup(of: Outcome.self) { group in
+            group.addTask { try await body(); return .done }
             group.addTask {
                 while !Task.isCancelled {
                     let chunk = cursor.current
+                    // Every chunk settled: nothing left to lose (the body is returning).
+                    guard chunk < end else { return .watchEnded }
                     await run.waitUntilLost(chunk: chunk, by: id)
                     // Not fetching any more because this span settled it (and moved on) is no loss.
-                    if !Task.isCancelled, cursor.current == chunk, !cursor.isSettling { return true }
+                    if !Task.isCancelled, cursor.current == chunk, !cursor.isSettling { return .lost }
                     if cursor.current == chunk { try? await Task.sleep(for: .milliseconds(5)) }
                 }
-                return false
+                return .watchEnded
             }
             defer { group.cancelAll() }
-            return try await group.next() ?? false
+            while let outcome = try await group.next() {
+                switch outcome {
+                case .done: return false
+                case .lost: return true
+                case .watchEnded: continue  // the body decides
+                }
+            }
+            return false
         }
         if lost { throw PartialDownload.LostChunk(chunk: cursor.current) }
     }
