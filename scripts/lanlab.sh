@@ -118,7 +118,7 @@ AVAHI=
 SLEEP=
 avahi_on_bus() {
     dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
-        string:org.freedesktop.Avahi 2>/dev/null | grep -q 'boolean true'
+        string:org.freedesktop.Avahi 2>/dev/null | grep 'boolean true' >/dev/null
 }
 start_avahi() {
     if [ -n "$AVAHI" ] && kill -0 "$AVAHI" 2>/dev/null; then return 0; fi
@@ -187,7 +187,7 @@ plug() {
 
 avahi_on_bus_in() { # anchor
     nsenter -t "$1" -n -m -u -- dbus-send --system --print-reply --dest=org.freedesktop.DBus / \
-        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Avahi 2>/dev/null | grep -q 'boolean true'
+        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Avahi 2>/dev/null | grep 'boolean true' >/dev/null
 }
 
 start_node() {

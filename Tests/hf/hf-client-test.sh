@@ -8,4 +8,4 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 source Tests/hf/venv.sh
-hf_run_test Tests/hf/hf_client_test.py 420 '"$BIN" serve --help 2>&1 | grep -q -- --hf-upstream' "serve --hf-upstream option (issue #5 not in this build)"
+hf_run_test Tests/hf/hf_client_test.py 420 '"$BIN" serve --help 2>&1 | grep -- --hf-upstream >/dev/null' "serve --hf-upstream option (issue #5 not in this build)"

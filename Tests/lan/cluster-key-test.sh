@@ -49,7 +49,7 @@ check "b1 fetched the file from the origin" test "$(json 'd["sha256"]' <"$OUT/b1
 
 # Discovery works (generous, bounded waits): a2 lists its member a1; b1's service (with its ck=) is on the LAN.
 check "a2 found its member a1 over mDNS" waitfor 300 lists 2 a1
-b1_seen() { "$LAB" exec 2 avahi-browse -r -t -p _modelcache._tcp 2>/dev/null | grep -q '^=.*;b1;.*"ck='; }
+b1_seen() { "$LAB" exec 2 avahi-browse -r -t -p _modelcache._tcp 2>/dev/null | grep '^=.*;b1;.*"ck=' >/dev/null; }
 check "b1's service and its ck= fingerprint are visible from a2's namespace" waitfor 100 b1_seen
 # Give b1's announcement (made before a2 even listed a1) time to be heard and its TXT update (new catalogue) too.
 sleep 3

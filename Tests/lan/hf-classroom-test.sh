@@ -193,7 +193,7 @@ wait "$G1" "$G2"
 for f in p-gated1 p-gated2; do
     echo "  client on node 2, gated file ($f): $(json '"%s: %s" % (d.get("error"), d.get("message", "")[:160]) if not d["ok"] else "ok"' <"$OUT/$f.json" 2>/dev/null)"
 done
-client_error() { json 'd["ok"] is False' <"$1" 2>/dev/null | grep -qx True; }
+client_error() { json 'd["ok"] is False' <"$1" 2>/dev/null | grep -x True >/dev/null; }
 check "node 2, Hub down: hf_hub_download of the gated file without a token: the client gets an error" client_error "$OUT/p-gated1.json"
 check "node 2, Hub down: hf_hub_download of the gated file with the right token: the client gets an error" client_error "$OUT/p-gated2.json"
 check "node 2 holds no gated byte (no blob, not in its catalogue)" test ! -e "$OUT/node2/blobs/sha256/$GATED_SHA" -a "$(not_listed 2 "$GATED_SHA")" = yes

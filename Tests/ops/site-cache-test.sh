@@ -98,7 +98,7 @@ started=0
 for _ in $(seq 100); do
     # Squid's answer names it in Via: something else on the port is not a start.
     curl -s -D - -o /dev/null --max-time 1 -x "http://127.0.0.1:$SQUID_PORT" "http://127.0.0.1:$ORIGIN_PORT/" \
-        | grep -qi '^via:.*squid' && { started=1; break; }
+        | grep -i '^via:.*squid' >/dev/null && { started=1; break; }
     sleep 0.1
 done
 [ $started = 1 ] || { echo "FAIL squid did not start"; cat "$OUT/logs/squid.out" "$OUT/logs/squid-cache.log"; exit 1; }
