@@ -21,10 +21,6 @@ actor ChunkRun {
     private let changes = ChangeSignal()
     var generation: UInt64 { changes.generation }
 
-    func addSource(_ id: SourceID, has: ChunkSet?, connections: Int = 1) {
-        scheduler.addSource(id, has: has, connections: connections)
-        changes.notify()
-    }
     func updatePeer(_ id: SourceID, has: ChunkSet, claims: ChunkSet, swarmID: String? = nil) {
         scheduler.updatePeer(id, has: has, claims: claims, swarmID: swarmID)
         changes.notify()

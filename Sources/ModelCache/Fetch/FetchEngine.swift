@@ -11,7 +11,7 @@ import Synchronization
 /// from a peer, the whole blob verified before commit. Interrupted runs resume from `partial/`.
 public final class FetchEngine: Sendable {
     public struct Settings: Sendable {
-        /// Spans of up to 16 MiB for a source that is alone (bench/request-size.sh measured 4 MiB and 16 MiB GETs).
+        /// Spans of up to 16 MiB outside a swarm (bench/request-size.sh measured 4 MiB and 16 MiB GETs).
         public var scheduler: ChunkScheduler.Settings = {
             var s = ChunkScheduler.Settings()
             s.maxSpanBytes = 16 << 20

@@ -54,10 +54,10 @@ public struct ChunkScheduler: Sendable {
         /// End-game: chunks larger than this are never duplicated (a duplicate is held in memory until it wins).
         public var endGameMaxChunkBytes: Int64 = 16 << 20
         /// Spans: outside a swarm, a source is handed up to this many bytes of consecutive chunks at once (those it
-        /// would take next anyway: see `spanLength`), to ask for in one Range GET (each chunk still cut, hashed, verified and
-        /// reported on its own as the body passes its end). Fewer requests leave each connection idle less often
-        /// between chunks (bench/request-size.sh). 0 or one chunk's size: one chunk per request. Off here; the fetch
-        /// engine's settings turn it on (`FetchEngine.Settings.scheduler`).
+        /// would take next anyway: see `spanLength`), to ask for in one Range GET (each chunk still cut, hashed,
+        /// verified and reported on its own as the body passes its end). Fewer requests leave each connection idle
+        /// less often between chunks (bench/request-size.sh). 0 or one chunk's size: one chunk per request. Off here;
+        /// the fetch engine's settings turn it on (`FetchEngine.Settings.scheduler`).
         public var maxSpanBytes: Int64 = 0
         public init() {}
 
@@ -78,8 +78,8 @@ public struct ChunkScheduler: Sendable {
         /// Nothing this source can do now; other sources hold the remaining work. Ask again when woken.
         case idle
         /// Fetch `count` (≥ 2) consecutive chunks from `first` in one request (see `Settings.maxSpanBytes`). The first
-        /// chunk has begun; each later one is only queued until its source calls `begin(chunk:from:now:)`, and what the
-        /// source does not reach it gives back with `release`.
+        /// chunk has begun; each later one is only queued until its source calls `begin(chunk:span:from:now:)` (which
+        /// may say another source took it), and what the source does not reach it gives back with `releaseQueued`.
         case fetchSpan(first: Int, count: Int)
         /// This source will never get work again (quarantined or removed): the worker should stop.
         case retire
@@ -263,10 +263,7 @@ public struct ChunkScheduler: Sendable {
             if best == nil || copies < best!.copies { best = (chunk, copies) }
         }
         if let best {
-            inFlight[best.chunk] = id
-            started[best.chunk] = now
-            received[best.chunk] = 0
-            sources[id]?.inFlight += 1
+            assign(best.chunk, to: id, now: now)
             let count = spanLength(after: best.chunk, for: id, me, now: now)
             guard count > 1 else { return .fetch(best.chunk) }
             // The rest of the span is queued: in flight for this source (nobody else takes it), not begun (no age, so
@@ -282,10 +279,7 @@ public struct ChunkScheduler: Sendable {
         if let chunk = queuedChunkToTake(for: id, me, now: now), let owner = inFlight[chunk] {
             queued[chunk] = nil
             sources[owner]?.inFlight -= 1
-            inFlight[chunk] = id
-            started[chunk] = now
-            received[chunk] = 0
-            sources[id]?.inFlight += 1
+            assign(chunk, to: id, now: now)
             return .fetch(chunk)
         }
         if let chunk = endGameChunk(for: id, me, now: now) {
@@ -294,6 +288,14 @@ public struct ChunkScheduler: Sendable {
             return .duplicate(chunk)
         }
         return .idle
+    }
+
+    /// `chunk`'s fetch by `id` begins now.
+    private mutating func assign(_ chunk: Int, to id: SourceID, now: Duration) {
+        inFlight[chunk] = id
+        started[chunk] = now
+        received[chunk] = 0
+        sources[id]?.inFlight += 1
     }
 
     /// How many consecutive chunks from `first` (just taken by `id`) make its request (a span): 1 in a swarm (its
