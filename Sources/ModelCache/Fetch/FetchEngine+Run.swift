@@ -315,12 +315,16 @@ extension FetchEngine {
         var attempt = 0
         var resumes = 0
         // Carried across tries when the origin accepts ranges: where the next GET starts (every byte before it was
-        // written, and hashed into `hasher` for the current chunk) and the current chunk's bytes so far.
+        // written; a chunk is hashed from the file once its last byte is there).
         var resumeAt: Int64 = info.acceptsRanges ? start : 0
         // Cleared when the server answers a Range with the whole body (its file changed under an If-Range, or it
         // ignores Range while advertising it): every later try asks for the whole body.
         var ranges = info.acceptsRanges
-        var hasher = SHA256()
+        // Each chunk is hashed from the file on a thread of its own once its last byte is written.
+        let chunkHasher = ChunkReadBackHasher(partial: partial) { chunk, digest in
+            try partial.recordVerified(chunk: chunk, digest: digest)
+        }
+        defer { chunkHasher.stop() }
         var streamed: Int64 = 0
         while true {
             attempt += 1
@@ -342,21 +346,19 @@ extension FetchEngine {
                         let needed = digests[chunk] == nil && !partial.isVerified(chunk)
                         if needed {
                             try partial.write(piece, at: position)
-                            piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                             streamed += Int64(n)
                             counters.received(n, from: .origin)
                         }
                         position += Int64(n)
                         if position == end, needed {
-                            let d = BlobDigest(hasher.finalize())
-                            try partial.recordVerified(chunk: chunk, digest: d)
-                            digests[chunk] = d
-                            hasher = SHA256()
+                            try chunkHasher.check()
+                            chunkHasher.hash(chunk: chunk)
                             streamed = 0
                         }
                         resumeAt = position
                     }
                 }
+                digests.merge(try await chunkHasher.drain()) { $1 }
                 // Chunks verified by an interrupted parallel run (journalled, digests not at hand): read them back.
                 for chunk in 0..<layout.count where digests[chunk] == nil { digests[chunk] = try partial.sha256(ofChunk: chunk) }
                 return digests
@@ -372,8 +374,9 @@ extension FetchEngine {
                     continue
                 }
                 counters.discarded(streamed)
-                hasher = SHA256()
                 streamed = 0
+                // The chunks written whole are hashed before anything is asked again.
+                digests.merge(try await chunkHasher.drain()) { $1 }
                 // Start over at the first chunk still missing (the whole body again from a server without ranges).
                 let missing = (0..<layout.count).first { digests[$0] == nil && !partial.isVerified($0) }
                 resumeAt = ranges ? missing.map { layout.range(of: $0).lowerBound } ?? 0 : 0

@@ -334,6 +334,13 @@ public final class PartialDownload: Sendable {
         try FileHasher.sha256(of: data, range: layout.range(of: chunk))
     }
 
+    /// The same, reading through `buffer`.
+    func sha256(ofChunk chunk: Int, buffer: UnsafeMutableRawBufferPointer) throws(ModelCacheError) -> BlobDigest {
+        var hasher = SHA256()
+        try FileHasher.forEachBlock(of: data, range: layout.range(of: chunk), buffer: buffer) { hasher.update(bufferPointer: $0) }
+        return BlobDigest(hasher.finalize())
+    }
+
     public func discard() {
         PosixFile.removeTree(dir)
         changes.notify()
