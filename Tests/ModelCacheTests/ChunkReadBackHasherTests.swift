@@ -69,4 +69,47 @@ import ModelCacheCore
         try hasher.check()
         await env.close()
     }
+
+    @Test func inOrderTheWholeFilesDigestComesFromTheSameReads() async throws {
+        let chunk = Int(TestEnvironment.chunk)
+        let (env, bytes, p) = try HashFrontierTests.setUp(size: 7 * chunk + 4321, seed: 44, capChunks: 1)
+        let hasher = ChunkReadBackHasher(partial: p, wholeInOrder: true) { c, d in try p.recordVerified(chunk: c, digest: d) }
+        defer { hasher.stop() }
+        try Self.writeAll(bytes, to: p, queueingOn: hasher)
+        let digests = try await hasher.drain()
+        #expect(digests.count == p.layout.count)
+        #expect(await hasher.wholeDigest() == BlobDigest.of(bytes))
+        #expect(await hasher.wholeDigest() == nil, "given once")
+        #expect(p.hashSources.memory == 0, "nothing held for the in-order hasher")
+        await env.close()
+    }
+
+    @Test func outOfOrderOrIncompleteTheWholeDigestIsNotGiven() async throws {
+        let chunk = Int(TestEnvironment.chunk)
+        let (env, bytes, p) = try HashFrontierTests.setUp(size: 5 * chunk, seed: 45, capChunks: 1)
+        let r = { (c: Int) in p.layout.range(of: c) }
+        for c in 0..<p.layout.count {
+            try p.write(ByteBuffer(bytes: bytes[Int(r(c).lowerBound)..<Int(r(c).upperBound)]), at: r(c).lowerBound)
+        }
+        // Chunk 1 before chunk 0: the chunk digests are right, the whole one is not given.
+        let swapped = ChunkReadBackHasher(partial: p, wholeInOrder: true) { _, _ in }
+        for c in [1, 0, 2, 3, 4] { swapped.hash(chunk: c) }
+        let digests = try await swapped.drain()
+        #expect(digests[1] == BlobDigest.of(Array(bytes[Int(r(1).lowerBound)..<Int(r(1).upperBound)])))
+        #expect(await swapped.wholeDigest() == nil)
+        swapped.stop()
+        // The first four only: not the whole file.
+        let short = ChunkReadBackHasher(partial: p, wholeInOrder: true) { _, _ in }
+        for c in 0..<4 { short.hash(chunk: c) }
+        _ = try await short.drain()
+        #expect(await short.wholeDigest() == nil)
+        short.stop()
+        // Without `wholeInOrder`: none.
+        let none = ChunkReadBackHasher(partial: p) { _, _ in }
+        for c in 0..<5 { none.hash(chunk: c) }
+        _ = try await none.drain()
+        #expect(await none.wholeDigest() == nil)
+        none.stop()
+        await env.close()
+    }
 }

@@ -1,4 +1,5 @@
 import CLinuxIO
+import Crypto
 import Foundation
 import ModelCacheCore
 import Synchronization
@@ -11,6 +12,10 @@ import Synchronization
 /// Each chunk is hashed from what the file holds, then recorded (`record`: the journal and the download's verified
 /// set); its digest is kept for the manifest. The first failure (a read or a journal write) stops the thread and is
 /// thrown by the next `drain()`.
+///
+/// With `wholeInOrder` (a fresh download streamed from its first byte), each block read for a chunk's digest also goes,
+/// in order, to a second thread that hashes the whole file (`WholeFileHasher`, as `FileHasher.manifest` does): one
+/// read of each byte for both digests, instead of a second read (or a copy held in memory) for the whole-blob hasher.
 final class ChunkReadBackHasher: Sendable {
     private struct State {
         var queue: [Int] = []
@@ -26,11 +31,32 @@ final class ChunkReadBackHasher: Sendable {
     private let changes = ChangeSignal()
     private let partial: PartialDownload
     private let record: @Sendable (Int, BlobDigest) throws -> Void
+    private let whole: WholeFileHasher?
+    /// The next chunk the whole-file digest needs; `broken` once a chunk came out of order or failed half-way (the
+    /// digest is then not given); `ended` once the whole-file thread was told to finish (exactly once).
+    private let wholeState = Mutex<(next: Int, broken: Bool, ended: Bool)>((0, false, false))
 
-    init(partial: PartialDownload, record: @escaping @Sendable (Int, BlobDigest) throws -> Void) {
+    init(partial: PartialDownload, wholeInOrder: Bool = false, record: @escaping @Sendable (Int, BlobDigest) throws -> Void) {
         self.partial = partial
         self.record = record
+        self.whole = wholeInOrder ? WholeFileHasher() : nil
         Thread { [self] in run() }.start()
+    }
+
+    /// The whole file's digest, when every chunk was queued in order from the first and hashed; nil otherwise (and
+    /// without `wholeInOrder`). Call after `drain()`, once.
+    func wholeDigest() async -> BlobDigest? {
+        guard let whole else { return nil }
+        let count = partial.layout.count
+        let valid: Bool? = wholeState.withLock { s in
+            if s.ended { return nil }
+            s.ended = true
+            return !s.broken && s.next == count
+        }
+        guard let valid else { return nil }
+        // Waits for the blocks still queued on the whole-file thread (at most four of 1 MiB).
+        let digest = try? await OwnThread.run { whole.finish() }
+        return valid ? digest : nil
     }
 
     /// Queues a chunk whose every byte is in the file.
@@ -69,7 +95,11 @@ final class ChunkReadBackHasher: Sendable {
     private func run() {
         _ = modelcache_name_this_thread("mc-chunk-hash")
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileHasher.bufferSize, alignment: 4096)
-        defer { buffer.deallocate() }
+        defer {
+            buffer.deallocate()
+            // The whole-file thread ends with this one, if nobody asked for its digest.
+            if let whole, wholeState.withLock({ s in defer { s.ended = true }; return !s.ended }) { _ = whole.finish() }
+        }
         while true {
             queued.wait()
             let next: Int? = state.withLock { s in
@@ -81,7 +111,15 @@ final class ChunkReadBackHasher: Sendable {
                 continue
             }
             do {
-                let digest = try partial.sha256(ofChunk: chunk, buffer: buffer)
+                let digest: BlobDigest
+                if let whole, wholeState.withLock({ !$0.broken && $0.next == chunk }) {
+                    wholeState.withLock { $0.broken = true }  // until the chunk went through whole
+                    digest = try hash(chunk: chunk, feeding: whole)
+                    wholeState.withLock { $0 = (chunk + 1, false, $0.ended) }
+                } else {
+                    wholeState.withLock { $0.broken = true }
+                    digest = try partial.sha256(ofChunk: chunk, buffer: buffer)
+                }
                 try record(chunk, digest)
                 state.withLock {
                     $0.digests[chunk] = digest
@@ -92,5 +130,40 @@ final class ChunkReadBackHasher: Sendable {
             }
             changes.notify()
         }
+    }
+
+    /// A chunk's digest, each block read into one of the whole-file hasher's buffers and queued on it once hashed.
+    private func hash(chunk: Int, feeding whole: WholeFileHasher) throws(ModelCacheError) -> BlobDigest {
+        var hasher = SHA256()
+        let range = partial.layout.range(of: chunk)
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let want = Int(min(Int64(FileHasher.bufferSize), range.upperBound - offset))
+            let slot = whole.freeSlot()
+            let block = UnsafeMutableRawBufferPointer(rebasing: whole.buffer(slot)[0..<want])
+            let n: Int
+            do throws(ModelCacheError) { n = try partial.read(into: block, at: offset) } catch {
+                whole.giveBack(slot)
+                throw error
+            }
+            guard n == want else {
+                whole.giveBack(slot)
+                throw .io(path: partial.dataPath, detail: "file ended at \(offset + Int64(n)), expected \(range.upperBound)")
+            }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(block))
+            whole.hash(slot, count: n)
+            offset += Int64(n)
+        }
+        return BlobDigest(hasher.finalize())
+    }
+}
+
+/// The whole blob's digest as a one-stream download computed it (nil when it could not: the engine then reads the
+/// file once more).
+final class StreamedWhole: Sendable {
+    private let value = Mutex<BlobDigest?>(nil)
+    var digest: BlobDigest? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

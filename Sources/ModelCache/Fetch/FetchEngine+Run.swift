@@ -309,7 +309,8 @@ extension FetchEngine {
     /// earlier (by a past run, or by the peers of a parallel run that could not finish) are read past without being
     /// written.
     func singleStream(_ request: FetchRequest, _ info: OriginInfo, _ partial: PartialDownload, from start: Int64 = 0,
-                      digests initial: [Int: BlobDigest], counters: TransferCounters, origin: OriginClient) async throws -> [Int: BlobDigest] {
+                      digests initial: [Int: BlobDigest], counters: TransferCounters, origin: OriginClient,
+                      whole: StreamedWhole? = nil) async throws -> [Int: BlobDigest] {
         let layout = partial.layout
         var digests = initial
         var attempt = 0
@@ -320,8 +321,10 @@ extension FetchEngine {
         // Cleared when the server answers a Range with the whole body (its file changed under an If-Range, or it
         // ignores Range while advertising it): every later try asks for the whole body.
         var ranges = info.acceptsRanges
-        // Each chunk is hashed from the file on a thread of its own once its last byte is written.
-        let chunkHasher = ChunkReadBackHasher(partial: partial) { chunk, digest in
+        // Each chunk is hashed from the file on a thread of its own once its last byte is written; with `whole`, the
+        // whole blob too (a fresh download from its first byte): nothing then holds pieces for the in-order hasher.
+        let hashesWhole = whole != nil && start == 0 && initial.isEmpty
+        let chunkHasher = ChunkReadBackHasher(partial: partial, wholeInOrder: hashesWhole) { chunk, digest in
             try partial.recordVerified(chunk: chunk, digest: digest)
         }
         defer { chunkHasher.stop() }
@@ -345,7 +348,11 @@ extension FetchEngine {
                         guard let piece = slice.readSlice(length: n) else { break }
                         let needed = digests[chunk] == nil && !partial.isVerified(chunk)
                         if needed {
-                            try partial.write(piece, at: position)
+                            if hashesWhole {
+                                try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in try partial.write(p, at: position) }
+                            } else {
+                                try partial.write(piece, at: position)
+                            }
                             streamed += Int64(n)
                             counters.received(n, from: .origin)
                         }
@@ -359,6 +366,7 @@ extension FetchEngine {
                     }
                 }
                 digests.merge(try await chunkHasher.drain()) { $1 }
+                if let whole { whole.digest = await chunkHasher.wholeDigest() }
                 // Chunks verified by an interrupted parallel run (journalled, digests not at hand): read them back.
                 for chunk in 0..<layout.count where digests[chunk] == nil { digests[chunk] = try partial.sha256(ofChunk: chunk) }
                 return digests

@@ -240,9 +240,13 @@ public final class FetchEngine: Sendable {
         }
         var digests = resumed
         var servedBy: [Int: SourceID] = [:]
+        // A fresh download in one stream from the first byte hashes the whole blob with its chunks, from the same
+        // reads (`ChunkReadBackHasher`); any other runs the in-order hasher beside the connections.
+        let streamed: StreamedWhole? = have.count == 0 && streamPlan(info: info, sources: sources, swarm: swarm, layout: layout,
+                                                                       have: have) == .oneStream(from: 0) ? StreamedWhole() : nil
         var whole = try await withThrowingTaskGroup(of: BlobDigest?.self) { group in
             // The hasher is the one piece left to finish after the last byte: it goes ahead of the connections.
-            group.addTask(priority: .high) { try await partial.hashInOrder() }
+            if streamed == nil { group.addTask(priority: .high) { try await partial.hashInOrder() } }
             if let progress {
                 group.addTask {
                     while !Task.isCancelled {
@@ -257,12 +261,16 @@ public final class FetchEngine: Sendable {
                 if !have.isComplete {
                     (digests, servedBy) = try await download(request, info: info, sources: sources, partial: partial,
                                                             have: have, digests: resumed, counters: counters, origin: origin,
-                                                            peers: peers, swarm: expected.map { ($0, swarm) })
+                                                            peers: peers, swarm: expected.map { ($0, swarm) }, streamed: streamed)
                 }
             } catch {
                 if case .originChanged? = error as? ModelCacheError { partial.discard() }
                 if case .diskFull? = error as? ModelCacheError { partial.discard() }  // free its space, leave nothing behind
                 throw error
+            }
+            if let streamed {
+                if let d = streamed.digest { return d }
+                return try await OwnThread.run { try partial.wholeDigest() }  // the stream could not give it: read it
             }
             while let d = try await group.next() { if let d { return d } }
             throw CancellationError()  // only the hasher returns a digest, and it returns or throws
@@ -326,6 +334,7 @@ public final class FetchEngine: Sendable {
         progress?(FetchProgress(downloaded: size, total: size))
         logger.info("fetched", metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "blob.size": "\(size)",
                                           "hash.from_memory": "\(hashed.memory)", "hash.read_back": "\(hashed.file)",
+                                          "hash.whole": "\(streamed?.digest != nil ? "with-chunk-digests" : "in-order")",
                                           "digest.source": "\(decision.source.rawValue)", "url.evidence": "\(evidence.rawValue)", "seconds": "\(clock.seconds)",
                                           "sources": "\(counters.sources.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"])
         return FetchResult(path: record.path, sha256: whole, size: size, sources: counters.sources,
@@ -335,12 +344,11 @@ public final class FetchEngine: Sendable {
     func download(_ request: FetchRequest, info: OriginInfo?, sources: [Source], partial: PartialDownload,
                   have: ChunkSet, digests: [Int: BlobDigest], counters: TransferCounters,
                   origin: OriginClient, peers: PeerView,
-                  swarm: (BlobDigest, [PeerView.Peer])?) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
-        let onlyOrigin = sources.count == 1 && sources[0].id == .origin && (swarm?.1.isEmpty ?? true)
-        if let info, case .oneStream(let start) = StreamPlan.decide(
-            onlyOrigin: onlyOrigin, acceptsRanges: info.acceptsRanges, connections: sources.first?.connections ?? 1,
-            layout: partial.layout, have: have) {
-            return (try await singleStream(request, info, partial, from: start, digests: digests, counters: counters, origin: origin), [:])
+                  swarm: (BlobDigest, [PeerView.Peer])?, streamed: StreamedWhole? = nil) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
+        if let info, case .oneStream(let start) = streamPlan(info: info, sources: sources, swarm: swarm?.1 ?? [],
+                                                             layout: partial.layout, have: have) {
+            return (try await singleStream(request, info, partial, from: start, digests: digests, counters: counters,
+                                           origin: origin, whole: streamed), [:])
         }
         // A Range-less origin still serves what the peers cannot, as one stream, after the peers are done.
         let rangeSources = sources.filter { $0.id != .origin || $0.info.acceptsRanges }
@@ -356,6 +364,14 @@ public final class FetchEngine: Sendable {
             logger.info("origin ignores Range; falling back to one stream", metadata: ["url": "\(request.url)"])
             return (try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin), [:])
         }
+    }
+
+    /// How `download` asks for the bytes (nil without the origin's answer).
+    func streamPlan(info: OriginInfo?, sources: [Source], swarm: [PeerView.Peer], layout: ChunkLayout, have: ChunkSet) -> StreamPlan? {
+        guard let info else { return nil }
+        let onlyOrigin = sources.count == 1 && sources[0].id == .origin && swarm.isEmpty
+        return StreamPlan.decide(onlyOrigin: onlyOrigin, acceptsRanges: info.acceptsRanges,
+                                 connections: sources.first?.connections ?? 1, layout: layout, have: have)
     }
 
     /// The size a request will add to the cache (0 on a hit), from the origin's HEAD or, when it is unreachable or
