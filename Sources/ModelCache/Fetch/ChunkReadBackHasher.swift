@@ -1,5 +1,4 @@
 import CLinuxIO
-import Crypto
 import Foundation
 import ModelCacheCore
 import Synchronization
@@ -24,6 +23,11 @@ final class ChunkReadBackHasher: Sendable {
         var digests: [Int: BlobDigest] = [:]
         /// Chunks queued and not yet hashed (or given up on).
         var pending = 0
+        /// The next chunk the whole-file digest needs; false once a chunk came out of order (the digest is then not
+        /// given); `wholeEnded` once the whole-file thread was told to finish (exactly once).
+        var wholeNext = 0
+        var wholeInOrder = true
+        var wholeEnded = false
     }
 
     private let state = Mutex(State())
@@ -32,9 +36,6 @@ final class ChunkReadBackHasher: Sendable {
     private let partial: PartialDownload
     private let record: @Sendable (Int, BlobDigest) throws -> Void
     private let whole: WholeFileHasher?
-    /// The next chunk the whole-file digest needs; `broken` once a chunk came out of order or failed half-way (the
-    /// digest is then not given); `ended` once the whole-file thread was told to finish (exactly once).
-    private let wholeState = Mutex<(next: Int, broken: Bool, ended: Bool)>((0, false, false))
 
     init(partial: PartialDownload, wholeInOrder: Bool = false, record: @escaping @Sendable (Int, BlobDigest) throws -> Void) {
         self.partial = partial
@@ -48,10 +49,11 @@ final class ChunkReadBackHasher: Sendable {
     func wholeDigest() async -> BlobDigest? {
         guard let whole else { return nil }
         let count = partial.layout.count
-        let valid: Bool? = wholeState.withLock { s in
-            if s.ended { return nil }
-            s.ended = true
-            return !s.broken && s.next == count
+        // A failure half-way through a chunk left part of it in the whole-file digest: not valid either.
+        let valid: Bool? = state.withLock { s in
+            if s.wholeEnded { return nil }
+            s.wholeEnded = true
+            return s.failure == nil && s.wholeInOrder && s.wholeNext == count
         }
         guard let valid else { return nil }
         // Waits for the blocks still queued on the whole-file thread (at most four of 1 MiB).
@@ -98,63 +100,38 @@ final class ChunkReadBackHasher: Sendable {
         defer {
             buffer.deallocate()
             // The whole-file thread ends with this one, if nobody asked for its digest.
-            if let whole, wholeState.withLock({ s in defer { s.ended = true }; return !s.ended }) { _ = whole.finish() }
+            if let whole, state.withLock({ s in defer { s.wholeEnded = true }; return !s.wholeEnded }) { _ = whole.finish() }
         }
         while true {
             queued.wait()
-            let next: Int? = state.withLock { s in
+            // The next chunk, and whether it goes to the whole-file digest (the next one it needs, none skipped).
+            let next: (chunk: Int, feedsWhole: Bool)? = state.withLock { s in
                 if s.stopped || s.failure != nil || s.queue.isEmpty { return nil }
-                return s.queue.removeFirst()
+                let chunk = s.queue.removeFirst()
+                if s.wholeNext != chunk { s.wholeInOrder = false }
+                return (chunk, whole != nil && s.wholeInOrder)
             }
-            guard let chunk = next else {
+            guard let (chunk, feedsWhole) = next else {
                 if state.withLock({ $0.stopped }) { return }
                 continue
             }
             do {
-                let digest: BlobDigest
-                if let whole, wholeState.withLock({ !$0.broken && $0.next == chunk }) {
-                    wholeState.withLock { $0.broken = true }  // until the chunk went through whole
-                    digest = try hash(chunk: chunk, feeding: whole)
-                    wholeState.withLock { $0 = (chunk + 1, false, $0.ended) }
+                let digest = if let whole, feedsWhole {
+                    try partial.sha256(ofChunk: chunk, feeding: whole)
                 } else {
-                    wholeState.withLock { $0.broken = true }
-                    digest = try partial.sha256(ofChunk: chunk, buffer: buffer)
+                    try partial.sha256(ofChunk: chunk, buffer: buffer)
                 }
                 try record(chunk, digest)
                 state.withLock {
                     $0.digests[chunk] = digest
                     $0.pending -= 1
+                    $0.wholeNext = chunk + 1
                 }
             } catch {
                 state.withLock { $0.failure = error }
             }
             changes.notify()
         }
-    }
-
-    /// A chunk's digest, each block read into one of the whole-file hasher's buffers and queued on it once hashed.
-    private func hash(chunk: Int, feeding whole: WholeFileHasher) throws(ModelCacheError) -> BlobDigest {
-        var hasher = SHA256()
-        let range = partial.layout.range(of: chunk)
-        var offset = range.lowerBound
-        while offset < range.upperBound {
-            let want = Int(min(Int64(FileHasher.bufferSize), range.upperBound - offset))
-            let slot = whole.freeSlot()
-            let block = UnsafeMutableRawBufferPointer(rebasing: whole.buffer(slot)[0..<want])
-            let n: Int
-            do throws(ModelCacheError) { n = try partial.read(into: block, at: offset) } catch {
-                whole.giveBack(slot)
-                throw error
-            }
-            guard n == want else {
-                whole.giveBack(slot)
-                throw .io(path: partial.dataPath, detail: "file ended at \(offset + Int64(n)), expected \(range.upperBound)")
-            }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(block))
-            whole.hash(slot, count: n)
-            offset += Int64(n)
-        }
-        return BlobDigest(hasher.finalize())
     }
 }
 

@@ -13,6 +13,37 @@ public enum FileHasher {
         return BlobDigest(hasher.finalize())
     }
 
+    /// The same, reading through `buffer`.
+    static func sha256(of file: PosixFile, range: Range<Int64>, buffer: UnsafeMutableRawBufferPointer) throws(ModelCacheError) -> BlobDigest {
+        var hasher = SHA256()
+        try forEachBlock(of: file, range: range, buffer: buffer) { hasher.update(bufferPointer: $0) }
+        return BlobDigest(hasher.finalize())
+    }
+
+    /// Reads `range` of `file` block by block into `whole`'s buffers: each block is hashed into `hasher`, then queued
+    /// on `whole` (the same bytes, in order, for the whole file's digest). Every slot taken goes back, on failure too.
+    static func hash(_ file: PosixFile, range: Range<Int64>, into hasher: inout SHA256,
+                     feeding whole: WholeFileHasher) throws(ModelCacheError) {
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let slot = whole.freeSlot()
+            let want = Int(min(Int64(whole.buffer(slot).count), range.upperBound - offset))
+            let block = UnsafeMutableRawBufferPointer(rebasing: whole.buffer(slot)[0..<want])
+            let n: Int
+            do throws(ModelCacheError) { n = try file.read(into: block, at: offset) } catch {
+                whole.giveBack(slot)  // every slot back before the end: a semaphore freed below its start traps
+                throw error
+            }
+            guard n == want else {
+                whole.giveBack(slot)
+                throw ModelCacheError.io(path: file.path, detail: "file ended at \(offset + Int64(n)), expected \(range.upperBound)")
+            }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(block))
+            whole.hash(slot, count: n)
+            offset += Int64(n)
+        }
+    }
+
     /// One read of a whole file: the blob digest and every chunk digest (for `add`, `verify` and `hf import`). The two
     /// SHA-256 passes run on two threads: the caller's reads each block and hashes it into its chunk's digest, a
     /// thread of its own hashes the same block, in order, into the whole file's digest. Each byte is read once, so
@@ -27,25 +58,7 @@ public enum FileHasher {
         do throws(ModelCacheError) {
             for i in 0..<layout.count {
                 var h = SHA256()
-                let range = layout.range(of: i)
-                var offset = range.lowerBound
-                while offset < range.upperBound {
-                    let want = Int(min(Int64(bufferSize), range.upperBound - offset))
-                    let slot = whole.freeSlot()
-                    let buffer = UnsafeMutableRawBufferPointer(rebasing: whole.buffer(slot)[0..<want])
-                    let n: Int
-                    do throws(ModelCacheError) { n = try file.read(into: buffer, at: offset) } catch {
-                        whole.giveBack(slot)  // every slot back before the end: a semaphore freed below its start traps
-                        throw error
-                    }
-                    guard n == want else {
-                        whole.giveBack(slot)
-                        throw ModelCacheError.io(path: file.path, detail: "file ended at \(offset + Int64(n)), expected \(range.upperBound)")
-                    }
-                    h.update(bufferPointer: UnsafeRawBufferPointer(buffer))
-                    whole.hash(slot, count: n)
-                    offset += Int64(n)
-                }
+                try hash(file, range: layout.range(of: i), into: &h, feeding: whole)
                 chunks.append(BlobDigest(h.finalize()))
             }
         } catch {

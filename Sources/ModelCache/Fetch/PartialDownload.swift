@@ -336,8 +336,13 @@ public final class PartialDownload: Sendable {
 
     /// The same, reading through `buffer`.
     func sha256(ofChunk chunk: Int, buffer: UnsafeMutableRawBufferPointer) throws(ModelCacheError) -> BlobDigest {
+        try FileHasher.sha256(of: data, range: layout.range(of: chunk), buffer: buffer)
+    }
+
+    /// A chunk's digest, its bytes also queued, in order, on `whole` (`FileHasher.hash(_:range:into:feeding:)`).
+    func sha256(ofChunk chunk: Int, feeding whole: WholeFileHasher) throws(ModelCacheError) -> BlobDigest {
         var hasher = SHA256()
-        try FileHasher.forEachBlock(of: data, range: layout.range(of: chunk), buffer: buffer) { hasher.update(bufferPointer: $0) }
+        try FileHasher.hash(data, range: layout.range(of: chunk), into: &hasher, feeding: whole)
         return BlobDigest(hasher.finalize())
     }
 
