@@ -134,13 +134,3 @@ final class ChunkReadBackHasher: Sendable {
         }
     }
 }
-
-/// The whole blob's digest as a one-stream download computed it (nil when it could not: the engine then reads the
-/// file once more).
-final class StreamedWhole: Sendable {
-    private let value = Mutex<BlobDigest?>(nil)
-    var digest: BlobDigest? {
-        get { value.withLock { $0 } }
-        set { value.withLock { $0 = newValue } }
-    }
-}

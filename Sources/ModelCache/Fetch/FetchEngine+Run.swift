@@ -310,7 +310,7 @@ extension FetchEngine {
     /// written.
     func singleStream(_ request: FetchRequest, _ info: OriginInfo, _ partial: PartialDownload, from start: Int64 = 0,
                       digests initial: [Int: BlobDigest], counters: TransferCounters, origin: OriginClient,
-                      whole: StreamedWhole? = nil) async throws -> [Int: BlobDigest] {
+                      hashWhole: Bool = false) async throws -> (digests: [Int: BlobDigest], whole: BlobDigest?) {
         let layout = partial.layout
         var digests = initial
         var attempt = 0
@@ -321,9 +321,9 @@ extension FetchEngine {
         // Cleared when the server answers a Range with the whole body (its file changed under an If-Range, or it
         // ignores Range while advertising it): every later try asks for the whole body.
         var ranges = info.acceptsRanges
-        // Each chunk is hashed from the file on a thread of its own once its last byte is written; with `whole`, the
-        // whole blob too (a fresh download from its first byte): nothing then holds pieces for the in-order hasher.
-        let hashesWhole = whole != nil && start == 0 && initial.isEmpty
+        // Each chunk is hashed from the file on a thread of its own once its last byte is written; with `hashWhole`,
+        // the whole blob too (a fresh download from its first byte): nothing then holds pieces for the in-order hasher.
+        let hashesWhole = hashWhole && start == 0 && initial.isEmpty
         let chunkHasher = ChunkReadBackHasher(partial: partial, wholeInOrder: hashesWhole) { chunk, digest in
             try partial.recordVerified(chunk: chunk, digest: digest)
         }
@@ -366,10 +366,10 @@ extension FetchEngine {
                     }
                 }
                 digests.merge(try await chunkHasher.drain()) { $1 }
-                if let whole { whole.digest = await chunkHasher.wholeDigest() }
+                let whole = hashesWhole ? await chunkHasher.wholeDigest() : nil
                 // Chunks verified by an interrupted parallel run (journalled, digests not at hand): read them back.
                 for chunk in 0..<layout.count where digests[chunk] == nil { digests[chunk] = try partial.sha256(ofChunk: chunk) }
-                return digests
+                return (digests, whole)
             } catch {
                 // A body cut after some bytes continues from the last written byte when the origin takes ranges
                 // (a bounded number of times); otherwise the next try starts over, past the verified chunks.

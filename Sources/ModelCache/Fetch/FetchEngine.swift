@@ -128,6 +128,15 @@ public final class FetchEngine: Sendable {
         var verifyAgainst: [BlobDigest]?
     }
 
+    /// What `download` got: every chunk's digest, the source of each chunk a peer served (for blame when the whole
+    /// blob fails its check), and the whole blob's digest when a one-stream download computed it from its chunks'
+    /// reads (`ChunkReadBackHasher`; nil otherwise: the in-order hasher or a read of the file gives it).
+    struct Downloaded: Sendable {
+        var digests: [Int: BlobDigest]
+        var servedBy: [Int: SourceID]
+        var whole: BlobDigest?
+    }
+
     public func fetch(_ request: FetchRequest, peers: PeerView = .none,
                       progress: (@Sendable (FetchProgress) -> Void)? = nil) async throws -> FetchResult {
         try FetchEngine.validate(url: request.url)
@@ -242,11 +251,12 @@ public final class FetchEngine: Sendable {
         var servedBy: [Int: SourceID] = [:]
         // A fresh download in one stream from the first byte hashes the whole blob with its chunks, from the same
         // reads (`ChunkReadBackHasher`); any other runs the in-order hasher beside the connections.
-        let streamed: StreamedWhole? = have.count == 0 && streamPlan(info: info, sources: sources, swarm: swarm, layout: layout,
-                                                                       have: have) == .oneStream(from: 0) ? StreamedWhole() : nil
+        let hashesWithStream = have.count == 0 && streamPlan(info: info, sources: sources, swarm: swarm, layout: layout,
+                                                             have: have) == .oneStream(from: 0)
+        var wholeFrom = hashesWithStream ? "with-chunk-digests" : "in-order"
         var whole = try await withThrowingTaskGroup(of: BlobDigest?.self) { group in
             // The hasher is the one piece left to finish after the last byte: it goes ahead of the connections.
-            if streamed == nil { group.addTask(priority: .high) { try await partial.hashInOrder() } }
+            if !hashesWithStream { group.addTask(priority: .high) { try await partial.hashInOrder() } }
             if let progress {
                 group.addTask {
                     while !Task.isCancelled {
@@ -257,19 +267,22 @@ public final class FetchEngine: Sendable {
                 }
             }
             defer { group.cancelAll() }
+            var streamedWhole: BlobDigest? = nil
             do {
                 if !have.isComplete {
-                    (digests, servedBy) = try await download(request, info: info, sources: sources, partial: partial,
-                                                            have: have, digests: resumed, counters: counters, origin: origin,
-                                                            peers: peers, swarm: expected.map { ($0, swarm) }, streamed: streamed)
+                    let got = try await download(request, info: info, sources: sources, partial: partial,
+                                                 have: have, digests: resumed, counters: counters, origin: origin,
+                                                 peers: peers, swarm: expected.map { ($0, swarm) }, hashWhole: hashesWithStream)
+                    (digests, servedBy, streamedWhole) = (got.digests, got.servedBy, got.whole)
                 }
             } catch {
                 if case .originChanged? = error as? ModelCacheError { partial.discard() }
                 if case .diskFull? = error as? ModelCacheError { partial.discard() }  // free its space, leave nothing behind
                 throw error
             }
-            if let streamed {
-                if let d = streamed.digest { return d }
+            if hashesWithStream {
+                if let streamedWhole { return streamedWhole }
+                wholeFrom = "read-back"
                 return try await OwnThread.run { try partial.wholeDigest() }  // the stream could not give it: read it
             }
             while let d = try await group.next() { if let d { return d } }
@@ -334,7 +347,7 @@ public final class FetchEngine: Sendable {
         progress?(FetchProgress(downloaded: size, total: size))
         logger.info("fetched", metadata: ["url": "\(request.url)", "blob.sha256": "\(whole)", "blob.size": "\(size)",
                                           "hash.from_memory": "\(hashed.memory)", "hash.read_back": "\(hashed.file)",
-                                          "hash.whole": "\(streamed?.digest != nil ? "with-chunk-digests" : "in-order")",
+                                          "hash.whole": "\(wholeFrom)",
                                           "digest.source": "\(decision.source.rawValue)", "url.evidence": "\(evidence.rawValue)", "seconds": "\(clock.seconds)",
                                           "sources": "\(counters.sources.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"])
         return FetchResult(path: record.path, sha256: whole, size: size, sources: counters.sources,
@@ -344,25 +357,28 @@ public final class FetchEngine: Sendable {
     func download(_ request: FetchRequest, info: OriginInfo?, sources: [Source], partial: PartialDownload,
                   have: ChunkSet, digests: [Int: BlobDigest], counters: TransferCounters,
                   origin: OriginClient, peers: PeerView,
-                  swarm: (BlobDigest, [PeerView.Peer])?, streamed: StreamedWhole? = nil) async throws -> ([Int: BlobDigest], [Int: SourceID]) {
+                  swarm: (BlobDigest, [PeerView.Peer])?, hashWhole: Bool = false) async throws -> Downloaded {
         if let info, case .oneStream(let start) = streamPlan(info: info, sources: sources, swarm: swarm?.1 ?? [],
                                                              layout: partial.layout, have: have) {
-            return (try await singleStream(request, info, partial, from: start, digests: digests, counters: counters,
-                                           origin: origin, whole: streamed), [:])
+            let (d, whole) = try await singleStream(request, info, partial, from: start, digests: digests, counters: counters,
+                                                    origin: origin, hashWhole: hashWhole)
+            return Downloaded(digests: d, servedBy: [:], whole: whole)
         }
         // A Range-less origin still serves what the peers cannot, as one stream, after the peers are done.
         let rangeSources = sources.filter { $0.id != .origin || $0.info.acceptsRanges }
         do {
             let (d, served) = try await parallel(sources: rangeSources, partial: partial, have: have, digests: digests,
                                                  counters: counters, peers: peers, origin: origin, swarm: swarm)
-            return (d, served)
+            return Downloaded(digests: d, servedBy: served, whole: nil)
         } catch let e as ModelCacheError {
             guard case .noSource = e, let info, !info.acceptsRanges else { throw e }
-            return (try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin), [:])
+            let d = try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin).digests
+            return Downloaded(digests: d, servedBy: [:], whole: nil)
         } catch is OriginClient.RangeIgnored {
             guard let info else { throw ModelCacheError.protocolViolation("a peer ignored Range") }
             logger.info("origin ignores Range; falling back to one stream", metadata: ["url": "\(request.url)"])
-            return (try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin), [:])
+            let d = try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin).digests
+            return Downloaded(digests: d, servedBy: [:], whole: nil)
         }
     }
 
