@@ -97,9 +97,10 @@ import ModelCacheCore
         let gets = setup.peer.server.getPaths.filter { $0.hasPrefix("/v1/blobs/") }.count
         #expect(gets < 32, "\(gets) requests for 32 chunks")
         #expect(setup.peer.server.getStarts.contains { $0 % chunk != 0 }, "GETs at \(setup.peer.server.getStarts)")
-        // No span or chunk sent again: beyond the blob, only the manifest (a few KB) and what the cut connection had
-        // on its way when it dropped (the server counts what it wrote, not what arrived).
-        #expect(setup.peer.server.bytesServed < Int64(big.count) + 2 * chunk, "peer sent \(setup.peer.server.bytesServed)")
+        // No span sent again from its start: beyond the blob, only the manifest (a few KB) and what each cut
+        // connection had on its way when it dropped (the server counts what it wrote, not what arrived; up to 140 KB
+        // over the two cuts in 60 runs). A span restarted at each cut would add about 300 KB a cut.
+        #expect(setup.peer.server.bytesServed < Int64(big.count) + 6 * chunk, "peer sent \(setup.peer.server.bytesServed)")
         await c.stop(); await setup.stop()
     }
 
@@ -110,9 +111,10 @@ import ModelCacheCore
         #expect(c.env.contents(r.path) == bytes && r.sha256 == digest)
         let status = await c.node.directory.status()
         #expect(status.first { $0.name == setup.peer.name }?.quarantined == true)
-        // Chunks 0 and 1 came from the peer in its span; chunk 2 (corrupt) and what the span had not reached, from the
-        // origin.
-        #expect(r.sources["origin"].map { $0 >= 2 * chunk } == true, "sources: \(r.sources)")
+        // Chunk 2 (corrupt) came from the origin, with what the peer's spans had not reached when it was quarantined
+        // (nothing, when its other connections had taken every other chunk already); nothing was asked of the peer twice.
+        #expect(r.sources["origin"].map { $0 >= chunk } == true, "sources: \(r.sources)")
+        #expect(r.sources["peer \(setup.peer.name)"].map { $0 <= Int64(bytes.count) } == true, "sources: \(r.sources)")
         await c.stop(); await setup.stop()
     }
 }
