@@ -185,13 +185,9 @@ extension FetchEngine {
             }
             if let expected = source.verifyAgainst?[chunk], expected != digest {
                 guard await run.isFetching(chunk: chunk, by: source.id) else { counters.discarded(length); return }
-                logger.warning("peer served a corrupt chunk", metadata: [
-                    "peer": "\(source.id.name)", "chunk": "\(chunk)", "expected": "\(expected)", "got": "\(digest)"])
-                peers.blame(source.id.name, "served corrupt chunk \(chunk)")
                 if !duplicate { partial.abandon(chunk: chunk) }  // its bytes, held for the whole-blob hasher
                 counters.discarded(length)
-                try await run.failed(chunk: chunk, from: source.id, corrupt: true,
-                                     error: ModelCacheError.peerRejected(peer: source.id.name, detail: "corrupt chunk \(chunk)"))
+                try await chunkFailed(chunk, from: source.id, .corrupt(expected: expected, got: digest), run: run, peers: peers)
                 return
             }
             guard try await run.verified(chunk: chunk, digest: digest, from: source.id) else {
@@ -213,12 +209,35 @@ extension FetchEngine {
             }
             // The next attempt starts again from the chunk's first byte (a duplicate held nothing in the window).
             if !duplicate { partial.abandon(chunk: chunk) }
-            if e.underlying is OriginClient.RangeIgnored || (source.id == .origin && !OriginClient.isRetryable(e.underlying)) {
-                await run.release(chunk: chunk, from: source.id)
-                throw e.underlying
+            try await chunkFailed(chunk, from: source.id, .failed(e.underlying), run: run, peers: peers)
+        }
+    }
+
+    /// Why a chunk's copy failed.
+    enum CopyFailure {
+        /// Its bytes do not match the digest the peers agreed on.
+        case corrupt(expected: BlobDigest, got: BlobDigest)
+        case failed(any Error)
+    }
+
+    /// A chunk's copy failed while its source still had the chunk (its bytes given up already; a chunk or a span's).
+    /// A corrupt chunk blames its peer and goes to another source; an origin's definite error, or a Range ignored, ends
+    /// the download; any other failure goes back to the scheduler (back-off, then this source or another).
+    func chunkFailed(_ chunk: Int, from id: SourceID, _ failure: CopyFailure, run: ChunkRun, peers: PeerView) async throws {
+        switch failure {
+        case .corrupt(let expected, let got):
+            logger.warning("peer served a corrupt chunk", metadata: [
+                "peer": "\(id.name)", "chunk": "\(chunk)", "expected": "\(expected)", "got": "\(got)"])
+            peers.blame(id.name, "served corrupt chunk \(chunk)")
+            try await run.failed(chunk: chunk, from: id, corrupt: true,
+                                 error: ModelCacheError.peerRejected(peer: id.name, detail: "corrupt chunk \(chunk)"))
+        case .failed(let error):
+            if error is OriginClient.RangeIgnored || (id == .origin && !OriginClient.isRetryable(error)) {
+                await run.release(chunk: chunk, from: id)
+                throw error
             }
-            logger.debug("chunk failed", metadata: ["chunk": "\(chunk)", "source": "\(source.id)", "error": "\(e.underlying)"])
-            try await run.failed(chunk: chunk, from: source.id, corrupt: false, error: e.underlying)
+            logger.debug("chunk failed", metadata: ["chunk": "\(chunk)", "source": "\(id)", "error": "\(error)"])
+            try await run.failed(chunk: chunk, from: id, corrupt: false, error: error)
         }
     }
 

@@ -44,20 +44,9 @@ extension FetchEngine {
             }
             // Its next attempt starts again from the chunk's first byte.
             partial.abandon(chunk: chunk)
-            if let corrupt = underlying as? SpanCorruptChunk {
-                logger.warning("peer served a corrupt chunk", metadata: [
-                    "peer": "\(id.name)", "chunk": "\(chunk)", "expected": "\(corrupt.expected)", "got": "\(corrupt.got)"])
-                peers.blame(id.name, "served corrupt chunk \(chunk)")
-                try await run.failed(chunk: chunk, from: id, corrupt: true,
-                                     error: ModelCacheError.peerRejected(peer: id.name, detail: "corrupt chunk \(chunk)"))
-                return
-            }
-            if underlying is OriginClient.RangeIgnored || (id == .origin && !OriginClient.isRetryable(underlying)) {
-                await run.release(chunk: chunk, from: id)
-                throw underlying
-            }
-            logger.debug("span failed", metadata: ["chunk": "\(chunk)", "source": "\(id)", "error": "\(underlying)"])
-            try await run.failed(chunk: chunk, from: id, corrupt: false, error: underlying)
+            let corrupt = underlying as? SpanCorruptChunk
+            try await chunkFailed(chunk, from: id, corrupt.map { .corrupt(expected: $0.expected, got: $0.got) } ?? .failed(underlying),
+                                  run: run, peers: peers)
         }
     }
 
