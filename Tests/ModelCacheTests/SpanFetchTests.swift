@@ -98,8 +98,8 @@ import ModelCacheCore
         #expect(gets < 32, "\(gets) requests for 32 chunks")
         #expect(setup.peer.server.getStarts.contains { $0 % chunk != 0 }, "GETs at \(setup.peer.server.getStarts)")
         // No span sent again from its start: beyond the blob, only the manifest (a few KB) and what each cut
-        // connection had on its way when it dropped (the server counts what it wrote, not what arrived; up to 140 KB
-        // over the two cuts in 60 runs). A span restarted at each cut would add about 300 KB a cut.
+        // connection had on its way when it dropped (the server counts what it wrote, not what arrived; 140 KB over
+        // the two cuts in one run of 30). A span restarted at each cut would add about 300 KB a cut.
         #expect(setup.peer.server.bytesServed < Int64(big.count) + 6 * chunk, "peer sent \(setup.peer.server.bytesServed)")
         await c.stop(); await setup.stop()
     }
