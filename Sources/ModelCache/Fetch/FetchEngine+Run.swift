@@ -324,17 +324,19 @@ extension FetchEngine {
     }
 
     /// One GET of the body from `start` (a chunk's first byte; 0 for servers without Range support) to its end, as
-    /// `StreamPlan` decides. Chunks are cut, hashed and journalled as the stream passes their ends; chunks verified
-    /// earlier (by a past run, or by the peers of a parallel run that could not finish) are read past without being
-    /// written.
-    func singleStream(_ request: FetchRequest, _ info: OriginInfo, _ partial: PartialDownload, from start: Int64 = 0,
-                      digests initial: [Int: BlobDigest], counters: TransferCounters, origin: OriginClient,
-                      hashWhole: Bool = false) async throws -> (digests: [Int: BlobDigest], whole: BlobDigest?) {
+    /// `StreamPlan` decides: from the origin, or from a peer that is the only source. Chunks are cut, hashed (a peer's
+    /// checked against the agreed manifest) and journalled as the stream passes their ends; chunks verified earlier
+    /// (by a past run, or by the peers of a parallel run that could not finish) are read past without being written.
+    /// A peer's corrupt chunk blames it and ends the download: nobody else has the blob.
+    func singleStream(_ request: FetchRequest, _ source: Source, _ partial: PartialDownload, from start: Int64 = 0,
+                      digests initial: [Int: BlobDigest], counters: TransferCounters, client: OriginClient,
+                      peers: PeerView, hashWhole: Bool = false) async throws -> (digests: [Int: BlobDigest], whole: BlobDigest?) {
         let layout = partial.layout
+        let info = source.info
         var digests = initial
         var attempt = 0
         var resumes = 0
-        // Carried across tries when the origin accepts ranges: where the next GET starts (every byte before it was
+        // Carried across tries when the server accepts ranges: where the next GET starts (every byte before it was
         // written; a chunk is hashed from the file once its last byte is there).
         var resumeAt: Int64 = info.acceptsRanges ? start : 0
         // Cleared when the server answers a Range with the whole body (its file changed under an If-Range, or it
@@ -343,16 +345,32 @@ extension FetchEngine {
         // Each chunk is hashed from the file on a thread of its own once its last byte is written; with `hashWhole`,
         // the whole blob too (a fresh download from its first byte): nothing then holds pieces for the in-order hasher.
         let hashesWhole = hashWhole && start == 0 && initial.isEmpty
+        let manifest = source.verifyAgainst
         let chunkHasher = ChunkReadBackHasher(partial: partial, wholeInOrder: hashesWhole) { chunk, digest in
+            if let manifest {
+                guard chunk < manifest.count else {
+                    throw ModelCacheError.protocolViolation("the manifest of \(request.url) has no digest for chunk \(chunk)")
+                }
+                guard manifest[chunk] == digest else { throw CorruptChunk(chunk: chunk, expected: manifest[chunk], got: digest) }
+            }
             try partial.recordVerified(chunk: chunk, digest: digest)
         }
         defer { chunkHasher.stop() }
+        // A peer's chunk that did not match: the peer is blamed, and every byte from that chunk on was for nothing.
+        func rejected(_ corrupt: CorruptChunk) -> ModelCacheError {
+            counters.discarded(max(0, resumeAt - layout.range(of: corrupt.chunk).lowerBound))
+            logger.warning("peer served a corrupt chunk", metadata: [
+                "peer": "\(source.id.name)", "chunk": "\(corrupt.chunk)", "expected": "\(corrupt.expected)", "got": "\(corrupt.got)"])
+            peers.blame(source.id.name, "served corrupt chunk \(corrupt.chunk)")
+            return ModelCacheError.peerRejected(peer: source.id.name,
+                                                detail: "corrupt chunk \(corrupt.chunk); no other source holds \(request.url)")
+        }
         var streamed: Int64 = 0
         while true {
             attempt += 1
             let from = resumeAt
             do {
-                try await origin.fetch(url: request.url, range: from > 0 ? from..<layout.size : nil, info: info,
+                try await client.fetch(url: info.requestedURL, range: from > 0 ? from..<layout.size : nil, info: info,
                                        ifRange: from > 0) { buffer, offset in
                     var slice = buffer
                     var position = offset
@@ -360,7 +378,7 @@ extension FetchEngine {
                         let chunk = Int(position / layout.chunkSize)
                         // OriginClient.fetch stops a body longer than the size; never index past the last chunk.
                         guard chunk < layout.count else {
-                            throw ModelCacheError.protocolViolation("the origin of \(request.url) sent more than \(layout.size) bytes")
+                            throw ModelCacheError.protocolViolation("\(source.id) sent more than \(layout.size) bytes for \(request.url)")
                         }
                         let end = layout.range(of: chunk).upperBound
                         let n = Int(min(Int64(slice.readableBytes), end - position))
@@ -373,7 +391,7 @@ extension FetchEngine {
                                 try partial.write(piece, at: position)
                             }
                             streamed += Int64(n)
-                            counters.received(n, from: .origin)
+                            counters.received(n, from: source.id)
                         }
                         position += Int64(n)
                         if position == end, needed {
@@ -390,7 +408,8 @@ extension FetchEngine {
                 for chunk in 0..<layout.count where digests[chunk] == nil { digests[chunk] = try partial.sha256(ofChunk: chunk) }
                 return (digests, whole)
             } catch {
-                // A body cut after some bytes continues from the last written byte when the origin takes ranges
+                if let corrupt = error as? CorruptChunk { throw rejected(corrupt) }
+                // A body cut after some bytes continues from the last written byte when the server takes ranges
                 // (a bounded number of times); otherwise the next try starts over, past the verified chunks.
                 if error is OriginClient.RangeIgnored { ranges = false }
                 if Task.isCancelled { throw error }
@@ -403,7 +422,11 @@ extension FetchEngine {
                 counters.discarded(streamed)
                 streamed = 0
                 // The chunks written whole are hashed before anything is asked again.
-                digests.merge(try await chunkHasher.drain()) { $1 }
+                do {
+                    digests.merge(try await chunkHasher.drain()) { $1 }
+                } catch let corrupt as CorruptChunk {
+                    throw rejected(corrupt)
+                }
                 // Start over at the first chunk still missing (the whole body again from a server without ranges).
                 let missing = (0..<layout.count).first { digests[$0] == nil && !partial.isVerified($0) }
                 resumeAt = ranges ? missing.map { layout.range(of: $0).lowerBound } ?? 0 : 0

@@ -44,7 +44,7 @@ extension FetchEngine {
             }
             // Its next attempt starts again from the chunk's first byte.
             partial.abandon(chunk: chunk)
-            let corrupt = underlying as? SpanCorruptChunk
+            let corrupt = underlying as? CorruptChunk
             try await chunkFailed(chunk, from: id, corrupt.map { .corrupt(expected: $0.expected, got: $0.got) } ?? .failed(underlying),
                                   run: run, peers: peers)
         }
@@ -87,7 +87,7 @@ extension FetchEngine {
                         guard position == chunkEnd else { continue }
                         let digest = BlobDigest(hasher.finalize())
                         if let expected = source.verifyAgainst?[chunk], expected != digest {
-                            throw SpanCorruptChunk(expected: expected, got: digest)
+                            throw CorruptChunk(chunk: chunk, expected: expected, got: digest)
                         }
                         try await settle(chunk, digest, id, run: run, partial: partial, counters: counters, cursor: cursor)
                         chunk += 1
@@ -101,7 +101,7 @@ extension FetchEngine {
                 }
             } catch {
                 // A chunk that did not match, a copy that lost its race, a journal that cannot be written: no resume.
-                if error is SpanCorruptChunk || error is SpanSettleFailure || error is SpanTaken || error is PartialDownload.LostChunk {
+                if error is CorruptChunk || error is SpanSettleFailure || error is SpanTaken || error is PartialDownload.LostChunk {
                     throw error
                 }
                 // Continue only when this try moved bytes (a resume must make progress), a bounded number of times.
@@ -187,11 +187,12 @@ final class SpanCursor: Sendable {
     func settling(_ on: Bool) { inSettle.store(on, ordering: .releasing) }
 }
 
-/// A chunk of a span that did not match its expected digest.
-struct SpanCorruptChunk: Error, CustomStringConvertible {
+/// A peer's chunk (of a span, or of a stream) that did not match the digest the peers agreed on.
+struct CorruptChunk: Error, CustomStringConvertible {
+    var chunk: Int
     var expected: BlobDigest
     var got: BlobDigest
-    var description: String { "chunk digest \(got) where \(expected) was expected" }
+    var description: String { "chunk \(chunk)'s digest \(got) where \(expected) was expected" }
 }
 
 /// The span's next chunk was taken by a source with nothing else to do: the span's request ends there.

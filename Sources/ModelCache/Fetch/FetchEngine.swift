@@ -251,8 +251,7 @@ public final class FetchEngine: Sendable {
         var servedBy: [Int: SourceID] = [:]
         // A fresh download in one stream from the first byte hashes the whole blob with its chunks, from the same
         // reads (`ChunkReadBackHasher`); any other runs the in-order hasher beside the connections.
-        let hashesWithStream = have.count == 0 && streamPlan(info: info, sources: sources, swarm: swarm, layout: layout,
-                                                             have: have) == .oneStream(from: 0)
+        let hashesWithStream = have.count == 0 && streamPlan(sources: sources, swarm: swarm, layout: layout, have: have)?.start == 0
         var wholeFrom = hashesWithStream ? "with-chunk-digests" : "in-order"
         var whole = try await withThrowingTaskGroup(of: BlobDigest?.self) { group in
             // The hasher is the one piece left to finish after the last byte: it goes ahead of the connections.
@@ -358,10 +357,11 @@ public final class FetchEngine: Sendable {
                   have: ChunkSet, digests: [Int: BlobDigest], counters: TransferCounters,
                   origin: OriginClient, peers: PeerView,
                   swarm: (BlobDigest, [PeerView.Peer])?, hashWhole: Bool = false) async throws -> Downloaded {
-        if let info, case .oneStream(let start) = streamPlan(info: info, sources: sources, swarm: swarm?.1 ?? [],
-                                                             layout: partial.layout, have: have) {
-            let (d, whole) = try await singleStream(request, info, partial, from: start, digests: digests, counters: counters,
-                                                    origin: origin, hashWhole: hashWhole)
+        if let (start, source) = streamPlan(sources: sources, swarm: swarm?.1 ?? [], layout: partial.layout, have: have) {
+            // A peer is asked directly, never through the site's proxy.
+            let (d, whole) = try await singleStream(request, source, partial, from: start, digests: digests, counters: counters,
+                                                    client: source.id == .origin ? origin : peerClient(), peers: peers,
+                                                    hashWhole: hashWhole)
             return Downloaded(digests: d, servedBy: [:], whole: whole)
         }
         // A Range-less origin still serves what the peers cannot, as one stream, after the peers are done.
@@ -372,22 +372,25 @@ public final class FetchEngine: Sendable {
             return Downloaded(digests: d, servedBy: served, whole: nil)
         } catch let e as ModelCacheError {
             guard case .noSource = e, let info, !info.acceptsRanges else { throw e }
-            let d = try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin).digests
+            let d = try await singleStream(request, Source(id: .origin, info: info, connections: 1, verifyAgainst: nil), partial,
+                                           digests: digests, counters: counters, client: origin, peers: peers).digests
             return Downloaded(digests: d, servedBy: [:], whole: nil)
         } catch is OriginClient.RangeIgnored {
             guard let info else { throw ModelCacheError.protocolViolation("a peer ignored Range") }
             logger.info("origin ignores Range; falling back to one stream", metadata: ["url": "\(request.url)"])
-            let d = try await singleStream(request, info, partial, digests: digests, counters: counters, origin: origin).digests
+            let d = try await singleStream(request, Source(id: .origin, info: info, connections: 1, verifyAgainst: nil), partial,
+                                           digests: digests, counters: counters, client: origin, peers: peers).digests
             return Downloaded(digests: d, servedBy: [:], whole: nil)
         }
     }
 
-    /// How `download` asks for the bytes (nil without the origin's answer).
-    func streamPlan(info: OriginInfo?, sources: [Source], swarm: [PeerView.Peer], layout: ChunkLayout, have: ChunkSet) -> StreamPlan? {
-        guard let info else { return nil }
-        let onlyOrigin = sources.count == 1 && sources[0].id == .origin && swarm.isEmpty
-        return StreamPlan.decide(onlyOrigin: onlyOrigin, acceptsRanges: info.acceptsRanges,
-                                 connections: sources.first?.connections ?? 1, layout: layout, have: have)
+    /// Where `download` takes one stream from, and from which byte (`StreamPlan`); nil: chunks, from every source.
+    func streamPlan(sources: [Source], swarm: [PeerView.Peer], layout: ChunkLayout, have: ChunkSet) -> (start: Int64, source: Source)? {
+        guard sources.count == 1, swarm.isEmpty, let only = sources.first else { return nil }
+        let plan = StreamPlan.decide(sole: only.id == .origin ? .origin : .peer, acceptsRanges: only.info.acceptsRanges,
+                                     connections: only.connections, layout: layout, have: have)
+        guard case .oneStream(let start) = plan else { return nil }
+        return (start, only)
     }
 
     /// The size a request will add to the cache (0 on a hit), from the origin's HEAD or, when it is unreachable or
