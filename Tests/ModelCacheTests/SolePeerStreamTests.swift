@@ -59,4 +59,25 @@ import Testing
         #expect(status.first { $0.name == p.name }?.quarantined == false)
         await c.stop(); await p.server.stop()
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aPeerTooSlowForEachChunkIsGivenUpAfterItsTriesNotHeldOnTo() async throws {
+        // 16 KB/s: a 64 KiB chunk would take 4 s; the limit is 0.5 s a chunk, and 2 tries.
+        let p = try await peer(fault: .trickle(bytesPerSecond: 16_384))
+        let c = try await TestNode.start(extraPeers: [p.address],
+                                         env: TestEnvironment(maxAttempts: 2, peerChunkTimeout: .milliseconds(500)))
+        do {
+            _ = try await c.fetch(url, sha256: digest, useOrigin: false)
+            Issue.record("a peer that never delivers a chunk in time gave the whole blob")
+        } catch let error as ModelCacheError {
+            guard case .peerRejected(_, let detail) = error else { Issue.record("\(error)"); return }
+            #expect(detail.contains("no whole chunk within"), "\(detail)")
+        }
+        #expect(try c.env.store.list().isEmpty)
+        // One GET per try, none resumed at once; slow is not malicious: not quarantined.
+        #expect(blobGETs(p) == 2, "GETs: \(p.server.getPaths)")
+        let status = await c.node.directory.status()
+        #expect(status.first { $0.name == p.name }?.quarantined == false)
+        await c.stop(); await p.server.stop()
+    }
 }

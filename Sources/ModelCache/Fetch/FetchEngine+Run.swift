@@ -286,6 +286,11 @@ extension FetchEngine {
     /// How many times one chunk (or one single-stream body) continues after a drop, each time from where it stopped.
     static let maxResumes = 16
 
+    /// A peer's stream took longer than its limit for one chunk.
+    struct ChunkTooSlow: Error {
+        var limit: Duration
+    }
+
     /// Streams one chunk (`range`, its bytes in the blob) from a source to `write` (offsets in the blob), hashing as it
     /// goes. Returns the chunk's digest.
     /// A body cut mid-way (a retryable failure after some bytes) continues from the byte where it stopped, from the
@@ -365,13 +370,20 @@ extension FetchEngine {
             return ModelCacheError.peerRejected(peer: source.id.name,
                                                 detail: "corrupt chunk \(corrupt.chunk); no other source holds \(request.url)")
         }
+        // A peer must deliver each chunk within `peerChunkTimeout` of the last one (or of its GET's start), as each of
+        // its chunks must in a parallel run: one that trickles cannot hold the download for ever. Checked as bytes
+        // arrive (a peer that sends nothing at all meets the read timeout). The origin has no such limit.
+        let chunkLimit = source.id.kind == .peer ? settings.peerChunkTimeout : nil
+        var chunkStarted = ContinuousClock.now
         var streamed: Int64 = 0
         while true {
             attempt += 1
             let from = resumeAt
             do {
+                chunkStarted = .now
                 try await client.fetch(url: info.requestedURL, range: from > 0 ? from..<layout.size : nil, info: info,
                                        ifRange: from > 0) { buffer, offset in
+                    if let chunkLimit, ContinuousClock.now - chunkStarted > chunkLimit { throw ChunkTooSlow(limit: chunkLimit) }
                     var slice = buffer
                     var position = offset
                     while slice.readableBytes > 0 {
@@ -394,10 +406,13 @@ extension FetchEngine {
                             counters.received(n, from: source.id)
                         }
                         position += Int64(n)
-                        if position == end, needed {
-                            try chunkHasher.check()
-                            chunkHasher.hash(chunk: chunk)
-                            streamed = 0
+                        if position == end {
+                            chunkStarted = .now
+                            if needed {
+                                try chunkHasher.check()
+                                chunkHasher.hash(chunk: chunk)
+                                streamed = 0
+                            }
                         }
                         resumeAt = position
                     }
@@ -407,13 +422,19 @@ extension FetchEngine {
                 // Chunks verified by an interrupted parallel run (journalled, digests not at hand): read them back.
                 for chunk in 0..<layout.count where digests[chunk] == nil { digests[chunk] = try partial.sha256(ofChunk: chunk) }
                 return (digests, whole)
-            } catch {
-                if let corrupt = error as? CorruptChunk { throw rejected(corrupt) }
+            } catch let caught {
+                if let corrupt = caught as? CorruptChunk { throw rejected(corrupt) }
+                // A peer too slow for a chunk is tried again after a back-off like any failed try, never resumed at
+                // once; it is not blamed (slow is not malicious).
+                let tooSlow = caught as? ChunkTooSlow
+                let error: any Error = tooSlow.map {
+                    ModelCacheError.peerRejected(peer: source.id.name, detail: "no whole chunk within \($0.limit)")
+                } ?? caught
                 // A body cut after some bytes continues from the last written byte when the server takes ranges
                 // (a bounded number of times); otherwise the next try starts over, past the verified chunks.
                 if error is OriginClient.RangeIgnored { ranges = false }
                 if Task.isCancelled { throw error }
-                if ranges, resumeAt > from, resumes < Self.maxResumes, RetryPolicy.isRetryable(error) {
+                if tooSlow == nil, ranges, resumeAt > from, resumes < Self.maxResumes, RetryPolicy.isRetryable(error) {
                     resumes += 1
                     attempt -= 1
                     logger.debug("body cut, resuming", metadata: ["url": "\(request.url)", "offset": "\(resumeAt)", "error": "\(error)"])

@@ -15,7 +15,9 @@ struct TestEnvironment {
 
     /// `maxSpanBytes`: the engine's span size (nil: its default; 0: one chunk per request).
     /// `originStall`: the end-game's origin stall (nil: its default, 5 s).
-    init(maxAttempts: Int = 5, originProxy: ProxyRule = .direct, maxSpanBytes: Int64? = nil, originStall: Duration? = nil) throws {
+    /// `peerChunkTimeout`: how long a peer may take for one chunk (nil: the engine's default, 30 s).
+    init(maxAttempts: Int = 5, originProxy: ProxyRule = .direct, maxSpanBytes: Int64? = nil, originStall: Duration? = nil,
+         peerChunkTimeout: Duration? = nil) throws {
         dir = NSTemporaryDirectory() + "modelcache-test-" + UUID().uuidString
         store = try Store(root: dir)
         http = HTTPClient.forModelCache(readTimeout: .seconds(5))
@@ -25,6 +27,7 @@ struct TestEnvironment {
         settings.originProxy = originProxy
         if let maxSpanBytes { settings.scheduler.maxSpanBytes = maxSpanBytes }
         if let originStall { settings.scheduler.endGameOriginStall = originStall }
+        if let peerChunkTimeout { settings.peerChunkTimeout = peerChunkTimeout }
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         engine = FetchEngine(store: store, http: http, settings: settings, logger: logger)
