@@ -347,11 +347,11 @@ extension FetchEngine {
         // Cleared when the server answers a Range with the whole body (its file changed under an If-Range, or it
         // ignores Range while advertising it): every later try asks for the whole body.
         var ranges = info.acceptsRanges
-        // Each chunk is hashed from the file on a thread of its own once its last byte is written; with `hashWhole`,
-        // the whole blob too (a fresh download from its first byte): nothing then holds pieces for the in-order hasher.
-        let hashesWhole = hashWhole && start == 0 && initial.isEmpty
+        // Each chunk is hashed from the file on a thread of its own once its last byte is written; with `hashWhole`
+        // (the in-order hasher is not running), the whole blob too, from the same reads: nothing then holds pieces for
+        // the in-order hasher. That digest is given only when every chunk went through in order from the first.
         let manifest = source.verifyAgainst
-        let chunkHasher = ChunkReadBackHasher(partial: partial, wholeInOrder: hashesWhole) { chunk, digest in
+        let chunkHasher = ChunkReadBackHasher(partial: partial, wholeInOrder: hashWhole) { chunk, digest in
             if let manifest {
                 guard chunk < manifest.count else {
                     throw ModelCacheError.protocolViolation("the manifest of \(request.url) has no digest for chunk \(chunk)")
@@ -397,7 +397,7 @@ extension FetchEngine {
                         guard let piece = slice.readSlice(length: n) else { break }
                         let needed = digests[chunk] == nil && !partial.isVerified(chunk)
                         if needed {
-                            if hashesWhole {
+                            if hashWhole {
                                 try piece.withUnsafeReadableBytes { (p: UnsafeRawBufferPointer) throws(ModelCacheError) in try partial.write(p, at: position) }
                             } else {
                                 try partial.write(piece, at: position)
@@ -418,7 +418,7 @@ extension FetchEngine {
                     }
                 }
                 digests.merge(try await chunkHasher.drain()) { $1 }
-                let whole = hashesWhole ? await chunkHasher.wholeDigest() : nil
+                let whole = await chunkHasher.wholeDigest()
                 // Chunks verified by an interrupted parallel run (journalled, digests not at hand): read them back.
                 for chunk in 0..<layout.count where digests[chunk] == nil { digests[chunk] = try partial.sha256(ofChunk: chunk) }
                 return (digests, whole)

@@ -364,6 +364,12 @@ public final class FetchEngine: Sendable {
                                                     hashWhole: hashWhole)
             return Downloaded(digests: d, servedBy: [:], whole: whole)
         }
+        // What is still missing, as one stream from the origin (past the chunks verified by then).
+        func originStream(_ info: OriginInfo) async throws -> Downloaded {
+            let d = try await singleStream(request, Source(id: .origin, info: info, connections: 1, verifyAgainst: nil), partial,
+                                           digests: digests, counters: counters, client: origin, peers: peers).digests
+            return Downloaded(digests: d, servedBy: [:], whole: nil)
+        }
         // A Range-less origin still serves what the peers cannot, as one stream, after the peers are done.
         let rangeSources = sources.filter { $0.id != .origin || $0.info.acceptsRanges }
         do {
@@ -372,15 +378,11 @@ public final class FetchEngine: Sendable {
             return Downloaded(digests: d, servedBy: served, whole: nil)
         } catch let e as ModelCacheError {
             guard case .noSource = e, let info, !info.acceptsRanges else { throw e }
-            let d = try await singleStream(request, Source(id: .origin, info: info, connections: 1, verifyAgainst: nil), partial,
-                                           digests: digests, counters: counters, client: origin, peers: peers).digests
-            return Downloaded(digests: d, servedBy: [:], whole: nil)
+            return try await originStream(info)
         } catch is OriginClient.RangeIgnored {
             guard let info else { throw ModelCacheError.protocolViolation("a peer ignored Range") }
             logger.info("origin ignores Range; falling back to one stream", metadata: ["url": "\(request.url)"])
-            let d = try await singleStream(request, Source(id: .origin, info: info, connections: 1, verifyAgainst: nil), partial,
-                                           digests: digests, counters: counters, client: origin, peers: peers).digests
-            return Downloaded(digests: d, servedBy: [:], whole: nil)
+            return try await originStream(info)
         }
     }
 

@@ -8,9 +8,9 @@ public enum FileHasher {
     static let bufferSize = 1 << 20
 
     public static func sha256(of file: PosixFile, range: Range<Int64>) throws(ModelCacheError) -> BlobDigest {
-        var hasher = SHA256()
-        try forEachBlock(of: file, range: range) { hasher.update(bufferPointer: $0) }
-        return BlobDigest(hasher.finalize())
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 4096)
+        defer { buffer.deallocate() }
+        return try sha256(of: file, range: range, buffer: buffer)
     }
 
     /// The same, reading through `buffer`.
