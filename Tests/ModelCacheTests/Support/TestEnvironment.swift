@@ -29,7 +29,7 @@ struct TestEnvironment {
         if let originStall { settings.scheduler.endGameOriginStall = originStall }
         if let peerChunkTimeout { settings.peerChunkTimeout = peerChunkTimeout }
         var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["MODELCACHE_TEST_LOG"] != nil ? .debug : .critical
         engine = FetchEngine(store: store, http: http, settings: settings, logger: logger)
     }
 
