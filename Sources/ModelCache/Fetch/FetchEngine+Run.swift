@@ -65,7 +65,10 @@ extension FetchEngine {
                             }
                         }
                     }
-                    try await group.waitForAll()
+                    // The first worker to throw ends the download at once (an origin's definite error, a Range the
+                    // origin ignores, a chunk out of attempts): the others are cancelled, not waited for (`waitForAll`
+                    // would wait for every worker, and an idle one waits for work that may never come).
+                    while try await group.next() != nil {}
                 }
                 return true
             }
@@ -213,6 +216,16 @@ extension FetchEngine {
         }
     }
 
+    /// What a peer's failed transfer says about the peer, when it broke the transfer protocol (an honest node never
+    /// does): it answered a Range GET with the whole body, or framed its answer against the agreed manifest (a wrong
+    /// `Content-Range`, a size or a `Content-Length` that disagrees, more bytes than asked). Nil for anything else
+    /// (a cut, a stall, a refusal: the network or a busy peer).
+    static func protocolLie(_ error: any Error) -> String? {
+        if error is OriginClient.RangeIgnored { return "answered a Range request with the whole body" }
+        if case .protocolViolation(let detail)? = error as? ModelCacheError { return detail }
+        return nil
+    }
+
     /// Why a chunk's copy failed.
     enum CopyFailure {
         /// Its bytes do not match the digest the peers agreed on.
@@ -221,8 +234,9 @@ extension FetchEngine {
     }
 
     /// A chunk's copy failed while its source still had the chunk (its bytes given up already; a chunk or a span's).
-    /// A corrupt chunk blames its peer and goes to another source; an origin's definite error, or a Range ignored, ends
-    /// the download; any other failure goes back to the scheduler (back-off, then this source or another).
+    /// A corrupt chunk, or a peer's answer that breaks the transfer protocol (`protocolLie`), blames the peer and goes to
+    /// another source; an origin's definite error, or a Range the origin ignores, ends the download; any other failure
+    /// goes back to the scheduler (back-off, then this source or another).
     func chunkFailed(_ chunk: Int, from id: SourceID, _ failure: CopyFailure, run: ChunkRun, peers: PeerView) async throws {
         switch failure {
         case .corrupt(let expected, let got):
@@ -232,6 +246,14 @@ extension FetchEngine {
             try await run.failed(chunk: chunk, from: id, corrupt: true,
                                  error: ModelCacheError.peerRejected(peer: id.name, detail: "corrupt chunk \(chunk)"))
         case .failed(let error):
+            if id.kind == .peer, let lie = Self.protocolLie(error) {
+                // A peer that breaks the transfer protocol does so on every request: quarantined as for a corrupt
+                // chunk, its chunk goes to another source. Never the end of the download (other sources may serve it).
+                logger.warning("peer broke the transfer protocol", metadata: ["peer": "\(id.name)", "chunk": "\(chunk)", "error": "\(lie)"])
+                peers.blame(id.name, lie)
+                try await run.failed(chunk: chunk, from: id, corrupt: true, error: ModelCacheError.peerRejected(peer: id.name, detail: lie))
+                return
+            }
             if error is OriginClient.RangeIgnored || (id == .origin && !OriginClient.isRetryable(error)) {
                 await run.release(chunk: chunk, from: id)
                 throw error
@@ -424,6 +446,14 @@ extension FetchEngine {
                 return (digests, whole)
             } catch let caught {
                 if let corrupt = caught as? CorruptChunk { throw rejected(corrupt) }
+                // A peer that frames its answer against the agreed manifest is blamed and the download ends (nobody
+                // else holds the blob). One that ignores Range is read from byte 0 instead (below): every chunk is
+                // still checked.
+                if source.id.kind == .peer, !(caught is OriginClient.RangeIgnored), let lie = Self.protocolLie(caught) {
+                    logger.warning("peer broke the transfer protocol", metadata: ["peer": "\(source.id.name)", "error": "\(lie)"])
+                    peers.blame(source.id.name, lie)
+                    throw ModelCacheError.peerRejected(peer: source.id.name, detail: "\(lie); no other source holds \(request.url)")
+                }
                 // A peer too slow for a chunk is tried again after a back-off like any failed try, never resumed at
                 // once; it is not blamed (slow is not malicious).
                 let tooSlow = caught as? ChunkTooSlow

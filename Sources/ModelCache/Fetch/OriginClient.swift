@@ -170,12 +170,18 @@ public struct OriginClient: Sendable {
         }
         let start: Int64
         let expectedLength: Int64?
+        // A peer's size comes from the manifest the peers agreed on, not from a HEAD: a peer that says otherwise breaks
+        // the protocol (blamed by the engine); only an origin's file can change.
+        let who = isPeer ? "peer" : "origin"
         if res.status == .partialContent {
             guard let range, let cr = res.headers.first(name: "Content-Range").flatMap(ContentRange.init(parsing:)),
                   cr.first == range.lowerBound, cr.last == range.upperBound - 1 else {
-                throw ModelCacheError.protocolViolation("origin sent a wrong Content-Range for \(url)")
+                throw ModelCacheError.protocolViolation("\(who) sent a wrong Content-Range for \(url)")
             }
             if let total = cr.total, let size = info.size, total != size {
+                if isPeer {
+                    throw ModelCacheError.protocolViolation("peer \(OriginClient.hostAndPort(url)) says the blob has \(total) bytes where the agreed manifest says \(size)")
+                }
                 throw ModelCacheError.originChanged(url: url, detail: "size \(size) became \(total)")
             }
             start = range.lowerBound
@@ -186,7 +192,8 @@ public struct OriginClient: Sendable {
             expectedLength = info.size
         }
         if let expectedLength, let declared = res.headers.first(name: "Content-Length"), Int64(declared) != expectedLength {
-            throw ModelCacheError.protocolViolation("the origin of \(url) declares Content-Length \(declared) where \(expectedLength) bytes are due (the HEAD said \(info.size.map(String.init) ?? "no size"))")
+            let said = isPeer ? "the agreed manifest says \(info.size.map(String.init) ?? "no size")" : "the HEAD said \(info.size.map(String.init) ?? "no size")"
+            throw ModelCacheError.protocolViolation("the \(isPeer ? "peer at" : "origin of") \(url) declares Content-Length \(declared) where \(expectedLength) bytes are due (\(said))")
         }
         var received: Int64 = 0
         var body = res.body.makeAsyncIterator()
@@ -206,7 +213,7 @@ public struct OriginClient: Sendable {
             }
             guard let buffer = next else { break }
             if let expectedLength, received + Int64(buffer.readableBytes) > expectedLength {
-                throw ModelCacheError.protocolViolation("origin sent more than \(expectedLength) bytes for \(url)")
+                throw ModelCacheError.protocolViolation("\(who) sent more than \(expectedLength) bytes for \(url)")
             }
             try await sink(buffer, start + received)
             received += Int64(buffer.readableBytes)
