@@ -4,20 +4,21 @@
 #   curl -o FILE URL
 #   aria2c -x8 -s8 -d DIR URL
 # each into a fresh directory on the same disk, under /usr/bin/time -v (wall time, peak RSS).
-# Every tool runs once as warm-up, then ROUNDS (3) measured rounds in alternating order; medians are
-# reported. Extra rows for context: curl followed by an fsync of the file (modelcache fsyncs before
-# commit), and curl piped through `openssl dgst -sha256` (SHA-NI) then fsynced (a verified, durable download as modelcache
-# makes it). Nothing is dropped from the page cache; `sync` runs (untimed) before every run so no tool
-# pays for the previous one's write-back.
+# Every tool runs once as warm-up, then ROUNDS (5) measured rounds in alternating order; medians are reported
+# (5, not 3: this VM has spells in which a process needs up to twice its CPU for the same bytes, and a median of 3
+# is a slow round as soon as two of the three are slow). Extra rows for context: curl followed by an fsync of the
+# file (modelcache fsyncs before commit), and curl piped through `openssl dgst -sha256` (SHA-NI) then fsynced (a
+# verified, durable download as modelcache makes it). Nothing is dropped from the page cache; `sync` runs
+# (untimed) before every run so no tool pays for the previous one's write-back.
 #
 #   bench/origin-fetch.sh        MODELCACHE_BIN (default .build-release/release/modelcache),
-#                                BENCH_SIZE_MIB (1024), ROUNDS (3), BENCH_TMP (/tmp)
+#                                BENCH_SIZE_MIB (1024), ROUNDS (5), BENCH_TMP (/tmp)
 #
 # Targets: modelcache wall / curl wall <= 1.0; modelcache peak RSS <= 64 MiB.
 
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 
 require_bin
 ensure_tool /usr/bin/time time

@@ -9,7 +9,8 @@
 #     (`serve --listen 0.0.0.0:7070 --no-mdns`), each with its egress capped by
 #     `tc qdisc add dev eth0 root tbf rate 200mbit burst 256kb latency 50ms`; node 4 fetches with three
 #     `--peer`s, `--no-origin --no-node`. One uncapped run first (for reference), then ROUNDS capped runs.
-#     Target: aggregate >= 90% of 600 Mbit/s.
+#     Target (issue 12 §2): aggregate >= 95% of tbf's real goodput, measured in the same run as 3 x what curl gets
+#     from one capped peer (about 192 Mbit/s each: 576, not the nominal 600).
 #  c. discovery latency: nodes a and b (same lab, caps removed) `serve` with mDNS (`--name a`, `--name b`);
 #     a new 16 MiB blob is fetched on a (through node a, from the origin namespace: a commits it and
 #     re-publishes its TXT record); then `fetch URL --cache-dir B --no-origin` (through node b) is polled every
@@ -22,14 +23,14 @@
 #  measures one capped peer with curl (the real ceiling of a 200 Mbit/s tbf link).
 #
 #   sudo bench/peer-fetch.sh     MODELCACHE_BIN (default .build-release/release/modelcache), PARTS (abc),
-#                                BENCH_SIZE_MIB (1024), ROUNDS (3), TRIALS (3), BENCH_TMP (/tmp)
+#                                BENCH_SIZE_MIB (1024), ROUNDS (5: see origin-fetch.sh), TRIALS (3), BENCH_TMP (/tmp)
 #
 # Everything started is stopped by its pid on exit; the lab is torn down with `lanlab.sh down`.
 # Traffic stays on loopback and inside the lab's namespaces; avahi-daemon only runs inside them.
 
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 TRIALS=${TRIALS:-3}
 PARTS=${PARTS:-abc}
 LAB=$BENCH_ROOT/scripts/lanlab.sh
@@ -308,8 +309,11 @@ part_b() {
         "$(cut -d' ' -f4 "$WORK/runs/b-uncapped.res")" ""
     printf '%-40s %9s %10s\n' "curl from 1 capped peer (128 MiB)" "" "$ref"
     echo "last capped run's bytes per source: $info"
-    echo "aggregate / 600 Mbit/s = $(awk -v a="$agg" 'BEGIN { printf "%.0f%%", a / 600 * 100 }')   (target >= 90%)"
-    SUMMARY+=("b: 3 capped peers -> $agg Mbit/s = $(awk -v a="$agg" 'BEGIN { printf "%.0f%%", a / 600 * 100 }') of 600 (target >= 90%); uncapped $(mbit "$SIZE" "$uncapped") Mbit/s; one capped peer via curl $ref Mbit/s")
+    # The reference is tbf's real goodput on these links, measured now: 3 x one capped peer through curl.
+    local real=$((3 * ref)) share
+    share=$(awk -v a="$agg" -v r="$real" 'BEGIN { if (r > 0) printf "%.0f%%", a / r * 100; else print "n/a" }')
+    echo "aggregate / (3 x one capped peer by curl = $real Mbit/s) = $share   (target >= 95%); of the nominal 600: $(awk -v a="$agg" 'BEGIN { printf "%.0f%%", a / 600 * 100 }')"
+    SUMMARY+=("b: 3 capped peers -> $agg Mbit/s = $share of 3 x $ref (target >= 95%); uncapped $(mbit "$SIZE" "$uncapped") Mbit/s")
     for p in "${pids[@]}"; do stop_pid "$p"; forget "$p"; done
     for i in 1 2 3; do "$LAB" exec "$i" tc qdisc del dev eth0 root 2>/dev/null; done
     echo
