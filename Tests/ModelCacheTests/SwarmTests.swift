@@ -104,20 +104,25 @@ import ModelCacheCore
         await s.stop(nodes.dropFirst())
     }
 
+    /// A fake peer that says it is downloading the blob `digest` of `size` bytes (listed as partial for `url`), holds
+    /// every chunk, serves other bytes, and answers its availability at once, never waiting for news.
+    func swarmLiar(size: Int, digest: BlobDigest, url: String) async throws -> (TestOrigin, PeerAddress) {
+        let liar = try await TestOrigin.start()
+        let layout = try ChunkLayout(size: Int64(size), chunkSize: TestEnvironment.chunk)
+        let enc = JSONEncoder()
+        liar.serve("/v1/catalogue", Array(try enc.encode(Catalogue(node: "0123456789abcdef", blobs: [
+            Catalogue.Entry(sha256: digest, size: Int64(size), chunkSize: TestEnvironment.chunk, urls: [url], partial: true)]))))
+        liar.serve("/v1/blobs/\(digest.hex)/availability", Array(try enc.encode(ActiveDownloads.Availability(
+            version: 1, size: Int64(size), chunkSize: TestEnvironment.chunk, have: ChunkSet.full(layout.count).hex,
+            claims: ChunkSet(capacity: layout.count).hex, complete: false, node: "0123456789abcdef"))))
+        liar.serve("/v1/blobs/\(digest.hex)", testBytes(size, seed: 99))
+        return (liar, PeerAddress(host: "127.0.0.1", port: liar.port))
+    }
+
     @Test func aPeerServingWrongBytesOfAnInProgressBlobIsCaughtAndQuarantined() async throws {
         let s = try await swarm(0, size: 2 * 1024 * 1024, path: "/m", rate: nil)
         let (origin, bytes, digest, url) = (s.origin, s.bytes, s.digest, s.url)
-        // A fake peer that says it is downloading the blob, holds every chunk, and serves other bytes.
-        let liar = try await TestOrigin.start()
-        let layout = try ChunkLayout(size: Int64(bytes.count), chunkSize: TestEnvironment.chunk)
-        let enc = JSONEncoder()
-        liar.serve("/v1/catalogue", Array(try enc.encode(Catalogue(node: "0123456789abcdef", blobs: [
-            Catalogue.Entry(sha256: digest, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, urls: [url], partial: true)]))))
-        liar.serve("/v1/blobs/\(digest.hex)/availability", Array(try enc.encode(ActiveDownloads.Availability(
-            version: 1, size: Int64(bytes.count), chunkSize: TestEnvironment.chunk, have: ChunkSet.full(layout.count).hex,
-            claims: ChunkSet(capacity: layout.count).hex, complete: false, node: "0123456789abcdef"))))
-        liar.serve("/v1/blobs/\(digest.hex)", testBytes(bytes.count, seed: 99))
-        let liarAddress = PeerAddress(host: "127.0.0.1", port: liar.port)
+        let (liar, liarAddress) = try await swarmLiar(size: bytes.count, digest: digest, url: url)
         let n = try await TestNode.start(extraPeers: [liarAddress])
         let r = try await n.fetch(url)
         #expect(r.sha256 == digest)
@@ -126,6 +131,32 @@ import ModelCacheCore
         let status = await n.node.directory.status()
         #expect(status.first { $0.name == liarAddress.description }?.quarantined == true)  // …and was caught
         await n.stop(); await liar.stop(); await origin.stop()
+    }
+
+    /// Offline (no origin to trace a bad chunk to its peer after the whole-blob check), beside a node that holds the
+    /// blob: a swarm peer's chunks are checked against the holders' manifest as they come, so its wrong bytes are
+    /// caught at its first chunk and the holder serves the rest. Before, they were checked only by the whole-blob
+    /// digest at the end: the fetch failed with a digest mismatch and threw every verified chunk away.
+    @Test func offlineASwarmPeersWrongBytesAreCaughtByTheHoldersManifest() async throws {
+        let bytes = testBytes(2 * 1024 * 1024)
+        let digest = BlobDigest.of(bytes)
+        let url = "http://127.0.0.1:9/m.bin"  // never asked: --no-origin
+        let holder = try await TestNode.start()
+        try holder.holds(bytes, url: url)
+        let (liar, liarAddress) = try await swarmLiar(size: bytes.count, digest: digest, url: url)
+        let n = try await TestNode.start(peers: [holder], extraPeers: [liarAddress])
+        let started = ContinuousClock.now
+        let r = try await n.fetch(url, sha256: digest, useOrigin: false)
+        let seconds = Double(started.duration(to: .now).components.seconds) + 1
+        #expect(r.sha256 == digest && PosixFile.readAll(r.path) == bytes)
+        // It answers its availability at once, never waiting for news as a long-poll does: asked about once a second
+        // for the download's time (before, in a loop with no pause: 13 times in 0.3 s in one run).
+        let asked = liar.getPaths.filter { $0 == "/v1/blobs/\(digest.hex)/availability" }.count
+        #expect(Double(asked) <= 2 + 2 * seconds, "\(asked) availability requests in under \(seconds) s")
+        #expect((r.sources["peer \(liarAddress.description)"] ?? 0) > 0, "sources: \(r.sources)")  // it was asked…
+        let status = await n.node.directory.status()
+        #expect(status.first { $0.name == liarAddress.description }?.quarantined == true)  // …and caught
+        await n.stop(); await holder.stop(); await liar.stop()
     }
 
     @Test func withoutATrustedDigestNodesDoNotShareInProgressBytes() async throws {

@@ -19,7 +19,11 @@ extension FetchEngine {
         if !swarmPeers.isEmpty { scheduler.swarmSelf = active?.nodeID }
         for s in sources { scheduler.addSource(s.id, has: nil, connections: s.connections) }
         // Peers that may be downloading the same blob: they hold nothing until their availability says otherwise.
+        // Their chunks are checked against the manifest the holders agreed on, when there are holders (a swarm peer
+        // downloads the same layout: its availability is used only then); without one, the whole-blob check catches a
+        // bad chunk, and the origin then finds whose it was (`refetchPeerChunks`).
         var allSources = sources
+        let agreed = sources.lazy.compactMap(\.verifyAgainst).first { $0.count == layout.count }
         if let (d, _) = swarm {
             for p in swarmPeers {
                 scheduler.updatePeer(.peer(p.name), has: ChunkSet(capacity: layout.count), claims: ChunkSet(capacity: layout.count))
@@ -27,7 +31,7 @@ extension FetchEngine {
                     id: .peer(p.name),
                     info: OriginInfo(requestedURL: p.address.blobURL(d), finalURL: p.address.blobURL(d), size: layout.size,
                                      etag: nil, lastModified: nil, acceptsRanges: true, digest: d),
-                    connections: max(1, settings.peerConnections / 2), verifyAgainst: nil))
+                    connections: max(1, settings.peerConnections / 2), verifyAgainst: agreed))
             }
         }
         let run = ChunkRun(scheduler: scheduler, digests: digests)
@@ -109,12 +113,16 @@ extension FetchEngine {
         let empty = ChunkSet(capacity: layout.count)
         while !Task.isCancelled {
             do {
+                let asked = ContinuousClock.now
                 guard let a = try await client.availability(peer.address, d, after: version),
                       a.size == layout.size, a.chunkSize == layout.chunkSize else {
                     await run.updatePeer(.peer(peer.name), has: empty, claims: empty)
                     try await Task.sleep(for: .milliseconds(100))
                     continue
                 }
+                // Nothing new, at once: the peer did not wait for news as a long-poll does (up to 1 s, protocol §11).
+                // It is asked again only when that second is over, so it cannot keep this loop spinning.
+                if a.version == version { try await Task.sleep(until: asked + .seconds(1), clock: .continuous) }
                 version = a.version
                 let has = (try? ChunkSet(hex: a.have, capacity: layout.count)) ?? empty
                 let claims = (try? ChunkSet(hex: a.claims, capacity: layout.count)) ?? empty
