@@ -120,13 +120,15 @@ extension FetchEngine {
                     try await Task.sleep(for: .milliseconds(100))
                     continue
                 }
-                // Nothing new, at once: the peer did not wait for news as a long-poll does (up to 1 s, protocol §11).
-                // It is asked again only when that second is over, so it cannot keep this loop spinning.
-                if a.version == version { try await Task.sleep(until: asked + .seconds(1), clock: .continuous) }
+                let sameVersion = a.version == version
                 version = a.version
                 let has = (try? ChunkSet(hex: a.have, capacity: layout.count)) ?? empty
                 let claims = (try? ChunkSet(hex: a.claims, capacity: layout.count)) ?? empty
                 await run.updatePeer(.peer(peer.name), has: has, claims: claims, swarmID: a.complete ? nil : a.node)
+                // The version asked about, at once: the peer did not wait for news as a long-poll does (up to 1 s,
+                // protocol §11). What it said is taken; it is asked again only when that second is over, so it cannot
+                // keep this loop spinning.
+                if sameVersion { try await Task.sleep(until: asked + .seconds(1), clock: .continuous) }
             } catch {
                 await run.updatePeer(.peer(peer.name), has: empty, claims: empty)
                 try? await Task.sleep(for: .milliseconds(300))
