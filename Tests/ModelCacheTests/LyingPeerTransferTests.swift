@@ -95,3 +95,23 @@ import ModelCacheCore
         await c.stop(); await idle.stop(); await origin.stop()
     }
 }
+
+/// A peer's catalogue is its word, not the origin's: one that lists a URL with a giant size must not fail a job's
+/// size check (quota, declared total) when the origin can say the real size.
+@Suite(.serialized) struct LyingPeerSizeTests {
+    @Test func aPeerClaimingAGiantSizeForAURLDoesNotFailAJobsQuotaCheck() async throws {
+        let bytes = testBytes(300_000)
+        let origin = try await TestOrigin.start()
+        origin.serve("/m.bin", bytes)
+        let url = origin.url("/m.bin")
+        let giant = BlobDigest.of(testBytes(10, seed: 3))
+        let liar = try await FakePeer.start(
+            claims: [Catalogue.Entry(sha256: giant, size: 1 << 40, chunkSize: TestEnvironment.chunk, urls: [url])],
+            serving: [], as: giant, manifest: try FileHasherTestHelper.manifest(testBytes(10, seed: 3), digest: giant))
+        let n = try await TestNode.start(extraPeers: [liar.address], maxCacheSize: 1_000_000)
+        _ = try await n.node.jobs.create(id: "q", title: "", requests: [Job.Request(url: url)])
+        let j = try await n.waitForJob("q")
+        #expect(j.state == .success, "\(j.state) \(String(describing: j.failureReason)) \(j.message ?? "")")
+        await n.stop(); await liar.server.stop(); await origin.stop()
+    }
+}

@@ -398,14 +398,17 @@ public final class FetchEngine: Sendable {
     /// The size a request will add to the cache (0 on a hit), from the origin's HEAD or, when it is unreachable or
     /// not to be asked, from peers' catalogues; nil when nobody can tell. Definite origin errors (404…) are thrown.
     /// The origin's answer is kept for the fetch that follows, which then does not ask again.
-    public func expectedSize(_ request: FetchRequest, peers: PeerView) async throws -> Int64? {
+    /// - Parameter confirm: ask the origin even when peers can serve the URL (one attempt). A caller about to fail a
+    ///   job on a size that came from peers asks again with this: a peer's word alone must not fail a job (one that
+    ///   claims a giant size for a URL would fail every job for it, on a quota or a declared total).
+    public func expectedSize(_ request: FetchRequest, peers: PeerView, confirm: Bool = false) async throws -> Int64? {
         try FetchEngine.validate(url: request.url)
         if try cached(request) != nil { return 0 }
         let claims = peers.claims(forURL: request.url)
         // When peers can serve it, their size is enough for the check (the fetch enforces the real one): the origin
         // is then asked by the fetch alone, which may go on without it after the grace. Otherwise one attempt: the
         // check is advisory, and a dead origin must not hold the job for a round of retries before its fetch.
-        if !peersCanServe(request, peers, claims) {
+        if confirm || !peersCanServe(request, peers, claims) {
             if case .info(let info) = try await askOrigin(request, origin: originClient(for: request), peersCanServe: false, attempts: 1) {
                 remember(info, for: request.url)
                 if let d = info.digest, try store.lookup(digest: d) != nil { return 0 }

@@ -247,26 +247,41 @@ public actor JobManager {
         guard let job = jobs[id] else { return false }
         await node.directory.refreshAll()  // fresh catalogues: a file peers list is not asked of a dead origin first
         let view = await node.directory.view()
-        var total: Int64 = 0
-        for r in job.requests where r.result == nil {
-            do {
-                if let size = try await node.engine.expectedSize(
-                    FetchRequest(url: r.url, expected: r.sha256, useOrigin: r.origin ?? true), peers: view) {
-                    total = total.addingReportingOverflow(size).overflow ? .max : total + size  // sizes are the origins' word
-                }
-            } catch let e as ModelCacheError {
-                if case .fail(let reason, let message) = JobTransition.verdict(for: e) {
-                    update(id) { $0.errorCode = e.code; JobTransition.apply(.failed(reason, message), to: &$0) }
-                    return false
-                }
-            } catch {}
+        // The job's files' total, or nil when one of them failed the job (a definite error). With `confirm`, the origin
+        // is asked even for the files peers list (see `FetchEngine.expectedSize`).
+        func filesTotal(confirm: Bool) async -> Int64? {
+            var total: Int64 = 0
+            for r in job.requests where r.result == nil {
+                do {
+                    if let size = try await node.engine.expectedSize(
+                        FetchRequest(url: r.url, expected: r.sha256, useOrigin: r.origin ?? true), peers: view, confirm: confirm) {
+                        total = total.addingReportingOverflow(size).overflow ? .max : total + size
+                    }
+                } catch let e as ModelCacheError {
+                    if case .fail(let reason, let message) = JobTransition.verdict(for: e) {
+                        update(id) { $0.errorCode = e.code; JobTransition.apply(.failed(reason, message), to: &$0) }
+                        return nil
+                    }
+                } catch {}
+            }
+            return total
+        }
+        let pinned = node.engine.settings.maxCacheSize == nil ? 0 : (try? node.store.list().filter(\.pinned).reduce(Int64(0)) { $0 + $1.size }) ?? 0
+        func exceeds(_ total: Int64) -> Bool {
+            (job.downloadTotal > 0 && total > job.downloadTotal) || node.engine.settings.maxCacheSize.map { total > $0 - pinned } == true
+        }
+        guard var total = await filesTotal(confirm: false) else { return false }
+        // Before a job fails on its size, sizes that came from peers' catalogues are checked with the origin: a
+        // peer's word alone does not fail a job. Without the origin (unreachable, or not to be asked) they stand.
+        if exceeds(total) {
+            guard let confirmed = await filesTotal(confirm: true) else { return false }
+            total = confirmed
         }
         if job.downloadTotal > 0, total > job.downloadTotal {
             update(id) { JobTransition.apply(.failed(.downloadTotalExceeded, "the files total \(total) bytes, more than the declared \(job.downloadTotal)"), to: &$0) }
             return false
         }
         if let limit = node.engine.settings.maxCacheSize {
-            let pinned = (try? node.store.list().filter(\.pinned).reduce(Int64(0)) { $0 + $1.size }) ?? 0
             if total > limit - pinned {
                 let e = ModelCacheError.quotaExceeded(needed: total, limit: limit)
                 update(id) { JobTransition.apply(.failed(.quotaExceeded, e.description), to: &$0) }
