@@ -236,6 +236,14 @@ extension FetchEngine {
         return nil
     }
 
+    /// Logs a peer's `protocolLie` (at `chunk` of a parallel run) and quarantines the peer for it.
+    func blameProtocolLie(_ lie: String, peer: String, chunk: Int? = nil, peers: PeerView) {
+        var metadata: Logger.Metadata = ["peer": "\(peer)", "error": "\(lie)"]
+        if let chunk { metadata["chunk"] = "\(chunk)" }
+        logger.warning("peer broke the transfer protocol", metadata: metadata)
+        peers.blame(peer, lie)
+    }
+
     /// Why a chunk's copy failed.
     enum CopyFailure {
         /// Its bytes do not match the digest the peers agreed on.
@@ -259,8 +267,7 @@ extension FetchEngine {
             if id.kind == .peer, let lie = Self.protocolLie(error) {
                 // A peer that breaks the transfer protocol does so on every request: quarantined as for a corrupt
                 // chunk, its chunk goes to another source. Never the end of the download (other sources may serve it).
-                logger.warning("peer broke the transfer protocol", metadata: ["peer": "\(id.name)", "chunk": "\(chunk)", "error": "\(lie)"])
-                peers.blame(id.name, lie)
+                blameProtocolLie(lie, peer: id.name, chunk: chunk, peers: peers)
                 try await run.failed(chunk: chunk, from: id, corrupt: true, error: ModelCacheError.peerRejected(peer: id.name, detail: lie))
                 return
             }
@@ -460,8 +467,7 @@ extension FetchEngine {
                 // else holds the blob). One that ignores Range is read from byte 0 instead (below): every chunk is
                 // still checked.
                 if source.id.kind == .peer, !(caught is OriginClient.RangeIgnored), let lie = Self.protocolLie(caught) {
-                    logger.warning("peer broke the transfer protocol", metadata: ["peer": "\(source.id.name)", "error": "\(lie)"])
-                    peers.blame(source.id.name, lie)
+                    blameProtocolLie(lie, peer: source.id.name, peers: peers)
                     throw ModelCacheError.peerRejected(peer: source.id.name, detail: "\(lie); no other source holds \(request.url)")
                 }
                 // A peer too slow for a chunk is tried again after a back-off like any failed try, never resumed at

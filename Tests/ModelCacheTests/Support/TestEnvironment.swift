@@ -13,6 +13,9 @@ struct TestEnvironment {
 
     static let chunk: Int64 = 64 * 1024
 
+    /// The level of the engine's and the test nodes' logs: critical (quiet), or debug with MODELCACHE_TEST_LOG set.
+    static var logLevel: Logger.Level { ProcessInfo.processInfo.environment["MODELCACHE_TEST_LOG"] != nil ? .debug : .critical }
+
     /// `maxSpanBytes`: the engine's span size (nil: its default; 0: one chunk per request).
     /// `originStall`: the end-game's origin stall (nil: its default, 5 s).
     /// `peerChunkTimeout`: how long a peer may take for one chunk (nil: the engine's default, 30 s).
@@ -29,7 +32,7 @@ struct TestEnvironment {
         if let originStall { settings.scheduler.endGameOriginStall = originStall }
         if let peerChunkTimeout { settings.peerChunkTimeout = peerChunkTimeout }
         var logger = Logger(label: "test")
-        logger.logLevel = ProcessInfo.processInfo.environment["MODELCACHE_TEST_LOG"] != nil ? .debug : .critical
+        logger.logLevel = Self.logLevel
         engine = FetchEngine(store: store, http: http, settings: settings, logger: logger)
     }
 

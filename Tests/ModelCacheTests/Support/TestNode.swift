@@ -31,7 +31,7 @@ final class TestNode: Sendable {
         settings.registryMirrors = RegistryMirrors(registryMirrors)
         settings.registryTagTTL = registryTagTTL
         var logger = Logger(label: "test-node")
-        logger.logLevel = ProcessInfo.processInfo.environment["MODELCACHE_TEST_LOG"] != nil ? .debug : .critical
+        logger.logLevel = TestEnvironment.logLevel
         var engineSettings = env.engine.settings
         engineSettings.maxCacheSize = maxCacheSize
         engineSettings.maxOriginRate = maxOriginRate
